@@ -1,5 +1,7 @@
+using EnvoyReaper.Functions;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Hosting;
 
 var builder = FunctionsApplication.CreateBuilder(args);
+builder.Services.AddEnvoyReaperFunctions(builder.Configuration);
 builder.Build().Run();

@@ -1,0 +1,3 @@
+using EnvoyReaper.Cli;
+
+return await ReaperCommandLine.Build().Parse(args).InvokeAsync();

@@ -1,0 +1,77 @@
+using System.CommandLine;
+using EnvoyReaper.Kubernetes;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Cli;
+
+public static class ReaperCommandLine
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("envoy-reaper: operator tools for EnvoyReaper, the idle-workload reaper for Envoy-fronted Deployments.");
+        root.Subcommands.Add(BuildScan());
+        return root;
+    }
+
+    private static Command BuildScan()
+    {
+        var dryRun = new Option<bool>("--dry-run") { Description = "Read only (always on: scan never writes to the cluster or to storage)." };
+        var output = new Option<string>("--output", "-o") { Description = "Output format.", DefaultValueFactory = _ => "table" };
+        output.AcceptOnlyFromAmong("table", "json");
+        var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Path of the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)." };
+        var context = new Option<string?>("--context") { Description = "kubeconfig context to use (default: the current context)." };
+        var inCluster = new Option<bool>("--in-cluster") { Description = "Use the pod's service account instead of a kubeconfig." };
+
+        var scan = new Command("scan", "Check every monitored workload once with the reaper's own rules and print its verdict and why.")
+        {
+            dryRun, output, kubeconfig, context, inCluster,
+        };
+        scan.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var access = new ClusterAccessOptions
+            {
+                Mode = parseResult.GetValue(inCluster) ? ClusterAccessMode.InCluster : ClusterAccessMode.KubeConfig,
+                KubeConfigPath = parseResult.GetValue(kubeconfig) ?? DefaultKubeConfigPath(),
+                Context = parseResult.GetValue(context),
+            };
+            var stdout = parseResult.InvocationConfiguration.Output;
+            var stderr = parseResult.InvocationConfiguration.Error;
+            return await ScanCommand.RunAsync(access, parseResult.GetValue(output) ?? "table", stdout, stderr, cancellationToken);
+        });
+        return scan;
+    }
+
+    private static string DefaultKubeConfigPath()
+    {
+        var fromEnvironment = Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return fromEnvironment ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
+    }
+
+    /// <summary>The same services as the function app, minus storage and queues: a scan writes nothing.</summary>
+    internal static ServiceProvider BuildServices(ClusterAccessOptions access)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddEnvironmentVariables()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Kubernetes:Mode"] = access.Mode?.ToString(),
+                ["Kubernetes:KubeConfigPath"] = access.KubeConfigPath,
+                ["Kubernetes:Context"] = access.Context,
+            })
+            .Build();
+        var services = new ServiceCollection()
+            .AddLogging(logging => logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning))
+            .AddReaperCore(configuration)
+            .AddReaperKubernetes(configuration);
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+    }
+
+    internal static void ValidateOptions(IServiceProvider services)
+    {
+        _ = services.GetRequiredService<IOptions<ClusterAccessOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<Workloads.ReaperOptions>>().Value;
+    }
+}

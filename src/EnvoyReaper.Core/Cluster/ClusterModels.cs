@@ -1,0 +1,95 @@
+using System.Text.Json.Nodes;
+
+namespace EnvoyReaper.Cluster;
+
+public sealed record ObjectRef(string Namespace, string Name)
+{
+    public override string ToString() => $"{Namespace}/{Name}";
+}
+
+public sealed record DeploymentInfo(
+    string Namespace,
+    string Name,
+    string Uid,
+    string ResourceVersion,
+    DateTimeOffset CreatedAt,
+    int? Replicas,
+    IReadOnlyDictionary<string, string> Labels,
+    IReadOnlyDictionary<string, string> Annotations,
+    LabelSelector Selector,
+    IReadOnlyDictionary<string, string> TemplateLabels)
+{
+    public ObjectRef Ref => new(Namespace, Name);
+}
+
+public sealed record PodInfo(
+    string Namespace,
+    string Name,
+    string Uid,
+    string? Ip,
+    bool Ready,
+    bool Terminating,
+    IReadOnlyDictionary<string, string> Labels,
+    string? OwnerReplicaSet,
+    IReadOnlyList<string> ContainerNames)
+{
+    /// <summary>
+    /// A Deployment's pods are owned by a ReplicaSet named after the Deployment and the pod-template-hash label,
+    /// which ties a pod to exactly one Deployment without listing ReplicaSets.
+    /// </summary>
+    public bool BelongsTo(DeploymentInfo deployment) =>
+        Namespace == deployment.Namespace
+        && OwnerReplicaSet is not null
+        && Labels.TryGetValue(Workloads.ReaperLabels.PodTemplateHashLabel, out var hash)
+        && OwnerReplicaSet == $"{deployment.Name}-{hash}"
+        && deployment.Selector.Matches(Labels);
+
+    public bool HasIstioProxy => ContainerNames.Contains(Workloads.ReaperLabels.IstioProxyContainer);
+}
+
+/// <summary>The seed's EnvoyMonitor custom resource (monitoring.example.com/v1alpha1), spec as users write it.</summary>
+public sealed record MonitorInfo(
+    string Namespace,
+    string Name,
+    string Uid,
+    string? DeploymentName,
+    string? TargetNamespace,
+    string? ServiceName,
+    string? IngressName,
+    string? CheckInterval,
+    JsonNode? MinConnections,
+    string? IdleTimeout,
+    string? Action,
+    JsonNode? StatsPort,
+    string? StatsPath,
+    JsonNode? Listeners)
+{
+    public string EffectiveNamespace => string.IsNullOrEmpty(TargetNamespace) ? Namespace : TargetNamespace;
+}
+
+public enum ResourceKind
+{
+    Deployment,
+    Service,
+    Ingress,
+    ConfigMap,
+}
+
+/// <summary>An object as the API server returned it, kept whole so that a snapshot can restore it.</summary>
+public sealed record ClusterObject(ResourceKind Kind, string Namespace, string Name, string Uid, string ResourceVersion, JsonObject Manifest);
+
+public enum DeleteOutcome
+{
+    Deleted,
+    NotFound,
+    PreconditionFailed,
+}
+
+public sealed record ClusterEvent(
+    ResourceKind InvolvedKind,
+    string Namespace,
+    string Name,
+    string? Uid,
+    string Reason,
+    string Message,
+    bool Warning);

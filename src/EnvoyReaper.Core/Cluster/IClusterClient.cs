@@ -1,0 +1,31 @@
+namespace EnvoyReaper.Cluster;
+
+/// <summary>The reads the reaper needs from the API server. Lists page through the server's limit/continue.</summary>
+public interface IClusterReader
+{
+    IAsyncEnumerable<DeploymentInfo> ListDeploymentsAsync(string? @namespace, string? labelSelector, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<MonitorInfo> ListMonitorsAsync(CancellationToken cancellationToken);
+
+    IAsyncEnumerable<PodInfo> ListPodsAsync(string @namespace, string? labelSelector, CancellationToken cancellationToken);
+
+    Task<DeploymentInfo?> GetDeploymentAsync(string @namespace, string name, CancellationToken cancellationToken);
+}
+
+/// <summary>Whole-object access for teardown: snapshot, delete with preconditions, scale.</summary>
+public interface IClusterWriter
+{
+    Task<ClusterObject?> GetObjectAsync(ResourceKind kind, string @namespace, string name, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<ClusterObject>> ListObjectsAsync(ResourceKind kind, string @namespace, CancellationToken cancellationToken);
+
+    Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, CancellationToken cancellationToken);
+
+    /// <summary>Scales to zero with a resourceVersion precondition and records the previous replica count.</summary>
+    Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken);
+}
+
+public interface IEventRecorder
+{
+    Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken);
+}

@@ -1,0 +1,18 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace EnvoyReaper.Envoy;
+
+/// <summary>Limits of one statistics read.</summary>
+public sealed class EnvoyStatsReaderOptions
+{
+    /// <summary>Largest body accepted: 8 MiB unless configured.</summary>
+    public const int DefaultMaxResponseBytes = 8 * 1024 * 1024;
+
+    /// <summary>Whole-request budget (connect, headers and body) for one read; 2 s unless configured.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A body larger than this is a failure ("response larger than 8 MiB"); it is never buffered beyond it.</summary>
+    [Range(1, int.MaxValue - 1)]
+    public int MaxResponseBytes { get; set; } = DefaultMaxResponseBytes;
+}

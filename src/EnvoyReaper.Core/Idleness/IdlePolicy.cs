@@ -1,0 +1,261 @@
+using EnvoyReaper.Workloads;
+
+namespace EnvoyReaper.Idleness;
+
+public sealed record CheckInput(
+    string DeploymentUid,
+    DateTimeOffset DeploymentCreatedAt,
+    WorkloadSettings? Settings,
+    IReadOnlyList<string>? ConfigurationErrors,
+    IReadOnlyList<PodReading> Pods,
+    int NotReadyPods);
+
+public sealed record Evaluation(
+    Verdict Verdict,
+    string Reason,
+    long? ActiveConnections,
+    WorkloadState State,
+    bool StateChanged,
+    bool TeardownDue,
+    Verdict? PreviousVerdict)
+{
+    public bool VerdictChanged => PreviousVerdict != Verdict;
+}
+
+/// <summary>
+/// Decides Active / Idle / Unknown for a workload and whether its idle streak has reached the timeout.
+/// Only a full, comparable reading of every pod can be Idle; anything else is Unknown and restarts the streak.
+/// </summary>
+public sealed class IdlePolicy(ReaperOptions options)
+{
+    public Evaluation Evaluate(CheckInput input, WorkloadState? previous, DateTimeOffset now)
+    {
+        if (previous is not null && previous.DeploymentUid != input.DeploymentUid)
+        {
+            previous = null; // The Deployment was recreated under the same name: nothing of the old one applies.
+        }
+
+        var (verdict, reason, active) = Decide(input, previous, now);
+        var idleSince = verdict == Verdict.Idle ? (previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : now) : (DateTimeOffset?)null;
+        var baselines = NextBaselines(input, previous, verdict, now);
+
+        DateTimeOffset? teardownRequestedAt = verdict == Verdict.Idle ? previous?.TeardownRequestedAt : null;
+        DateTimeOffset? teardownCompletedAt = verdict == Verdict.Idle ? previous?.TeardownCompletedAt : null;
+        var teardownDue = false;
+        if (verdict == Verdict.Idle
+            && input.Settings is { } settings
+            && now - idleSince!.Value >= settings.IdleTimeout
+            && now - input.DeploymentCreatedAt >= options.StartupGrace
+            && teardownCompletedAt is null
+            && (teardownRequestedAt is null || now - teardownRequestedAt.Value >= options.MessageMaxAge))
+        {
+            teardownDue = true;
+            teardownRequestedAt = now;
+        }
+
+        var unchanged = previous is not null
+            && previous.Verdict == verdict
+            && previous.Reason == reason
+            && previous.IdleSince == idleSince
+            && previous.TeardownRequestedAt == teardownRequestedAt
+            && previous.TeardownCompletedAt == teardownCompletedAt
+            && SameBaselines(previous.Pods, baselines);
+
+        var state = new WorkloadState(
+            input.DeploymentUid,
+            verdict,
+            reason,
+            active,
+            idleSince,
+            unchanged ? previous!.LastChange : now,
+            baselines,
+            teardownRequestedAt,
+            teardownCompletedAt,
+            previous?.LastSnapshot);
+        return new Evaluation(verdict, reason, active, state, !unchanged, teardownDue, previous?.Verdict);
+    }
+
+    /// <summary>
+    /// A verdict from one sample, for a dry scan that keeps no state: counters cannot be compared, so a quiet
+    /// workload reads as Idle on its gauges alone; everything else follows the same rules as a check.
+    /// </summary>
+    public (Verdict Verdict, string Reason, long? ActiveConnections) EvaluateSample(CheckInput input, DateTimeOffset now)
+    {
+        var sameAsNow = input.Pods.Where(pod => pod.Readable)
+            .Select(pod => new PodBaseline(pod.PodUid, StartedAt(pod, now), pod.ConnectionTotals))
+            .ToList();
+        var previous = new WorkloadState(input.DeploymentUid, Verdict.Unknown, null, null, null, now, sameAsNow, null, null, null);
+        var (verdict, reason, active) = Decide(input, previous, now);
+        return verdict == Verdict.Idle
+            ? (verdict, $"{active} active connection(s), minimum {input.Settings!.MinConnections} (one sample: counters not compared)", active)
+            : (verdict, reason, active);
+    }
+
+    private static (Verdict Verdict, string Reason, long? Active) Decide(CheckInput input, WorkloadState? previous, DateTimeOffset now)
+    {
+        if (input.Settings is not { } settings)
+        {
+            return (Verdict.Unknown, "invalid configuration: " + string.Join("; ", input.ConfigurationErrors ?? ["no settings"]), null);
+        }
+
+        if (input.Pods.Count == 0)
+        {
+            return (Verdict.Unknown, input.NotReadyPods > 0 ? $"no ready pod ({input.NotReadyPods} not ready)" : "no running pod", null);
+        }
+
+        var readable = input.Pods.Where(pod => pod.Readable).ToList();
+        long active = readable.Sum(pod => (long)Math.Min(pod.ActiveConnections, long.MaxValue / 1024));
+        if (active >= settings.MinConnections && readable.Count > 0)
+        {
+            return (Verdict.Active, $"{active} active connection(s), minimum {settings.MinConnections}", active);
+        }
+
+        var baselines = previous?.Pods.ToDictionary(pod => pod.PodUid) ?? [];
+        string? restarted = null;
+        foreach (var pod in readable)
+        {
+            if (!baselines.TryGetValue(pod.PodUid, out var baseline))
+            {
+                restarted ??= $"pod {pod.PodName} is new: its counters were recorded for the next check";
+                continue;
+            }
+
+            switch (Compare(pod, baseline, now))
+            {
+                case CounterChange.Moved:
+                    return (Verdict.Active, $"pod {pod.PodName} accepted connections since the last check", active);
+                case CounterChange.Reset:
+                    restarted ??= $"pod {pod.PodName}'s Envoy restarted: its counters were recorded for the next check";
+                    break;
+            }
+        }
+
+        var unreadable = input.Pods.FirstOrDefault(pod => !pod.Readable);
+        if (unreadable is not null)
+        {
+            return (Verdict.Unknown, $"pod {unreadable.PodName}: {unreadable.FailureReason}", readable.Count > 0 ? active : null);
+        }
+
+        if (input.NotReadyPods > 0)
+        {
+            return (Verdict.Unknown, $"{input.NotReadyPods} pod(s) not ready", active);
+        }
+
+        if (restarted is not null)
+        {
+            return (Verdict.Unknown, restarted, active);
+        }
+
+        return (Verdict.Idle, $"{active} active connection(s), minimum {settings.MinConnections}, no new connections", active);
+    }
+
+    private enum CounterChange
+    {
+        Same,
+        Moved,
+        Reset,
+    }
+
+    /// <summary>server.uptime is refreshed at each stats flush (5 s by default); allow for that and for clock jitter.</summary>
+    private static readonly TimeSpan RestartTolerance = TimeSpan.FromSeconds(30);
+
+    private static DateTimeOffset? StartedAt(PodReading pod, DateTimeOffset now) =>
+        pod.UptimeSeconds is { } uptime && uptime < (ulong)TimeSpan.FromDays(3650).TotalSeconds
+            ? now - TimeSpan.FromSeconds(uptime)
+            : null;
+
+    private static CounterChange Compare(PodReading pod, PodBaseline baseline, DateTimeOffset now)
+    {
+        if (StartedAt(pod, now) is { } startedAt && baseline.EnvoyStartedAt is { } previousStart && startedAt > previousStart + RestartTolerance)
+        {
+            return CounterChange.Reset;
+        }
+
+        var moved = false;
+        foreach (var (listener, total) in pod.ConnectionTotals)
+        {
+            if (!baseline.ConnectionTotals.TryGetValue(listener, out var previousTotal))
+            {
+                return CounterChange.Reset; // A listener we never saw: compare from the next check on.
+            }
+
+            if (total < previousTotal)
+            {
+                return CounterChange.Reset;
+            }
+
+            moved |= total > previousTotal;
+        }
+
+        return moved ? CounterChange.Moved : CounterChange.Same;
+    }
+
+    private static IReadOnlyList<PodBaseline> NextBaselines(CheckInput input, WorkloadState? previous, Verdict verdict, DateTimeOffset now)
+    {
+        var previousByUid = previous?.Pods.ToDictionary(pod => pod.PodUid) ?? [];
+
+        // A busy workload stays Active on its gauge alone; refreshing its counters every cycle would be a write per
+        // cycle for nothing. The older baseline only makes the first quiet check after it read as Active once more.
+        var keepOld = verdict == Verdict.Active
+            && previous?.Verdict == Verdict.Active
+            && input.Pods.All(pod => previousByUid.ContainsKey(pod.PodUid))
+            && previousByUid.Count == input.Pods.Count;
+        if (keepOld)
+        {
+            return previous!.Pods;
+        }
+
+        var next = new List<PodBaseline>(input.Pods.Count);
+        foreach (var pod in input.Pods)
+        {
+            if (pod.Readable)
+            {
+                // Keep the recorded start while Envoy has not restarted, so that an unchanged workload writes nothing.
+                var startedAt = StartedAt(pod, now);
+                if (previousByUid.TryGetValue(pod.PodUid, out var old)
+                    && old.EnvoyStartedAt is { } oldStart
+                    && startedAt is { } newStart
+                    && newStart <= oldStart + RestartTolerance)
+                {
+                    startedAt = oldStart;
+                }
+
+                next.Add(new PodBaseline(pod.PodUid, startedAt, pod.ConnectionTotals));
+            }
+            else if (previousByUid.TryGetValue(pod.PodUid, out var unreadableBaseline))
+            {
+                next.Add(unreadableBaseline);
+            }
+        }
+
+        return next;
+    }
+
+    private static bool SameBaselines(IReadOnlyList<PodBaseline> left, IReadOnlyList<PodBaseline> right)
+    {
+        if (left.Count != right.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < left.Count; i++)
+        {
+            var a = left[i];
+            var b = right[i];
+            if (a.PodUid != b.PodUid || a.EnvoyStartedAt != b.EnvoyStartedAt || a.ConnectionTotals.Count != b.ConnectionTotals.Count)
+            {
+                return false;
+            }
+
+            foreach (var (listener, total) in a.ConnectionTotals)
+            {
+                if (!b.ConnectionTotals.TryGetValue(listener, out var other) || other != total)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+}

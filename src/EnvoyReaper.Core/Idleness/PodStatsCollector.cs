@@ -1,0 +1,47 @@
+using EnvoyReaper.Envoy;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.Workloads;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Idleness;
+
+/// <summary>Reads the stats of a workload's pods in parallel, within a process-wide bound on concurrent reads.</summary>
+public sealed class PodStatsCollector(IEnvoyStatsReader reader, IOptions<ReaperOptions> options) : IDisposable
+{
+    private readonly SemaphoreSlim throttle = new(options.Value.MaxConcurrentStatsReads);
+
+    public async Task<IReadOnlyList<PodReading>> ReadAsync(IReadOnlyList<PodTarget> pods, WorkloadSettings settings, CancellationToken cancellationToken)
+    {
+        var readings = new Task<PodReading>[pods.Count];
+        for (var i = 0; i < pods.Count; i++)
+        {
+            readings[i] = ReadPodAsync(pods[i], settings, cancellationToken);
+        }
+
+        return await Task.WhenAll(readings).ConfigureAwait(false);
+    }
+
+    private async Task<PodReading> ReadPodAsync(PodTarget pod, WorkloadSettings settings, CancellationToken cancellationToken)
+    {
+        var path = pod.IstioProxy && settings.StatsPath == options.Value.DefaultStatsPath ? "/stats/prometheus" : settings.StatsPath;
+        await throttle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        StatsReadResult result;
+        try
+        {
+            result = await reader.ReadAsync(new StatsEndpoint(pod.Ip, settings.StatsPort, path), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            throttle.Release();
+        }
+
+        return result switch
+        {
+            StatsReadResult.Success success => ListenerCounting.Read(pod.Uid, pod.Name, success.Stats, settings, pod.IstioProxy),
+            StatsReadResult.Failure failure => PodReading.Unreadable(pod.Uid, pod.Name, failure.Reason),
+            _ => PodReading.Unreadable(pod.Uid, pod.Name, "unexpected read result"),
+        };
+    }
+
+    public void Dispose() => throttle.Dispose();
+}

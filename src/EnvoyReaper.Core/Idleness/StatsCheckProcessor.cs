@@ -1,0 +1,144 @@
+using EnvoyReaper.Cluster;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.Workloads;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Idleness;
+
+public enum CheckOutcome
+{
+    Evaluated,
+    Stale,
+    LostRace,
+}
+
+public sealed record CheckResult(CheckOutcome Outcome, Evaluation? Evaluation);
+
+/// <summary>One stats check: read every pod, decide, remember, and ask for a teardown when the idle timeout is reached.</summary>
+public sealed partial class StatsCheckProcessor(
+    PodStatsCollector collector,
+    IdlePolicy policy,
+    IWorkloadStateStore stateStore,
+    IWorkQueue queue,
+    IEventRecorder events,
+    TimeProvider time,
+    IOptions<ReaperOptions> options,
+    ILogger<StatsCheckProcessor> logger)
+{
+    private const int MaxStateWriteAttempts = 5;
+
+    public async Task<CheckResult> ProcessAsync(StatsCheckMessage message, string messageId, CancellationToken cancellationToken)
+    {
+        var age = time.GetUtcNow() - message.DueAt;
+        if (age > options.Value.MessageMaxAge)
+        {
+            LogStale(messageId, message.Namespace, message.Deployment, age);
+            return new CheckResult(CheckOutcome.Stale, null);
+        }
+
+        IReadOnlyList<PodReading> readings = message.Settings is { } settings
+            ? await collector.ReadAsync(message.Pods, settings, cancellationToken).ConfigureAwait(false)
+            : [];
+        var input = new CheckInput(message.DeploymentUid, message.DeploymentCreatedAt, message.Settings, message.ConfigurationErrors, readings, message.NotReadyPods);
+
+        for (var attempt = 1; attempt <= MaxStateWriteAttempts; attempt++)
+        {
+            var stored = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+            var now = time.GetUtcNow();
+            var evaluation = policy.Evaluate(input, stored?.State, now);
+            LogVerdict(messageId, message.Namespace, message.Deployment, evaluation.Verdict, evaluation.ActiveConnections, evaluation.Reason);
+
+            if (!evaluation.StateChanged)
+            {
+                return new CheckResult(CheckOutcome.Evaluated, evaluation);
+            }
+
+            if (!await stateStore.TryWriteAsync(message.Namespace, message.Deployment, evaluation.State, stored?.ETag, cancellationToken).ConfigureAwait(false))
+            {
+                continue; // Another instance checked the same workload: decide again on its state.
+            }
+
+            await AnnounceAsync(message, evaluation, cancellationToken).ConfigureAwait(false);
+            if (evaluation.TeardownDue)
+            {
+                await RequestTeardownAsync(message, evaluation, now, cancellationToken).ConfigureAwait(false);
+            }
+
+            return new CheckResult(CheckOutcome.Evaluated, evaluation);
+        }
+
+        LogLostRace(messageId, message.Namespace, message.Deployment);
+        return new CheckResult(CheckOutcome.LostRace, null);
+    }
+
+    private async Task RequestTeardownAsync(StatsCheckMessage message, Evaluation evaluation, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var teardown = new TeardownMessage(
+            TeardownMessage.CurrentVersion,
+            Guid.NewGuid().ToString("n"),
+            now,
+            message.Namespace,
+            message.Deployment,
+            message.DeploymentUid,
+            message.Source,
+            message.Monitor,
+            message.Settings!,
+            evaluation.State.IdleSince!.Value);
+        await queue.EnqueueTeardownAsync(teardown, options.Value.MessageMaxAge, cancellationToken).ConfigureAwait(false);
+        LogTeardownRequested(message.Namespace, message.Deployment, teardown.Id, evaluation.State.IdleSince.Value);
+        await RecordAsync(message, "TeardownRequested",
+            $"Idle since {evaluation.State.IdleSince.Value:u} (timeout {GoDuration.Format(message.Settings!.IdleTimeout)}): {message.Settings.Action.ToContractName()} requested",
+            warning: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task AnnounceAsync(StatsCheckMessage message, Evaluation evaluation, CancellationToken cancellationToken)
+    {
+        if (!evaluation.VerdictChanged)
+        {
+            return Task.CompletedTask;
+        }
+
+        return evaluation.Verdict switch
+        {
+            Verdict.Idle => RecordAsync(message, "IdleDetected", evaluation.Reason, warning: false, cancellationToken),
+            Verdict.Active when evaluation.PreviousVerdict == Verdict.Idle =>
+                RecordAsync(message, "ActivityResumed", evaluation.Reason, warning: false, cancellationToken),
+            Verdict.Unknown when message.Settings is null =>
+                RecordAsync(message, "InvalidConfiguration", evaluation.Reason, warning: true, cancellationToken),
+            Verdict.Unknown when evaluation.PreviousVerdict is not null =>
+                RecordAsync(message, "StatsUnreadable", evaluation.Reason, warning: true, cancellationToken),
+            _ => Task.CompletedTask,
+        };
+    }
+
+    private async Task RecordAsync(StatsCheckMessage message, string reason, string text, bool warning, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await events.RecordAsync(
+                new ClusterEvent(ResourceKind.Deployment, message.Namespace, message.Deployment, message.DeploymentUid, reason, text, warning),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // An Event is a courtesy to the user; failing to write one must not undo a decision already stored.
+            LogEventFailed(exception, reason, message.Namespace, message.Deployment);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stats check {MessageId} for {Namespace}/{Name} skipped: it is {Age} old")]
+    private partial void LogStale(string messageId, string @namespace, string name, TimeSpan age);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stats check {MessageId}: {Namespace}/{Name} is {Verdict} ({ActiveConnections} active): {Reason}")]
+    private partial void LogVerdict(string messageId, string @namespace, string name, Verdict verdict, long? activeConnections, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stats check {MessageId} for {Namespace}/{Name} gave up: the state kept changing under it")]
+    private partial void LogLostRace(string messageId, string @namespace, string name);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Teardown {TeardownId} requested for {Namespace}/{Name}, idle since {IdleSince}")]
+    private partial void LogTeardownRequested(string @namespace, string name, string teardownId, DateTimeOffset idleSince);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the {Reason} event on {Namespace}/{Name}")]
+    private partial void LogEventFailed(Exception exception, string reason, string @namespace, string name);
+}

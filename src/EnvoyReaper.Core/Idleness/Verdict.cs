@@ -1,0 +1,8 @@
+namespace EnvoyReaper.Idleness;
+
+public enum Verdict
+{
+    Unknown,
+    Active,
+    Idle,
+}

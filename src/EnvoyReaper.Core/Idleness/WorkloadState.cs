@@ -1,0 +1,29 @@
+namespace EnvoyReaper.Idleness;
+
+/// <summary>The counters of one pod at the last check, to see traffic that came and went between two polls.</summary>
+/// <param name="EnvoyStartedAt">Now minus server.uptime: stable from check to check, later after a restart.</param>
+public sealed record PodBaseline(string PodUid, DateTimeOffset? EnvoyStartedAt, IReadOnlyDictionary<string, ulong> ConnectionTotals);
+
+/// <summary>What the reaper remembers of a workload between checks; shared by all instances through the state store.</summary>
+public sealed record WorkloadState(
+    string DeploymentUid,
+    Verdict Verdict,
+    string? Reason,
+    long? ActiveConnections,
+    DateTimeOffset? IdleSince,
+    DateTimeOffset LastChange,
+    IReadOnlyList<PodBaseline> Pods,
+    DateTimeOffset? TeardownRequestedAt,
+    DateTimeOffset? TeardownCompletedAt,
+    string? LastSnapshot);
+
+public sealed record StoredState(WorkloadState State, string ETag);
+
+public interface IWorkloadStateStore
+{
+    Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken);
+
+    /// <summary>Writes the state if the stored copy still has <paramref name="expectedETag"/> (null: must not exist yet).</summary>
+    /// <returns>false when another instance wrote first.</returns>
+    Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken);
+}

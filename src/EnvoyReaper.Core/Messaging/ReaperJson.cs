@@ -1,0 +1,74 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace EnvoyReaper.Messaging;
+
+public static class ReaperJson
+{
+    public static readonly JsonSerializerOptions Options = CreateOptions();
+
+    public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Options);
+
+    private static JsonSerializerOptions CreateOptions()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            RespectNullableAnnotations = true,
+            RespectRequiredConstructorParameters = true,
+            UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+        };
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false));
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+}
+
+/// <summary>Reads queue messages strictly: a message this version of the app cannot fully understand is refused.</summary>
+public static class MessageReader
+{
+    public static bool TryRead<T>(string? body, int expectedVersion, [NotNullWhen(true)] out T? message, [NotNullWhen(false)] out string? error)
+        where T : class
+    {
+        message = null;
+        if (string.IsNullOrWhiteSpace(body))
+        {
+            error = "the message is empty";
+            return false;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("version", out var version)
+                || version.ValueKind != JsonValueKind.Number)
+            {
+                error = "the message has no numeric 'version' field";
+                return false;
+            }
+
+            if (!version.TryGetInt32(out var number) || number != expectedVersion)
+            {
+                error = $"message version {version.GetRawText()} is not supported (expected {expectedVersion})";
+                return false;
+            }
+
+            message = document.RootElement.Deserialize<T>(ReaperJson.Options);
+            if (message is null)
+            {
+                error = "the message is null";
+                return false;
+            }
+
+            error = null;
+            return true;
+        }
+        catch (JsonException exception)
+        {
+            error = $"the message is not valid JSON for {typeof(T).Name}: {exception.Message}";
+            return false;
+        }
+    }
+}

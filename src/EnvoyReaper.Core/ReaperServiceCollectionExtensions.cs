@@ -1,0 +1,48 @@
+using EnvoyReaper.Envoy;
+using EnvoyReaper.Idleness;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.Teardown;
+using EnvoyReaper.Workloads;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper;
+
+public static class ReaperServiceCollectionExtensions
+{
+    public const string EnvoyStatsSection = "EnvoyStats";
+
+    /// <summary>The domain services, shared by the function app and the command line.</summary>
+    public static IServiceCollection AddReaperCore(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ReaperOptions>().Bind(configuration.GetSection(ReaperOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<EnvoyStatsReaderOptions>().Bind(configuration.GetSection(EnvoyStatsSection)).ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(provider => new IdlePolicy(provider.GetRequiredService<IOptions<ReaperOptions>>().Value));
+        services.AddSingleton<PodStatsCollector>();
+        services.AddSingleton<WorkloadDiscovery>();
+        services.AddSingleton<StatsCheckPlanner>();
+        services.AddSingleton<DiscoveryCycle>();
+        services.AddSingleton<MessageIntake>();
+        services.AddSingleton<StatsCheckProcessor>();
+        services.AddSingleton<TeardownProcessor>();
+        services.AddSingleton<WorkloadScanner>();
+
+        services.AddHttpClient<IEnvoyStatsReader, EnvoyStatsReader>()
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                // Pod IPs are reached directly: an HTTP proxy from the environment must never see them.
+                UseProxy = false,
+                AllowAutoRedirect = false,
+                UseCookies = false,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+                PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+                MaxConnectionsPerServer = 4,
+                ConnectTimeout = TimeSpan.FromSeconds(2),
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+        return services;
+    }
+}

@@ -1,0 +1,217 @@
+using EnvoyReaper.Cluster;
+using EnvoyReaper.Idleness;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.Workloads;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Teardown;
+
+public enum TeardownOutcome
+{
+    Stale,
+    Superseded,
+    AlreadyDone,
+    Gone,
+    Aborted,
+    Observed,
+    Deleted,
+    ScaledToZero,
+}
+
+public sealed record TeardownResult(TeardownOutcome Outcome, string Detail, string? Snapshot = null);
+
+/// <summary>
+/// Acts on a teardown request, but only after proving, on fresh data, that the workload is still the one that was
+/// found idle and is still idle: the request is current, the Deployment has the same UID, the same pods are running
+/// and not one counter moved. Then it snapshots, and only then deletes or scales.
+/// </summary>
+public sealed partial class TeardownProcessor(
+    IClusterReader reader,
+    IClusterWriter writer,
+    PodStatsCollector collector,
+    IdlePolicy policy,
+    IWorkloadStateStore stateStore,
+    ISnapshotStore snapshots,
+    IEventRecorder events,
+    TimeProvider time,
+    IOptions<ReaperOptions> options,
+    ILogger<TeardownProcessor> logger)
+{
+    public async Task<TeardownResult> ProcessAsync(TeardownMessage message, string messageId, CancellationToken cancellationToken)
+    {
+        var result = await DecideAndActAsync(message, cancellationToken).ConfigureAwait(false);
+        LogResult(messageId, message.Namespace, message.Deployment, result.Outcome, result.Detail);
+        return result;
+    }
+
+    private async Task<TeardownResult> DecideAndActAsync(TeardownMessage message, CancellationToken cancellationToken)
+    {
+        var age = time.GetUtcNow() - message.RequestedAt;
+        if (age > options.Value.MessageMaxAge)
+        {
+            return new(TeardownOutcome.Stale, $"the request is {age} old; the stats check will ask again if still idle");
+        }
+
+        var stored = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        if (stored?.State is not { } state || state.DeploymentUid != message.DeploymentUid || state.TeardownRequestedAt != message.RequestedAt)
+        {
+            return new(TeardownOutcome.Superseded, "the workload's state no longer holds this request");
+        }
+
+        if (state.TeardownCompletedAt is not null)
+        {
+            return new(TeardownOutcome.AlreadyDone, $"already done at {state.TeardownCompletedAt:u}", state.LastSnapshot);
+        }
+
+        if (state.Verdict != Verdict.Idle)
+        {
+            return new(TeardownOutcome.Superseded, $"the workload is {state.Verdict} now");
+        }
+
+        var deployment = await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        var deploymentObject = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        if (deployment is null || deploymentObject is null)
+        {
+            await CompleteAsync(message, stored, snapshot: null, cancellationToken).ConfigureAwait(false);
+            return new(TeardownOutcome.Gone, "the Deployment no longer exists");
+        }
+
+        if (deployment.Uid != message.DeploymentUid || deploymentObject.Uid != message.DeploymentUid)
+        {
+            return new(TeardownOutcome.Superseded, $"the Deployment was recreated (UID {deployment.Uid})");
+        }
+
+        var namespacePods = await ToListAsync(reader.ListPodsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false);
+        var workload = new MonitoredWorkload(deployment, message.Source, message.Monitor, new SettingsResult(message.Settings, []),
+            namespacePods.Where(pod => pod.BelongsTo(deployment)).ToList());
+        var targets = workload.ReadyPods.Select(pod => new PodTarget(pod.Name, pod.Uid, pod.Ip!, pod.HasIstioProxy)).ToList();
+        var known = state.Pods.Select(pod => pod.PodUid).ToHashSet(StringComparer.Ordinal);
+        if (targets.Count != known.Count || !targets.All(pod => known.Contains(pod.Uid)) || workload.NotReadyPods > 0)
+        {
+            return new(TeardownOutcome.Aborted, "the workload's pods changed since it was found idle");
+        }
+
+        var readings = await collector.ReadAsync(targets, message.Settings, cancellationToken).ConfigureAwait(false);
+        var recheck = policy.Evaluate(
+            new CheckInput(deployment.Uid, deployment.CreatedAt, message.Settings, null, readings, workload.NotReadyPods),
+            state,
+            time.GetUtcNow());
+        if (recheck.Verdict != Verdict.Idle)
+        {
+            // Remember what the fresh read showed, so that the idle streak restarts from it.
+            await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false);
+            return new(TeardownOutcome.Aborted, $"a fresh read found the workload {recheck.Verdict}: {recheck.Reason}");
+        }
+
+        var contents = new NamespaceContents(
+            await writer.ListObjectsAsync(ResourceKind.Service, message.Namespace, cancellationToken).ConfigureAwait(false),
+            await writer.ListObjectsAsync(ResourceKind.Ingress, message.Namespace, cancellationToken).ConfigureAwait(false),
+            await ToListAsync(reader.ListDeploymentsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false),
+            namespacePods);
+        var sidecarConfigMap = await writer.GetObjectAsync(ResourceKind.ConfigMap, message.Namespace, $"{message.Deployment}-envoy", cancellationToken).ConfigureAwait(false);
+        var plan = TeardownPlanner.Plan(deploymentObject, deployment, message.Settings, contents, sidecarConfigMap);
+        var action = options.Value.DryRun ? ReaperAction.Observe : message.Settings.Action;
+        var idleFor = $"idle since {message.IdleSince:u} (timeout {GoDuration.Format(message.Settings.IdleTimeout)})";
+
+        if (action == ReaperAction.Observe)
+        {
+            var would = $"Would {message.Settings.Action.ToContractName()} {Describe(plan)}: {idleFor}{(options.Value.DryRun ? " (Reaper:DryRun is on)" : string.Empty)}";
+            await RecordAsync(message, "WouldTearDown", would, cancellationToken).ConfigureAwait(false);
+            await CompleteAsync(message, stored, snapshot: null, cancellationToken).ConfigureAwait(false);
+            return new(TeardownOutcome.Observed, would);
+        }
+
+        var snapshot = await snapshots.SaveAsync(
+            new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, message.Namespace, message.Deployment, message.DeploymentUid,
+                time.GetUtcNow(), action.ToContractName(), idleFor, plan.SnapshotObjects.Select(item => item.Manifest).ToList()),
+            cancellationToken).ConfigureAwait(false);
+
+        if (action == ReaperAction.ScaleToZero)
+        {
+            await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, cancellationToken).ConfigureAwait(false);
+            var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshot}";
+            await RecordAsync(message, "TornDown", scaled, cancellationToken).ConfigureAwait(false);
+            await CompleteAsync(message, stored, snapshot, cancellationToken).ConfigureAwait(false);
+            return new(TeardownOutcome.ScaledToZero, scaled, snapshot);
+        }
+
+        var skipped = new List<string>();
+        foreach (var item in plan.DeletionOrder)
+        {
+            var outcome = await writer.DeleteAsync(item.Kind, item.Namespace, item.Name, item.Uid, cancellationToken).ConfigureAwait(false);
+            if (outcome == DeleteOutcome.PreconditionFailed)
+            {
+                // The name now belongs to a newer object than the one found idle: it is not ours to delete.
+                skipped.Add($"{item.Kind} {item.Name}");
+                if (item.Kind == ResourceKind.Deployment)
+                {
+                    return new(TeardownOutcome.Aborted, $"the Deployment was replaced during teardown; deleted the rest of {Describe(plan)}", snapshot);
+                }
+            }
+        }
+
+        var deleted = $"Deleted {Describe(plan)}{(skipped.Count > 0 ? $" (kept replaced {string.Join(", ", skipped)})" : string.Empty)}, {idleFor}; snapshot {snapshot}";
+        await RecordAsync(message, "TornDown", deleted, cancellationToken).ConfigureAwait(false);
+        await CompleteAsync(message, stored, snapshot, cancellationToken).ConfigureAwait(false);
+        return new(TeardownOutcome.Deleted, deleted, snapshot);
+    }
+
+    private static string Describe(TeardownPlan plan)
+    {
+        var parts = new List<string> { $"Deployment {plan.Deployment.Name}" };
+        parts.AddRange(plan.Services.Select(service => $"Service {service.Name}"));
+        parts.AddRange(plan.Ingresses.Select(ingress => $"Ingress {ingress.Name}"));
+        return string.Join(", ", parts);
+    }
+
+    private async Task CompleteAsync(TeardownMessage message, StoredState stored, string? snapshot, CancellationToken cancellationToken)
+    {
+        var current = stored;
+        for (var attempt = 0; attempt < 5 && current is not null; attempt++)
+        {
+            var completed = current.State with { TeardownCompletedAt = time.GetUtcNow(), LastSnapshot = snapshot ?? current.State.LastSnapshot };
+            if (await stateStore.TryWriteAsync(message.Namespace, message.Deployment, completed, current.ETag, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            current = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+            if (current is null || current.State.DeploymentUid != message.DeploymentUid)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task RecordAsync(TeardownMessage message, string reason, string text, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await events.RecordAsync(
+                new ClusterEvent(ResourceKind.Deployment, message.Namespace, message.Deployment, message.DeploymentUid, reason, text, Warning: false),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogEventFailed(exception, reason, message.Namespace, message.Deployment);
+        }
+    }
+
+    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
+    {
+        var list = new List<T>();
+        await foreach (var item in items.ConfigureAwait(false))
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Teardown {MessageId} of {Namespace}/{Name}: {Outcome}: {Detail}")]
+    private partial void LogResult(string messageId, string @namespace, string name, TeardownOutcome outcome, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the {Reason} event on {Namespace}/{Name}")]
+    private partial void LogEventFailed(Exception exception, string reason, string @namespace, string name);
+}

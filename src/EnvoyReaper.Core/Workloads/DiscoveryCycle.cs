@@ -1,0 +1,48 @@
+using EnvoyReaper.Messaging;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Workloads;
+
+public sealed record CycleSummary(int Workloads, int MessagesQueued, int Problems);
+
+/// <summary>One timer cycle: discover the monitored workloads and queue their stats checks.</summary>
+public sealed partial class DiscoveryCycle(
+    WorkloadDiscovery discovery,
+    StatsCheckPlanner planner,
+    IWorkQueue queue,
+    TimeProvider time,
+    IOptions<ReaperOptions> options,
+    ILogger<DiscoveryCycle> logger)
+{
+    public async Task<CycleSummary> RunAsync(DateTime? lastRun, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var period = options.Value.TimerPeriod;
+        if (lastRun is { } last && last > DateTime.MinValue)
+        {
+            var sinceLast = now - new DateTimeOffset(DateTime.SpecifyKind(last, DateTimeKind.Utc));
+            if (sinceLast > TimeSpan.Zero && sinceLast < period * 3)
+            {
+                period = sinceLast;
+            }
+        }
+
+        var found = await discovery.DiscoverAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var problem in found.Problems)
+        {
+            LogProblem(problem.Source, problem.Namespace, problem.Name, problem.Message);
+        }
+
+        var checks = planner.Plan(found, now, period);
+        await queue.EnqueueStatsChecksAsync(checks, cancellationToken).ConfigureAwait(false);
+        LogCycle(found.Workloads.Count, checks.Count, found.Problems.Count, time.GetUtcNow() - now);
+        return new CycleSummary(found.Workloads.Count, checks.Count, found.Problems.Count);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source} opt-in {Namespace}/{Name} is not monitored: {Problem}")]
+    private partial void LogProblem(OptInSource source, string @namespace, string name, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Discovery found {Workloads} workloads, queued {Messages} stats checks, {Problems} problems, in {Elapsed}")]
+    private partial void LogCycle(int workloads, int messages, int problems, TimeSpan elapsed);
+}

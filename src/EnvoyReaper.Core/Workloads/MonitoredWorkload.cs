@@ -1,0 +1,22 @@
+using EnvoyReaper.Cluster;
+using EnvoyReaper.Messaging;
+
+namespace EnvoyReaper.Workloads;
+
+/// <summary>A Deployment that opted in, with its settings (or why they could not be read) and its pods.</summary>
+public sealed record MonitoredWorkload(
+    DeploymentInfo Deployment,
+    OptInSource Source,
+    string? Monitor,
+    SettingsResult Settings,
+    IReadOnlyList<PodInfo> Pods)
+{
+    public IEnumerable<PodInfo> ReadyPods => Pods.Where(pod => pod is { Ready: true, Terminating: false, Ip: not null });
+
+    public int NotReadyPods => Pods.Count(pod => !pod.Terminating && !(pod.Ready && pod.Ip is not null));
+}
+
+/// <summary>An opt-in that does not resolve to a Deployment (e.g. an EnvoyMonitor naming a missing one).</summary>
+public sealed record DiscoveryProblem(string Namespace, string Name, OptInSource Source, string Message);
+
+public sealed record DiscoveryResult(IReadOnlyList<MonitoredWorkload> Workloads, IReadOnlyList<DiscoveryProblem> Problems);

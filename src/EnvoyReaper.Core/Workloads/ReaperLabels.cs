@@ -1,0 +1,23 @@
+namespace EnvoyReaper.Workloads;
+
+/// <summary>The label and annotation names users write into their manifests. They are a public contract.</summary>
+public static class ReaperLabels
+{
+    public const string Enabled = "envoy-reaper/enabled";
+    public const string EnabledSelector = Enabled + "=true";
+    public const string MinConnections = "envoy-reaper/min-connections";
+    public const string IdleTimeout = "envoy-reaper/idle-timeout";
+    public const string Action = "envoy-reaper/action";
+    public const string StatsPort = "envoy-reaper/stats-port";
+    public const string StatsPath = "envoy-reaper/stats-path";
+    public const string Listeners = "envoy-reaper/listeners";
+    public const string Service = "envoy-reaper/service";
+    public const string Ingress = "envoy-reaper/ingress";
+    public const string CheckInterval = "envoy-reaper/check-interval";
+
+    /// <summary>Written by a scale-to-zero teardown so that a restore knows the replica count.</summary>
+    public const string ReplicasBeforeTeardown = "envoy-reaper/replicas-before-teardown";
+
+    public const string IstioProxyContainer = "istio-proxy";
+    public const string PodTemplateHashLabel = "pod-template-hash";
+}

@@ -1,0 +1,46 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace EnvoyReaper.Workloads;
+
+/// <summary>Settings section "Reaper": defaults for workloads and the limits of the pipeline.</summary>
+public sealed class ReaperOptions
+{
+    public const string SectionName = "Reaper";
+
+    /// <summary>Turns every teardown into an observation (a WouldTearDown event).</summary>
+    public bool DryRun { get; set; }
+
+    [Range(0, 1_000_000)]
+    public int DefaultMinConnections { get; set; } = 1;
+
+    public TimeSpan DefaultIdleTimeout { get; set; } = TimeSpan.FromMinutes(15);
+
+    public ReaperAction DefaultAction { get; set; } = ReaperAction.Delete;
+
+    [Range(1, 65535)]
+    public int DefaultStatsPort { get; set; } = 15090;
+
+    [Required]
+    public string DefaultStatsPath { get; set; } = "/stats";
+
+    /// <summary>A Deployment younger than this is never torn down: its users may not have arrived yet.</summary>
+    public TimeSpan StartupGrace { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Messages older than this are dropped unread: they describe a cluster that may have changed.</summary>
+    public TimeSpan MessageMaxAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The timer period, used when the timer cannot tell when it last ran.</summary>
+    public TimeSpan TimerPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    [Range(1, 1024)]
+    public int MaxConcurrentStatsReads { get; set; } = 32;
+
+    [Range(1, 5000)]
+    public int ListPageSize { get; set; } = 500;
+
+    [Required]
+    public string StateTable { get; set; } = "EnvoyReaperState";
+
+    [Required]
+    public string SnapshotContainer { get; set; } = "envoy-reaper-snapshots";
+}

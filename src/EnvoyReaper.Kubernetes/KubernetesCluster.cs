@@ -1,0 +1,324 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EnvoyReaper.Cluster;
+using EnvoyReaper.Workloads;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Kubernetes;
+
+/// <summary>The reaper's port onto the API server, over the official client.</summary>
+public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions> options, TimeProvider time) : IClusterReader, IClusterWriter, IEventRecorder
+{
+    public const string MonitorGroup = "monitoring.example.com";
+    public const string MonitorVersion = "v1alpha1";
+    public const string MonitorPlural = "envoymonitors";
+    public const string Component = "envoy-reaper";
+
+    private int PageSize => options.Value.ListPageSize;
+
+    public async IAsyncEnumerable<DeploymentInfo> ListDeploymentsAsync(string? @namespace, string? labelSelector, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? continueToken = null;
+        do
+        {
+            var page = @namespace is null
+                ? await client.AppsV1.ListDeploymentForAllNamespacesAsync(continueParameter: continueToken, labelSelector: labelSelector, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false)
+                : await client.AppsV1.ListNamespacedDeploymentAsync(@namespace, continueParameter: continueToken, labelSelector: labelSelector, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (var deployment in page.Items)
+            {
+                yield return ToInfo(deployment);
+            }
+
+            continueToken = page.Metadata?.ContinueProperty;
+        }
+        while (!string.IsNullOrEmpty(continueToken));
+    }
+
+    public async IAsyncEnumerable<MonitorInfo> ListMonitorsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? continueToken = null;
+        do
+        {
+            JsonObject page;
+            try
+            {
+                page = await client.CustomObjects.ListClusterCustomObjectAsync<JsonObject>(
+                    MonitorGroup, MonitorVersion, MonitorPlural, continueParameter: continueToken, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.NotFound && continueToken is null)
+            {
+                yield break; // The EnvoyMonitor CRD is not installed: label opt-in only.
+            }
+
+            if (page["items"] is JsonArray items)
+            {
+                foreach (var item in items.OfType<JsonObject>())
+                {
+                    yield return ToMonitor(item);
+                }
+            }
+
+            continueToken = page["metadata"]?["continue"]?.GetValue<string>();
+        }
+        while (!string.IsNullOrEmpty(continueToken));
+    }
+
+    public async IAsyncEnumerable<PodInfo> ListPodsAsync(string @namespace, string? labelSelector, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? continueToken = null;
+        do
+        {
+            var page = await client.CoreV1.ListNamespacedPodAsync(@namespace, continueParameter: continueToken, labelSelector: labelSelector, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (var pod in page.Items)
+            {
+                yield return ToInfo(pod);
+            }
+
+            continueToken = page.Metadata?.ContinueProperty;
+        }
+        while (!string.IsNullOrEmpty(continueToken));
+    }
+
+    public async Task<DeploymentInfo?> GetDeploymentAsync(string @namespace, string name, CancellationToken cancellationToken)
+    {
+        var deployment = await NullIfNotFound(() => client.AppsV1.ReadNamespacedDeploymentAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return deployment is null ? null : ToInfo(deployment);
+    }
+
+    public async Task<ClusterObject?> GetObjectAsync(ResourceKind kind, string @namespace, string name, CancellationToken cancellationToken)
+    {
+        object? found = kind switch
+        {
+            ResourceKind.Deployment => await NullIfNotFound(() => client.AppsV1.ReadNamespacedDeploymentAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false),
+            ResourceKind.Service => await NullIfNotFound(() => client.CoreV1.ReadNamespacedServiceAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false),
+            ResourceKind.Ingress => await NullIfNotFound(() => client.NetworkingV1.ReadNamespacedIngressAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false),
+            ResourceKind.ConfigMap => await NullIfNotFound(() => client.CoreV1.ReadNamespacedConfigMapAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+        };
+        return found is null ? null : ToClusterObject(kind, found);
+    }
+
+    public async Task<IReadOnlyList<ClusterObject>> ListObjectsAsync(ResourceKind kind, string @namespace, CancellationToken cancellationToken)
+    {
+        var result = new List<ClusterObject>();
+        string? continueToken = null;
+        do
+        {
+            (IEnumerable<object> items, V1ListMeta? metadata) page = kind switch
+            {
+                ResourceKind.Service => Unpack(await client.CoreV1.ListNamespacedServiceAsync(@namespace, continueParameter: continueToken, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false)),
+                ResourceKind.Ingress => Unpack(await client.NetworkingV1.ListNamespacedIngressAsync(@namespace, continueParameter: continueToken, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false)),
+                ResourceKind.ConfigMap => Unpack(await client.CoreV1.ListNamespacedConfigMapAsync(@namespace, continueParameter: continueToken, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false)),
+                ResourceKind.Deployment => Unpack(await client.AppsV1.ListNamespacedDeploymentAsync(@namespace, continueParameter: continueToken, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false)),
+                _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+            };
+            result.AddRange(page.items.Select(item => ToClusterObject(kind, item)));
+            continueToken = page.metadata?.ContinueProperty;
+        }
+        while (!string.IsNullOrEmpty(continueToken));
+
+        return result;
+    }
+
+    private static (IEnumerable<object>, V1ListMeta?) Unpack<T>(IItems<T> list)
+        where T : class
+        => (list.Items.Cast<object>(), (list as IMetadata<V1ListMeta>)?.Metadata);
+
+    public async Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, CancellationToken cancellationToken)
+    {
+        var body = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = uid }, PropagationPolicy = "Background" };
+        try
+        {
+            switch (kind)
+            {
+                case ResourceKind.Deployment:
+                    await client.AppsV1.DeleteNamespacedDeploymentAsync(name, @namespace, body, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    break;
+                case ResourceKind.Service:
+                    await client.CoreV1.DeleteNamespacedServiceAsync(name, @namespace, body, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    break;
+                case ResourceKind.Ingress:
+                    await client.NetworkingV1.DeleteNamespacedIngressAsync(name, @namespace, body, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    break;
+                case ResourceKind.ConfigMap:
+                    await client.CoreV1.DeleteNamespacedConfigMapAsync(name, @namespace, body, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+            }
+
+            return DeleteOutcome.Deleted;
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return DeleteOutcome.NotFound;
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return DeleteOutcome.PreconditionFailed;
+        }
+    }
+
+    public async Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken)
+    {
+        // A merge patch that carries resourceVersion is refused with 409 if the Deployment changed since it was read.
+        var patch = new JsonObject
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["resourceVersion"] = resourceVersion,
+                ["annotations"] = new JsonObject { [ReaperLabels.ReplicasBeforeTeardown] = previousReplicas.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            },
+            ["spec"] = new JsonObject { ["replicas"] = 0 },
+        };
+        try
+        {
+            await client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), name, @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            throw new ClusterConflictException($"Deployment {@namespace}/{name} changed since resourceVersion {resourceVersion}: {exception.Response.Content}", exception);
+        }
+    }
+
+    public async Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var apiVersion = clusterEvent.InvolvedKind switch
+        {
+            ResourceKind.Deployment => "apps/v1",
+            ResourceKind.Ingress => "networking.k8s.io/v1",
+            _ => "v1",
+        };
+        var body = new Corev1Event
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = $"{clusterEvent.Name}.{now.Ticks:x}",
+                NamespaceProperty = clusterEvent.Namespace,
+            },
+            InvolvedObject = new V1ObjectReference
+            {
+                ApiVersion = apiVersion,
+                Kind = clusterEvent.InvolvedKind.ToString(),
+                Name = clusterEvent.Name,
+                NamespaceProperty = clusterEvent.Namespace,
+                Uid = clusterEvent.Uid,
+            },
+            Reason = clusterEvent.Reason,
+            Message = clusterEvent.Message.Length > 1024 ? clusterEvent.Message[..1024] : clusterEvent.Message,
+            Type = clusterEvent.Warning ? "Warning" : "Normal",
+            Count = 1,
+            FirstTimestamp = now,
+            LastTimestamp = now,
+            Source = new V1EventSource { Component = Component },
+            ReportingComponent = Component,
+            ReportingInstance = Environment.MachineName,
+        };
+        await client.CoreV1.CreateNamespacedEventAsync(body, clusterEvent.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<T?> NullIfNotFound<T>(Func<Task<T>> read)
+        where T : class
+    {
+        try
+        {
+            return await read().ConfigureAwait(false);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private static ClusterObject ToClusterObject(ResourceKind kind, object item)
+    {
+        var manifest = JsonNode.Parse(KubernetesJson.Serialize(item))!.AsObject();
+        var (apiVersion, kindName) = kind switch
+        {
+            ResourceKind.Deployment => ("apps/v1", "Deployment"),
+            ResourceKind.Service => ("v1", "Service"),
+            ResourceKind.Ingress => ("networking.k8s.io/v1", "Ingress"),
+            ResourceKind.ConfigMap => ("v1", "ConfigMap"),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+        };
+        manifest["apiVersion"] = apiVersion; // List items come without them; a snapshot must be applicable as it is.
+        manifest["kind"] = kindName;
+        var metadata = manifest["metadata"];
+        return new ClusterObject(
+            kind,
+            metadata?["namespace"]?.GetValue<string>() ?? string.Empty,
+            metadata?["name"]?.GetValue<string>() ?? string.Empty,
+            metadata?["uid"]?.GetValue<string>() ?? string.Empty,
+            metadata?["resourceVersion"]?.GetValue<string>() ?? string.Empty,
+            manifest);
+    }
+
+    internal static DeploymentInfo ToInfo(V1Deployment deployment)
+    {
+        var selector = deployment.Spec?.Selector;
+        return new DeploymentInfo(
+            deployment.Metadata.NamespaceProperty,
+            deployment.Metadata.Name,
+            deployment.Metadata.Uid,
+            deployment.Metadata.ResourceVersion ?? string.Empty,
+            deployment.Metadata.CreationTimestamp is { } created ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : DateTimeOffset.MinValue,
+            deployment.Spec?.Replicas,
+            ReadOnly(deployment.Metadata.Labels),
+            ReadOnly(deployment.Metadata.Annotations),
+            new LabelSelector(
+                ReadOnly(selector?.MatchLabels),
+                selector?.MatchExpressions?.Select(expression => new LabelRequirement(expression.Key, expression.OperatorProperty, expression.Values?.ToList() ?? [])).ToList() ?? []),
+            ReadOnly(deployment.Spec?.Template?.Metadata?.Labels));
+    }
+
+    internal static PodInfo ToInfo(V1Pod pod)
+    {
+        var ready = pod.Status?.Phase == "Running"
+            && pod.Status.Conditions?.Any(condition => condition.Type == "Ready" && condition.Status == "True") == true;
+        var owner = pod.Metadata.OwnerReferences?.FirstOrDefault(reference => reference.Controller == true && reference.Kind == "ReplicaSet");
+        var containers = (pod.Spec?.Containers ?? []).Select(container => container.Name)
+            .Concat((pod.Spec?.InitContainers ?? []).Select(container => container.Name))
+            .ToList();
+        return new PodInfo(
+            pod.Metadata.NamespaceProperty,
+            pod.Metadata.Name,
+            pod.Metadata.Uid,
+            pod.Status?.PodIP,
+            ready,
+            pod.Metadata.DeletionTimestamp is not null,
+            ReadOnly(pod.Metadata.Labels),
+            owner?.Name,
+            containers);
+    }
+
+    private static MonitorInfo ToMonitor(JsonObject item)
+    {
+        var metadata = item["metadata"];
+        var spec = item["spec"] as JsonObject ?? [];
+        string? Text(string name) => spec[name] is JsonValue value && value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : spec[name]?.ToJsonString();
+        return new MonitorInfo(
+            metadata?["namespace"]?.GetValue<string>() ?? string.Empty,
+            metadata?["name"]?.GetValue<string>() ?? string.Empty,
+            metadata?["uid"]?.GetValue<string>() ?? string.Empty,
+            Text("deploymentName"),
+            Text("namespace"),
+            Text("serviceName"),
+            Text("ingressName"),
+            Text("checkInterval"),
+            spec["minConnections"]?.DeepClone(),
+            Text("idleTimeout"),
+            Text("action"),
+            spec["statsPort"]?.DeepClone(),
+            Text("statsPath"),
+            spec["listeners"]?.DeepClone());
+    }
+
+    private static IReadOnlyDictionary<string, string> ReadOnly(IDictionary<string, string>? source) =>
+        source is null ? new Dictionary<string, string>() : new Dictionary<string, string>(source);
+}

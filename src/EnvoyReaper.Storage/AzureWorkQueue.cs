@@ -1,0 +1,53 @@
+using System.Collections.Concurrent;
+using Azure.Storage.Queues;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.Workloads;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Storage;
+
+/// <summary>
+/// Azure Storage queues. Messages are Base64-encoded, as the queue trigger expects by default (host.json
+/// extensions.queues.messageEncoding): a plain-text message would be poisoned by the trigger unread.
+/// </summary>
+public sealed class AzureWorkQueue(QueueServiceClient service, IOptions<ReaperOptions> options) : IWorkQueue
+{
+    public const int MaxParallelSends = 32;
+
+    private readonly ConcurrentDictionary<string, Lazy<Task<QueueClient>>> queues = new(StringComparer.Ordinal);
+
+    public static QueueClientOptions ClientOptions() => new() { MessageEncoding = QueueMessageEncoding.Base64 };
+
+    public async Task EnqueueStatsChecksAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken)
+    {
+        var queue = await GetQueueAsync(options.Value.StatsCheckQueue).ConfigureAwait(false);
+        await Parallel.ForEachAsync(
+            checks,
+            new ParallelOptions { MaxDegreeOfParallelism = MaxParallelSends, CancellationToken = cancellationToken },
+            async (check, token) => await queue.SendMessageAsync(
+                ReaperJson.Serialize(check.Message),
+                visibilityTimeout: check.Delay > TimeSpan.Zero ? check.Delay : null,
+                timeToLive: check.TimeToLive,
+                cancellationToken: token).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    public async Task EnqueueTeardownAsync(TeardownMessage message, TimeSpan timeToLive, CancellationToken cancellationToken)
+    {
+        var queue = await GetQueueAsync(options.Value.TeardownQueue).ConfigureAwait(false);
+        await queue.SendMessageAsync(ReaperJson.Serialize(message), timeToLive: timeToLive, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task MoveToPoisonAsync(string queueName, string body, CancellationToken cancellationToken)
+    {
+        var queue = await GetQueueAsync(queueName + "-poison").ConfigureAwait(false);
+        await queue.SendMessageAsync(body, timeToLive: TimeSpan.FromSeconds(-1), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<QueueClient> GetQueueAsync(string name) =>
+        queues.GetOrAdd(name, queueName => new Lazy<Task<QueueClient>>(async () =>
+        {
+            var queue = service.GetQueueClient(queueName);
+            await queue.CreateIfNotExistsAsync().ConfigureAwait(false);
+            return queue;
+        })).Value;
+}

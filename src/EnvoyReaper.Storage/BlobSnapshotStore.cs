@@ -1,0 +1,54 @@
+using System.Globalization;
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.Teardown;
+
+namespace EnvoyReaper.Storage;
+
+/// <summary>Snapshots as JSON blobs named "&lt;namespace&gt;/&lt;deployment&gt;/&lt;UTC time&gt;.json"; names sort by time.</summary>
+public sealed class BlobSnapshotStore(BlobContainerClient container) : ISnapshotStore
+{
+    private readonly Lazy<Task> created = new(() => container.CreateIfNotExistsAsync());
+
+    public async Task<string> SaveAsync(WorkloadSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        await created.Value.ConfigureAwait(false);
+        var name = $"{snapshot.Namespace}/{snapshot.Deployment}/{snapshot.TakenAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss.fffffff'Z'", CultureInfo.InvariantCulture)}.json";
+        var blob = container.GetBlobClient(name);
+        await blob.UploadAsync(
+            BinaryData.FromString(JsonSerializer.Serialize(snapshot, ReaperJson.Options)),
+            new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } },
+            cancellationToken).ConfigureAwait(false);
+        return name;
+    }
+
+    public async Task<IReadOnlyList<string>> ListAsync(string @namespace, string deployment, CancellationToken cancellationToken)
+    {
+        await created.Value.ConfigureAwait(false);
+        var names = new List<string>();
+        await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"{@namespace}/{deployment}/" }, cancellationToken).ConfigureAwait(false))
+        {
+            names.Add(item.Name);
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    public async Task<WorkloadSnapshot?> GetAsync(string name, CancellationToken cancellationToken)
+    {
+        await created.Value.ConfigureAwait(false);
+        try
+        {
+            var content = await container.GetBlobClient(name).DownloadContentAsync(cancellationToken).ConfigureAwait(false);
+            return content.Value.Content.ToObjectFromJson<WorkloadSnapshot>(ReaperJson.Options);
+        }
+        catch (RequestFailedException exception) when (exception.Status == 404)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Net;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+using EnvoyReaper.Idleness;
+using EnvoyReaper.Messaging;
+
+namespace EnvoyReaper.Storage;
+
+/// <summary>
+/// Workload state in Azure Table Storage, one row per Deployment (partition = namespace), written with ETag
+/// preconditions so that two instances checking the same workload cannot overwrite each other.
+/// </summary>
+public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateStore
+{
+    private const string StateColumn = "State";
+    private readonly Lazy<Task> created = new(() => table.CreateIfNotExistsAsync());
+
+    public async Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken)
+    {
+        await created.Value.ConfigureAwait(false);
+        var response = await table.GetEntityIfExistsAsync<TableEntity>(@namespace, deployment, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!response.HasValue || response.Value is null)
+        {
+            return null;
+        }
+
+        var entity = response.Value;
+        var json = entity.GetString(StateColumn);
+        var state = json is null ? null : JsonSerializer.Deserialize<WorkloadState>(json, ReaperJson.Options);
+        return state is null ? null : new StoredState(state, entity.ETag.ToString());
+    }
+
+    public async Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
+    {
+        await created.Value.ConfigureAwait(false);
+        var entity = new TableEntity(@namespace, deployment)
+        {
+            // The whole state as one JSON column keeps timestamps exact; the others are for people querying the table.
+            [StateColumn] = JsonSerializer.Serialize(state, ReaperJson.Options),
+            ["DeploymentUid"] = state.DeploymentUid,
+            ["Verdict"] = state.Verdict.ToString(),
+            ["Reason"] = state.Reason,
+            ["IdleSince"] = state.IdleSince,
+        };
+        try
+        {
+            if (expectedETag is null)
+            {
+                await table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await table.UpdateEntityAsync(entity, new ETag(expectedETag), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (RequestFailedException exception) when (exception.Status is (int)HttpStatusCode.PreconditionFailed or (int)HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+}
