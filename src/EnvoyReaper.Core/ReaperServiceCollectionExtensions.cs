@@ -18,7 +18,7 @@ public static class ReaperServiceCollectionExtensions
     public static IServiceCollection AddReaperCore(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ReaperOptions>().Bind(configuration.GetSection(ReaperOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<EnvoyStatsReaderOptions>().Bind(configuration.GetSection(EnvoyStatsSection)).ValidateOnStart();
+        services.AddOptions<EnvoyStatsReaderOptions>().Bind(configuration.GetSection(EnvoyStatsSection)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(provider => new IdlePolicy(provider.GetRequiredService<IOptions<ReaperOptions>>().Value));
         services.AddSingleton<PodStatsCollector>();

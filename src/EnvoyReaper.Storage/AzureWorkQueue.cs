@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Azure.Storage.Queues;
 using EnvoyReaper.Messaging;
-using EnvoyReaper.Workloads;
-using Microsoft.Extensions.Options;
 
 namespace EnvoyReaper.Storage;
 
@@ -10,7 +8,7 @@ namespace EnvoyReaper.Storage;
 /// Azure Storage queues. Messages are Base64-encoded, as the queue trigger expects by default (host.json
 /// extensions.queues.messageEncoding): a plain-text message would be poisoned by the trigger unread.
 /// </summary>
-public sealed class AzureWorkQueue(QueueServiceClient service, IOptions<ReaperOptions> options) : IWorkQueue
+public sealed class AzureWorkQueue(QueueServiceClient service) : IWorkQueue
 {
     public const int MaxParallelSends = 32;
 
@@ -20,7 +18,7 @@ public sealed class AzureWorkQueue(QueueServiceClient service, IOptions<ReaperOp
 
     public async Task EnqueueStatsChecksAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken)
     {
-        var queue = await GetQueueAsync(options.Value.StatsCheckQueue).ConfigureAwait(false);
+        var queue = await GetQueueAsync(QueueNames.StatsCheck).ConfigureAwait(false);
         await Parallel.ForEachAsync(
             checks,
             new ParallelOptions { MaxDegreeOfParallelism = MaxParallelSends, CancellationToken = cancellationToken },
@@ -33,7 +31,7 @@ public sealed class AzureWorkQueue(QueueServiceClient service, IOptions<ReaperOp
 
     public async Task EnqueueTeardownAsync(TeardownMessage message, TimeSpan timeToLive, CancellationToken cancellationToken)
     {
-        var queue = await GetQueueAsync(options.Value.TeardownQueue).ConfigureAwait(false);
+        var queue = await GetQueueAsync(QueueNames.Teardown).ConfigureAwait(false);
         await queue.SendMessageAsync(ReaperJson.Serialize(message), timeToLive: timeToLive, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 

@@ -103,7 +103,16 @@ public static partial class EnvoyStatsParser
                     throw new EnvoyStatsFormatException($"stat name is a {reader.TokenType}, not a string");
                 }
 
-                name = reader.ValueIsEscaped ? Unescape(ref reader, ref scratch) : reader.ValueSpan;
+                if (reader.ValueIsEscaped)
+                {
+                    int written = Unescape(ref reader, ref scratch);
+                    name = scratch.AsSpan(0, written);
+                }
+                else
+                {
+                    name = reader.ValueSpan;
+                }
+
                 hasName = true;
             }
             else if (reader.ValueTextEquals("value"u8))
@@ -151,7 +160,7 @@ public static partial class EnvoyStatsParser
         accumulator.Add(kind, listener, parsed);
     }
 
-    private static ReadOnlySpan<byte> Unescape(ref Utf8JsonReader reader, ref byte[]? scratch)
+    private static int Unescape(ref Utf8JsonReader reader, [System.Diagnostics.CodeAnalysis.NotNull] ref byte[]? scratch)
     {
         int needed = reader.ValueSpan.Length; // unescaped UTF-8 is never longer than the escaped text
         if (scratch is null || scratch.Length < needed)
@@ -164,8 +173,7 @@ public static partial class EnvoyStatsParser
             scratch = ArrayPool<byte>.Shared.Rent(Math.Max(needed, 256));
         }
 
-        int written = reader.CopyString(scratch);
-        return scratch.AsSpan(0, written);
+        return reader.CopyString(scratch);
     }
 
     private static string FirstSentence(string message)

@@ -171,6 +171,14 @@ public sealed class IdlePolicy(ReaperOptions options)
             return CounterChange.Reset;
         }
 
+        foreach (var listener in baseline.ConnectionTotals.Keys)
+        {
+            if (!pod.ConnectionTotals.ContainsKey(listener))
+            {
+                return CounterChange.Reset; // A counter that vanished cannot be compared: never read it as "no change".
+            }
+        }
+
         var moved = false;
         foreach (var (listener, total) in pod.ConnectionTotals)
         {

@@ -59,11 +59,14 @@ public static class ListenerCounting
                 return PodReading.Unreadable(podUid, podName, $"listener '{name}' has no downstream_cx_active gauge");
             }
 
-            active = checked(active + listenerActive);
-            if (listener.TotalConnections is { } total)
+            if (listener.TotalConnections is not { } total)
             {
-                totals[name] = total;
+                // Without the counter, connections that opened and closed between two polls would go unseen.
+                return PodReading.Unreadable(podUid, podName, $"listener '{name}' has no downstream_cx_total counter");
             }
+
+            active = checked(active + listenerActive);
+            totals[name] = total;
         }
 
         return new PodReading(podUid, podName, true, null, active, totals, stats.UptimeSeconds);

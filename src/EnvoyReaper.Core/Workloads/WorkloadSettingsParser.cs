@@ -24,7 +24,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
 
         var settings = Build(
             minConnections: ParseInt(Get(ReaperLabels.MinConnections), ReaperLabels.MinConnections, 0, 1_000_000, errors),
-            idleTimeout: ParseDuration(Get(ReaperLabels.IdleTimeout), ReaperLabels.IdleTimeout, errors),
+            idleTimeout: ParseDuration(Get(ReaperLabels.IdleTimeout), ReaperLabels.IdleTimeout, errors, TimeSpan.FromSeconds(1)),
             action: Get(ReaperLabels.Action),
             actionField: ReaperLabels.Action,
             statsPort: ParseInt(Get(ReaperLabels.StatsPort), ReaperLabels.StatsPort, 1, 65535, errors),
@@ -33,7 +33,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             listeners: ParseListenerList(Get(ReaperLabels.Listeners), ReaperLabels.Listeners, errors),
             service: ParseName(Get(ReaperLabels.Service), ReaperLabels.Service, errors),
             ingress: ParseName(Get(ReaperLabels.Ingress), ReaperLabels.Ingress, errors),
-            checkInterval: ParseDuration(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors),
+            checkInterval: ParseDuration(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors, TimeSpan.FromSeconds(1)),
             errors);
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
@@ -57,7 +57,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
 
         var settings = Build(
             minConnections: ParseIntNode(monitor.MinConnections, "spec.minConnections", 0, 1_000_000, errors),
-            idleTimeout: ParseDuration(monitor.IdleTimeout, "spec.idleTimeout", errors),
+            idleTimeout: ParseDuration(monitor.IdleTimeout, "spec.idleTimeout", errors, TimeSpan.FromSeconds(1)),
             action: monitor.Action,
             actionField: "spec.action",
             statsPort: ParseIntNode(monitor.StatsPort, "spec.statsPort", 1, 65535, errors),
@@ -66,7 +66,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             listeners: ParseListenerNode(monitor.Listeners, errors),
             service: ParseName(monitor.ServiceName, "spec.serviceName", errors),
             ingress: ParseName(monitor.IngressName, "spec.ingressName", errors),
-            checkInterval: ParseDuration(monitor.CheckInterval, "spec.checkInterval", errors),
+            checkInterval: ParseDuration(monitor.CheckInterval, "spec.checkInterval", errors, TimeSpan.FromSeconds(1)),
             errors);
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
@@ -94,16 +94,6 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
         if (statsPath is not null && !StatsPathPattern().IsMatch(statsPath))
         {
             errors.Add($"{statsPathField}: '{statsPath}' must be an absolute path such as /stats or /stats/prometheus");
-        }
-
-        if (idleTimeout is { } timeout && timeout <= TimeSpan.Zero)
-        {
-            errors.Add("idle timeout must be greater than zero");
-        }
-
-        if (checkInterval is { } interval && interval < TimeSpan.FromSeconds(1))
-        {
-            errors.Add("check interval must be at least 1s");
         }
 
         return new WorkloadSettings(
@@ -158,20 +148,26 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
         return null;
     }
 
-    private static TimeSpan? ParseDuration(string? value, string field, List<string> errors)
+    private static TimeSpan? ParseDuration(string? value, string field, List<string> errors, TimeSpan minimum)
     {
         if (value is null)
         {
             return null;
         }
 
-        if (GoDuration.TryParse(value, out var duration))
+        if (!GoDuration.TryParse(value, out var duration))
         {
-            return duration;
+            errors.Add($"{field}: '{value}' is not a duration such as 30s, 10m or 1h");
+            return null;
         }
 
-        errors.Add($"{field}: '{value}' is not a duration such as 30s, 10m or 1h");
-        return null;
+        if (duration < minimum)
+        {
+            errors.Add($"{field}: '{value}' is shorter than the minimum of {GoDuration.Format(minimum)}");
+            return null;
+        }
+
+        return duration;
     }
 
     private static string? ParseName(string? value, string field, List<string> errors)

@@ -1,0 +1,314 @@
+using System.Text.Json.Nodes;
+using EnvoyReaper.Cluster;
+using EnvoyReaper.Workloads;
+
+namespace EnvoyReaper.Core.Tests.Workloads;
+
+public sealed class WorkloadSettingsParserTests
+{
+    private static readonly ReaperOptions Defaults = new()
+    {
+        DefaultMinConnections = 2,
+        DefaultIdleTimeout = TimeSpan.FromMinutes(30),
+        DefaultAction = ReaperAction.ScaleToZero,
+        DefaultStatsPort = 15000,
+        DefaultStatsPath = "/stats?format=json",
+    };
+
+    private readonly WorkloadSettingsParser parser = new(Defaults);
+
+    private static Dictionary<string, string> Annotations(params (string Key, string Value)[] pairs) =>
+        pairs.ToDictionary(pair => pair.Key, pair => pair.Value);
+
+    private static MonitorInfo Monitor(
+        string? deploymentName = "web",
+        string? targetNamespace = null,
+        string? serviceName = null,
+        string? ingressName = null,
+        string? checkInterval = null,
+        JsonNode? minConnections = null,
+        string? idleTimeout = null,
+        string? action = null,
+        JsonNode? statsPort = null,
+        string? statsPath = null,
+        JsonNode? listeners = null) =>
+        new("team-a", "web-monitor", "mon-uid", deploymentName, targetNamespace, serviceName, ingressName, checkInterval,
+            minConnections, idleTimeout, action, statsPort, statsPath, listeners);
+
+    // ----- Annotations -----
+
+    [Fact]
+    public void No_annotations_take_every_default_from_the_options()
+    {
+        var result = parser.FromAnnotations(Annotations());
+
+        Assert.True(result.IsValid);
+        Assert.Empty(result.Errors);
+        var settings = result.Settings!;
+        Assert.Equal(2, settings.MinConnections);
+        Assert.Equal(TimeSpan.FromMinutes(30), settings.IdleTimeout);
+        Assert.Equal(ReaperAction.ScaleToZero, settings.Action);
+        Assert.Equal(15000, settings.StatsPort);
+        Assert.Equal("/stats?format=json", settings.StatsPath);
+        Assert.Null(settings.Listeners);
+        Assert.Null(settings.ServiceName);
+        Assert.Null(settings.IngressName);
+        Assert.Null(settings.CheckInterval);
+    }
+
+    [Fact]
+    public void Every_annotation_is_read()
+    {
+        var result = parser.FromAnnotations(Annotations(
+            ("envoy-reaper/min-connections", "5"),
+            ("envoy-reaper/idle-timeout", "1h30m"),
+            ("envoy-reaper/action", "observe"),
+            ("envoy-reaper/stats-port", "9901"),
+            ("envoy-reaper/stats-path", "/stats/prometheus"),
+            ("envoy-reaper/listeners", "0.0.0.0_8080, ingress_http"),
+            ("envoy-reaper/service", "web-svc"),
+            ("envoy-reaper/ingress", "web.example"),
+            ("envoy-reaper/check-interval", "30s")));
+
+        Assert.Empty(result.Errors);
+        var settings = Assert.IsType<WorkloadSettings>(result.Settings);
+        Assert.Equal(5, settings.MinConnections);
+        Assert.Equal(TimeSpan.FromMinutes(90), settings.IdleTimeout);
+        Assert.Equal(ReaperAction.Observe, settings.Action);
+        Assert.Equal(9901, settings.StatsPort);
+        Assert.Equal("/stats/prometheus", settings.StatsPath);
+        Assert.Equal(new[] { "0.0.0.0_8080", "ingress_http" }, settings.Listeners!);
+        Assert.Equal("web-svc", settings.ServiceName);
+        Assert.Equal("web.example", settings.IngressName);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.CheckInterval);
+    }
+
+    [Theory]
+    [InlineData("delete", ReaperAction.Delete)]
+    [InlineData("scale-to-zero", ReaperAction.ScaleToZero)]
+    [InlineData("observe", ReaperAction.Observe)]
+    public void Action_annotation_accepts_the_three_contract_values(string value, ReaperAction expected)
+    {
+        var result = parser.FromAnnotations(Annotations(("envoy-reaper/action", value)));
+
+        Assert.Equal(expected, result.Settings!.Action);
+    }
+
+    [Theory]
+    [InlineData("10m", 600_000)]
+    [InlineData("1h30m", 5_400_000)]
+    [InlineData("500ms", 500)]
+    [InlineData("45s", 45_000)]
+    public void Idle_timeout_annotation_takes_go_durations(string value, long expectedMilliseconds)
+    {
+        var result = parser.FromAnnotations(Annotations(("envoy-reaper/idle-timeout", value)));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMilliseconds), result.Settings!.IdleTimeout);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1000000")]
+    public void Min_connections_accepts_its_range_bounds(string value)
+    {
+        var result = parser.FromAnnotations(Annotations(("envoy-reaper/min-connections", value)));
+
+        Assert.True(result.IsValid);
+        Assert.Equal(int.Parse(value, System.Globalization.CultureInfo.InvariantCulture), result.Settings!.MinConnections);
+    }
+
+    [Theory]
+    [InlineData("envoy-reaper/min-connections", "abc")]
+    [InlineData("envoy-reaper/min-connections", "-1")]
+    [InlineData("envoy-reaper/min-connections", "1.5")]
+    [InlineData("envoy-reaper/min-connections", "")]
+    [InlineData("envoy-reaper/min-connections", "1000001")]
+    [InlineData("envoy-reaper/idle-timeout", "ten minutes")]
+    [InlineData("envoy-reaper/idle-timeout", "10")]
+    [InlineData("envoy-reaper/idle-timeout", "-5m")]
+    [InlineData("envoy-reaper/idle-timeout", "10 m")]
+    [InlineData("envoy-reaper/idle-timeout", "0")]
+    [InlineData("envoy-reaper/idle-timeout", "0s")]
+    [InlineData("envoy-reaper/action", "destroy")]
+    [InlineData("envoy-reaper/action", "")]
+    [InlineData("envoy-reaper/stats-port", "70000")]
+    [InlineData("envoy-reaper/stats-port", "0")]
+    [InlineData("envoy-reaper/stats-port", "http")]
+    [InlineData("envoy-reaper/stats-path", "stats")]
+    [InlineData("envoy-reaper/stats-path", "http://evil.example/stats")]
+    [InlineData("envoy-reaper/listeners", "")]
+    [InlineData("envoy-reaper/listeners", "0.0.0.0_8080,bad listener")]
+    [InlineData("envoy-reaper/service", "Bad_Name")]
+    [InlineData("envoy-reaper/ingress", "-web")]
+    [InlineData("envoy-reaper/check-interval", "often")]
+    [InlineData("envoy-reaper/check-interval", "500ms")]
+    public void A_bad_annotation_value_is_an_error_naming_the_annotation_and_yields_no_settings(string annotation, string value)
+    {
+        var result = parser.FromAnnotations(Annotations((annotation, value)));
+
+        Assert.False(result.IsValid);
+        Assert.Null(result.Settings);
+        Assert.Contains(result.Errors, error => error.Contains(annotation, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Several_bad_annotations_are_all_reported()
+    {
+        var result = parser.FromAnnotations(Annotations(
+            ("envoy-reaper/min-connections", "abc"),
+            ("envoy-reaper/action", "destroy"),
+            ("envoy-reaper/stats-port", "70000")));
+
+        Assert.Null(result.Settings);
+        Assert.Contains(result.Errors, error => error.Contains("envoy-reaper/min-connections", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, error => error.Contains("envoy-reaper/action", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, error => error.Contains("envoy-reaper/stats-port", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Annotations_outside_the_contract_are_ignored()
+    {
+        var result = parser.FromAnnotations(Annotations(
+            ("deployment.kubernetes.io/revision", "7"),
+            ("envoy-reaper/enabled", "true")));
+
+        Assert.True(result.IsValid);
+    }
+
+    // ----- EnvoyMonitor spec -----
+
+    [Fact]
+    public void Monitor_with_only_a_deployment_name_takes_every_default()
+    {
+        var result = parser.FromMonitor(Monitor());
+
+        Assert.Empty(result.Errors);
+        var settings = result.Settings!;
+        Assert.Equal(2, settings.MinConnections);
+        Assert.Equal(TimeSpan.FromMinutes(30), settings.IdleTimeout);
+        Assert.Equal(ReaperAction.ScaleToZero, settings.Action);
+        Assert.Equal(15000, settings.StatsPort);
+        Assert.Equal("/stats?format=json", settings.StatsPath);
+    }
+
+    [Fact]
+    public void Monitor_spec_fields_are_read()
+    {
+        var result = parser.FromMonitor(Monitor(
+            targetNamespace: "team-b",
+            serviceName: "web-svc",
+            ingressName: "web-ing",
+            checkInterval: "2m",
+            minConnections: JsonValue.Create(4),
+            idleTimeout: "45m",
+            action: "delete",
+            statsPort: JsonValue.Create(9901),
+            statsPath: "/stats/prometheus",
+            listeners: new JsonArray("0.0.0.0_8080", "0.0.0.0_9443")));
+
+        Assert.Empty(result.Errors);
+        var settings = result.Settings!;
+        Assert.Equal(4, settings.MinConnections);
+        Assert.Equal(TimeSpan.FromMinutes(45), settings.IdleTimeout);
+        Assert.Equal(ReaperAction.Delete, settings.Action);
+        Assert.Equal(9901, settings.StatsPort);
+        Assert.Equal("/stats/prometheus", settings.StatsPath);
+        Assert.Equal(new[] { "0.0.0.0_8080", "0.0.0.0_9443" }, settings.Listeners!);
+        Assert.Equal("web-svc", settings.ServiceName);
+        Assert.Equal("web-ing", settings.IngressName);
+        Assert.Equal(TimeSpan.FromMinutes(2), settings.CheckInterval);
+    }
+
+    [Fact]
+    public void Monitor_min_connections_may_be_a_json_number_or_a_string()
+    {
+        Assert.Equal(3, parser.FromMonitor(Monitor(minConnections: JsonValue.Create(3))).Settings!.MinConnections);
+        Assert.Equal(3, parser.FromMonitor(Monitor(minConnections: JsonValue.Create("3"))).Settings!.MinConnections);
+        Assert.Equal(3, parser.FromMonitor(Monitor(minConnections: JsonNode.Parse("3"))).Settings!.MinConnections);
+        Assert.Equal(3, parser.FromMonitor(Monitor(minConnections: JsonNode.Parse("\"3\""))).Settings!.MinConnections);
+    }
+
+    [Fact]
+    public void Monitor_stats_port_may_be_a_json_number_or_a_string()
+    {
+        Assert.Equal(9901, parser.FromMonitor(Monitor(statsPort: JsonNode.Parse("9901"))).Settings!.StatsPort);
+        Assert.Equal(9901, parser.FromMonitor(Monitor(statsPort: JsonValue.Create("9901"))).Settings!.StatsPort);
+    }
+
+    [Fact]
+    public void Monitor_listeners_may_be_a_comma_separated_string()
+    {
+        var result = parser.FromMonitor(Monitor(listeners: JsonValue.Create("0.0.0.0_8080,0.0.0.0_9443")));
+
+        Assert.Equal(new[] { "0.0.0.0_8080", "0.0.0.0_9443" }, result.Settings!.Listeners!);
+    }
+
+    public static TheoryData<string, string> BadMonitorNumbers => new()
+    {
+        { "-1", "spec.minConnections" },
+        { "\"abc\"", "spec.minConnections" },
+        { "1.5", "spec.minConnections" },
+        { "true", "spec.minConnections" },
+        { "[1]", "spec.minConnections" },
+        { "{\"value\":1}", "spec.minConnections" },
+        { "9999999999", "spec.minConnections" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadMonitorNumbers))]
+    public void Monitor_min_connections_that_is_not_a_valid_integer_is_an_error(string json, string field)
+    {
+        var result = parser.FromMonitor(Monitor(minConnections: JsonNode.Parse(json)));
+
+        Assert.Null(result.Settings);
+        Assert.Contains(result.Errors, error => error.Contains(field, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Monitor_missing_deployment_name_is_an_error()
+    {
+        var result = parser.FromMonitor(Monitor(deploymentName: null));
+
+        Assert.Null(result.Settings);
+        Assert.Contains(result.Errors, error => error.Contains("deploymentName", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Monitor_empty_deployment_name_is_an_error()
+    {
+        var result = parser.FromMonitor(Monitor(deploymentName: ""));
+
+        Assert.Null(result.Settings);
+        Assert.Contains(result.Errors, error => error.Contains("deploymentName", StringComparison.Ordinal));
+    }
+
+    public static TheoryData<MonitorInfo, string> BadMonitors => new()
+    {
+        { Monitor(deploymentName: "Web_App"), "spec.deploymentName" },
+        { Monitor(targetNamespace: "Team_B"), "spec.namespace" },
+        { Monitor(idleTimeout: "ten minutes"), "spec.idleTimeout" },
+        { Monitor(idleTimeout: "0s"), "spec.idleTimeout" },
+        { Monitor(action: "destroy"), "spec.action" },
+        { Monitor(statsPort: JsonValue.Create(70000)), "spec.statsPort" },
+        { Monitor(statsPort: JsonValue.Create("70000")), "spec.statsPort" },
+        { Monitor(statsPath: "stats"), "spec.statsPath" },
+        { Monitor(serviceName: "Bad_Name"), "spec.serviceName" },
+        { Monitor(ingressName: "Bad_Name"), "spec.ingressName" },
+        { Monitor(checkInterval: "whenever"), "spec.checkInterval" },
+        { Monitor(checkInterval: "100ms"), "spec.checkInterval" },
+        { Monitor(listeners: JsonValue.Create(5)), "spec.listeners" },
+        { Monitor(listeners: new JsonArray("0.0.0.0_8080", 7)), "spec.listeners" },
+        { Monitor(listeners: new JsonArray()), "spec.listeners" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadMonitors))]
+    public void A_bad_monitor_field_is_an_error_naming_the_field_and_yields_no_settings(MonitorInfo monitor, string field)
+    {
+        var result = parser.FromMonitor(monitor);
+
+        Assert.False(result.IsValid);
+        Assert.Null(result.Settings);
+        Assert.Contains(result.Errors, error => error.Contains(field, StringComparison.Ordinal));
+    }
+}

@@ -1,0 +1,110 @@
+using System.Reflection;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Functions.Tests;
+
+public sealed class DependencyInjectionTests : IDisposable
+{
+    private readonly string kubeconfig = Path.Combine(Path.GetTempPath(), $"kubeconfig-{Guid.NewGuid():N}.yaml");
+
+    public DependencyInjectionTests() => File.WriteAllText(kubeconfig, """
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: test
+          cluster: { server: "http://127.0.0.1:1" }
+        contexts:
+        - name: test
+          context: { cluster: test, user: test }
+        users:
+        - name: test
+          user: { token: test-token }
+        current-context: test
+        """);
+
+    public void Dispose() => File.Delete(kubeconfig);
+
+    private static ServiceProvider Build(Dictionary<string, string?> settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddEnvoyReaperFunctions(configuration); // the very call Program.cs makes
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+    }
+
+    private Dictionary<string, string?> ValidSettings() => new()
+    {
+        ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
+        ["Kubernetes:Mode"] = "KubeConfig",
+        ["Kubernetes:KubeConfigPath"] = kubeconfig,
+    };
+
+    public static TheoryData<Type> FunctionClasses()
+    {
+        var data = new TheoryData<Type>();
+        foreach (var type in typeof(CheckStats).Assembly.GetTypes()
+                     .Where(type => type.GetMethods().Any(method => method.GetCustomAttribute<FunctionAttribute>() is not null)))
+        {
+            data.Add(type);
+        }
+
+        return data;
+    }
+
+    [Fact]
+    public void Finds_every_function_class()
+    {
+        Assert.Equal(3, FunctionClasses().Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(FunctionClasses))]
+    public void The_container_built_like_Program_creates_every_function_class(Type functionClass)
+    {
+        using var provider = Build(ValidSettings());
+        var instance = ActivatorUtilities.CreateInstance(provider, functionClass);
+        Assert.IsType(functionClass, instance);
+    }
+
+    [Fact]
+    public void A_missing_cluster_mode_fails_at_start_with_a_message_naming_the_setting()
+    {
+        var settings = ValidSettings();
+        settings.Remove("Kubernetes:Mode");
+        using var provider = Build(settings);
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Kubernetes.ClusterAccessOptions>>().Value);
+        Assert.Contains("Kubernetes:Mode", error.Message);
+    }
+
+    [Fact]
+    public void A_kubeconfig_path_that_does_not_exist_fails_at_start()
+    {
+        var settings = ValidSettings();
+        settings["Kubernetes:KubeConfigPath"] = "/nonexistent/kubeconfig";
+        using var provider = Build(settings);
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Kubernetes.ClusterAccessOptions>>().Value);
+        Assert.Contains("/nonexistent/kubeconfig", error.Message);
+    }
+
+    [Fact]
+    public void A_missing_storage_connection_fails_at_start()
+    {
+        var settings = ValidSettings();
+        settings.Remove("AzureWebJobsStorage");
+        using var provider = Build(settings);
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Storage.StorageOptions>>().Value);
+        Assert.Contains("AzureWebJobsStorage", error.Message);
+    }
+
+    [Fact]
+    public void An_out_of_range_reaper_setting_fails_at_start()
+    {
+        var settings = ValidSettings();
+        settings["Reaper:MaxConcurrentStatsReads"] = "0";
+        using var provider = Build(settings);
+        Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Workloads.ReaperOptions>>().Value);
+    }
+}

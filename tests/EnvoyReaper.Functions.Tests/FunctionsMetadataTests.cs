@@ -1,0 +1,55 @@
+using System.Text.Json.Nodes;
+using EnvoyReaper.Messaging;
+
+namespace EnvoyReaper.Functions.Tests;
+
+/// <summary>What the Functions host will read: the functions.metadata that the Worker SDK generates at build time.</summary>
+public sealed class FunctionsMetadataTests
+{
+    private static JsonArray LoadMetadata()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        var configuration = directory.Parent!.Name; // bin/<Configuration>/net10.0
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Functions.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        Assert.NotNull(directory);
+        var path = Path.Combine(directory.FullName, "src", "EnvoyReaper.Functions", "bin", configuration, "net10.0", "functions.metadata");
+        Assert.True(File.Exists(path), $"functions.metadata not found at {path}: build the Functions project");
+        return JsonNode.Parse(File.ReadAllText(path))!.AsArray();
+    }
+
+    private static JsonObject Trigger(JsonArray metadata, string function)
+    {
+        var entry = metadata.Single(item => item!["name"]!.GetValue<string>() == function)!;
+        return entry["bindings"]!.AsArray().Single(binding => binding!["type"]!.GetValue<string>().EndsWith("Trigger", StringComparison.Ordinal))!.AsObject();
+    }
+
+    [Fact]
+    public void Declares_exactly_the_three_pipeline_functions()
+    {
+        var names = LoadMetadata().Select(item => item!["name"]!.GetValue<string>()).Order().ToArray();
+        Assert.Equal(["CheckStats", "DiscoverWorkloads", "TearDown"], names);
+    }
+
+    [Fact]
+    public void Discovery_runs_on_the_schedule_from_the_ReaperSchedule_setting()
+    {
+        var trigger = Trigger(LoadMetadata(), "DiscoverWorkloads");
+        Assert.Equal("timerTrigger", trigger["type"]!.GetValue<string>());
+        Assert.Equal("%ReaperSchedule%", trigger["schedule"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("CheckStats", QueueNames.StatsCheck)]
+    [InlineData("TearDown", QueueNames.Teardown)]
+    public void Queue_functions_listen_on_their_contract_queue_with_the_host_storage_connection(string function, string queue)
+    {
+        var trigger = Trigger(LoadMetadata(), function);
+        Assert.Equal("queueTrigger", trigger["type"]!.GetValue<string>());
+        Assert.Equal(queue, trigger["queueName"]!.GetValue<string>());
+        Assert.Equal("AzureWebJobsStorage", trigger["connection"]!.GetValue<string>());
+    }
+}

@@ -1,0 +1,336 @@
+using System.Text.Json.Nodes;
+using EnvoyReaper.Functions.Tests.Support;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Envoy;
+using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
+using k8s;
+using k8s.Models;
+
+namespace EnvoyReaper.Functions.Tests;
+
+/// <summary>
+/// Timer → stats-check → teardown through Azurite, the real Kubernetes client against the fake API server, and fake
+/// Envoys over HTTP. Every cycle is one minute of fake time; the idle timeout is 10 minutes.
+/// </summary>
+[Collection(AzuriteStorage.CollectionName)]
+public sealed class PipelineEndToEndTests : IAsyncLifetime
+{
+    private const string Namespace = "games";
+    private const string Name = "arena";
+    private const string Listener = "0.0.0.0_15001";
+
+    private ReaperTestHost host = null!;
+    private FakeEnvoyFleet envoys = null!;
+
+    public async Task InitializeAsync()
+    {
+        host = await ReaperTestHost.StartAsync();
+        envoys = await FakeEnvoyFleet.StartAsync(2);
+        foreach (var pod in envoys.Pods)
+        {
+            pod.ServedThroughStatsListener = true; // each poll is a connection on the stats listener: it must not count
+            pod.SetListener(Listener, active: 0, total: 7);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        await envoys.DisposeAsync();
+        await host.DisposeAsync();
+    }
+
+    private SeededWorkload Seed(Dictionary<string, string>? annotations = null, bool withIngress = true)
+    {
+        var all = new Dictionary<string, string> { ["envoy-reaper/stats-port"] = envoys.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        foreach (var (key, value) in annotations ?? [])
+        {
+            all[key] = value;
+        }
+
+        return host.Api.SeedWorkload(Namespace, Name, envoys.Pods.Select(pod => pod.Ip).ToList(), all, withIngress: withIngress, createdAt: AnHourAgo);
+    }
+
+    private DateTime AnHourAgo => host.Time.GetUtcNow().UtcDateTime.AddHours(-1);
+
+    private bool DeploymentExists => host.Api.Exists<V1Deployment>(Namespace, Name);
+
+    private async Task CyclesAsync(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await host.RunCycleAsync();
+            Advance(TimeSpan.FromMinutes(1));
+        }
+    }
+
+    /// <summary>Moves the clock of the reaper and of the cluster, and the Envoys' uptime with it.</summary>
+    private void Advance(TimeSpan by)
+    {
+        host.Time.Advance(by);
+        foreach (var pod in envoys.Pods)
+        {
+            pod.UptimeSeconds += (ulong)by.TotalSeconds;
+        }
+    }
+
+    private IEnumerable<string> EventReasons() =>
+        host.Api.List("", "v1", "events", Namespace).Select(item => item["reason"]!.GetValue<string>());
+
+    [Fact]
+    public async Task An_idle_workload_is_deleted_after_its_timeout_with_a_snapshot_of_what_was_deleted()
+    {
+        var seeded = Seed();
+
+        await CyclesAsync(11); // first sight (baseline), then idle from minute 1; minute 10 of idleness is cycle 11
+        Assert.True(DeploymentExists, "torn down before the idle timeout");
+
+        await CyclesAsync(1);
+
+        Assert.False(DeploymentExists);
+        Assert.False(host.Api.Exists<V1Service>(Namespace, seeded.Service!.Metadata.Name));
+        Assert.False(host.Api.Exists<V1Ingress>(Namespace, seeded.Ingress!.Metadata.Name));
+        var deletes = host.Api.Requests.Where(request => request.Method == "DELETE").ToList();
+        Assert.Equal(3, deletes.Count);
+        Assert.All(deletes, delete => Assert.Equal(36, JsonNode.Parse(delete.Body)!["preconditions"]!["uid"]!.GetValue<string>().Length));
+
+        var container = AzuriteStorage.Blobs().GetBlobContainerClient(host.SnapshotContainer);
+        var blobs = new List<string>();
+        await foreach (var blob in container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = $"{Namespace}/{Name}/" }))
+        {
+            blobs.Add(blob.Name);
+        }
+
+        var snapshot = JsonNode.Parse((await container.GetBlobClient(Assert.Single(blobs)).DownloadContentAsync()).Value.Content.ToString())!;
+        var kinds = snapshot["objects"]!.AsArray().Select(item => item!["kind"]!.GetValue<string>()).Order().ToArray();
+        Assert.Equal(["Deployment", "Ingress", "Service"], kinds);
+        Assert.Equal(seeded.Deployment.Metadata.Uid, snapshot["deploymentUid"]!.GetValue<string>());
+        Assert.Contains("TornDown", EventReasons());
+        Assert.Contains("IdleDetected", EventReasons());
+    }
+
+    [Fact]
+    public async Task A_pod_that_gets_a_user_midway_restarts_the_idle_clock_and_nothing_is_deleted()
+    {
+        Seed();
+        await CyclesAsync(6);
+
+        envoys.Pods[1].OpenConnection(Listener);
+        await CyclesAsync(1);
+        envoys.Pods[1].CloseConnection(Listener);
+
+        await CyclesAsync(10); // idle again from here: ten minutes are not over until the eleventh
+        Assert.True(DeploymentExists);
+        Assert.Contains("ActivityResumed", EventReasons());
+
+        await CyclesAsync(2);
+        Assert.False(DeploymentExists); // and it is still reaped once the new streak is long enough
+    }
+
+    [Fact]
+    public async Task A_short_connection_between_two_polls_counts_as_activity()
+    {
+        Seed();
+        await CyclesAsync(6);
+
+        envoys.Pods[0].OpenConnection(Listener);
+        envoys.Pods[0].CloseConnection(Listener); // opened and closed between polls: only the counter shows it
+        await CyclesAsync(10);
+
+        Assert.True(DeploymentExists);
+    }
+
+    [Fact]
+    public async Task A_pod_whose_Envoy_cannot_be_read_midway_is_Unknown_and_nothing_is_deleted()
+    {
+        Seed();
+        await CyclesAsync(6);
+
+        envoys.Pods[0].Fault = EnvoyFault.Refused;
+        await CyclesAsync(2);
+        envoys.Pods[0].Fault = EnvoyFault.None;
+
+        await CyclesAsync(9);
+        Assert.True(DeploymentExists);
+        Assert.Contains("StatsUnreadable", EventReasons());
+    }
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public async Task No_fault_of_an_Envoy_ever_leads_to_a_teardown(string fault)
+    {
+        Seed();
+        envoys.Pods[1].Fault = FaultNamed(fault);
+
+        await CyclesAsync(14);
+
+        Assert.True(DeploymentExists);
+        Assert.DoesNotContain("TeardownRequested", EventReasons());
+    }
+
+    public static TheoryData<string> Faults() => ["refused", "503", "html", "truncated", "garbage", "slow"];
+
+    private static EnvoyFault FaultNamed(string name) => name switch
+    {
+        "refused" => EnvoyFault.Refused,
+        "503" => EnvoyFault.Status503,
+        "html" => EnvoyFault.Html,
+        "truncated" => EnvoyFault.TruncatedJson,
+        "garbage" => EnvoyFault.Garbage,
+        "slow" => EnvoyFault.Delay(TimeSpan.FromSeconds(3)),
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    [Fact]
+    public async Task Activity_between_the_teardown_request_and_the_teardown_aborts_it()
+    {
+        Seed();
+        await CyclesAsync(11);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        await host.DeliverStatsChecksAsync();
+        Assert.Contains("TeardownRequested", EventReasons());
+
+        envoys.Pods[0].OpenConnection(Listener);
+        envoys.Pods[0].CloseConnection(Listener);
+        await host.DeliverTeardownsAsync();
+
+        Assert.True(DeploymentExists);
+        Assert.Contains(host.Logs, line => line.Contains("Aborted"));
+        Assert.Empty(host.Api.Deletions);
+    }
+
+    [Fact]
+    public async Task A_Deployment_recreated_under_the_same_name_before_the_teardown_is_not_deleted()
+    {
+        var seeded = Seed();
+        await CyclesAsync(11);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        await host.DeliverStatsChecksAsync();
+
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.AppsV1.DeleteNamespacedDeploymentAsync(Name, Namespace, propagationPolicy: "Orphan");
+        var replacement = seeded.Deployment;
+        replacement.Metadata.Uid = null;
+        replacement.Metadata.ResourceVersion = null;
+        await client.AppsV1.CreateNamespacedDeploymentAsync(replacement, Namespace);
+        host.Api.ResetRecording();
+
+        await host.DeliverTeardownsAsync();
+
+        Assert.True(DeploymentExists);
+        Assert.Empty(host.Api.Deletions);
+    }
+
+    [Fact]
+    public async Task A_stale_teardown_message_does_nothing()
+    {
+        Seed();
+        await CyclesAsync(11);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        await host.DeliverStatsChecksAsync();
+
+        Advance(TimeSpan.FromMinutes(6)); // the message sat in the queue longer than Reaper:MessageMaxAge
+        await host.DeliverTeardownsAsync();
+
+        Assert.True(DeploymentExists);
+        Assert.Contains(host.Logs, line => line.Contains("Stale"));
+    }
+
+    [Fact]
+    public async Task Scale_to_zero_keeps_the_objects_and_records_the_replica_count()
+    {
+        Seed(new() { ["envoy-reaper/action"] = "scale-to-zero" });
+
+        await CyclesAsync(13);
+
+        var deployment = host.Api.Get<V1Deployment>(Namespace, Name)!;
+        Assert.Equal(0, deployment.Spec.Replicas);
+        Assert.Equal("2", deployment.Metadata.Annotations["envoy-reaper/replicas-before-teardown"]);
+        Assert.True(host.Api.Exists<V1Service>(Namespace, $"{Name}-service"));
+    }
+
+    [Fact]
+    public async Task Observe_only_records_a_WouldTearDown_event()
+    {
+        Seed(new() { ["envoy-reaper/action"] = "observe" });
+
+        await CyclesAsync(14);
+
+        Assert.True(DeploymentExists);
+        Assert.Single(EventReasons(), reason => reason == "WouldTearDown");
+    }
+
+    [Fact]
+    public async Task A_bad_annotation_is_reported_and_the_workload_is_never_torn_down()
+    {
+        Seed(new() { ["envoy-reaper/idle-timeout"] = "ten minutes" });
+
+        await CyclesAsync(14);
+
+        Assert.True(DeploymentExists);
+        Assert.Contains("InvalidConfiguration", EventReasons());
+        Assert.Contains(host.Logs, line => line.Contains("envoy-reaper/idle-timeout"));
+    }
+
+    [Fact]
+    public async Task A_Service_shared_with_another_Deployment_survives_the_teardown()
+    {
+        Seed(withIngress: false);
+        var other = host.Api.SeedWorkload(Namespace, "lobby", [envoys.Pods[0].Ip], labelOptIn: false, withService: false, withIngress: false, createdAt: AnHourAgo);
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.CoreV1.CreateNamespacedServiceAsync(new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = "shared" },
+            Spec = new V1ServiceSpec { Selector = new Dictionary<string, string> { ["tier"] = "game" }, Ports = [new V1ServicePort { Port = 80 }] },
+        }, Namespace);
+        await PatchTemplateLabelAsync(client, Name);
+        await PatchTemplateLabelAsync(client, other.Name);
+
+        await CyclesAsync(13);
+
+        Assert.False(DeploymentExists);
+        Assert.True(host.Api.Exists<V1Service>(Namespace, "shared"));
+        Assert.False(host.Api.Exists<V1Service>(Namespace, $"{Name}-service"));
+    }
+
+    private static Task PatchTemplateLabelAsync(k8s.Kubernetes client, string deployment) =>
+        client.AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("{\"spec\":{\"template\":{\"metadata\":{\"labels\":{\"tier\":\"game\"}}}}}", V1Patch.PatchType.MergePatch), deployment, Namespace);
+
+    [Fact]
+    public async Task The_seed_EnvoyMonitor_opts_a_Deployment_in_exactly_as_written()
+    {
+        host.Api.SeedWorkload(Namespace, Name, envoys.Pods.Select(pod => pod.Ip).ToList(), labelOptIn: false, createdAt: AnHourAgo);
+        host.Api.SeedMonitor(Namespace, "arena-monitor", new JsonObject
+        {
+            ["deploymentName"] = Name,
+            ["serviceName"] = $"{Name}-service",
+            ["ingressName"] = $"{Name}-ingress",
+            ["checkInterval"] = "1m",
+            ["minConnections"] = 1,
+            ["statsPort"] = envoys.Port,
+        });
+
+        await CyclesAsync(13);
+
+        Assert.False(DeploymentExists);
+        Assert.False(host.Api.Exists<V1Service>(Namespace, $"{Name}-service"));
+        Assert.False(host.Api.Exists<V1Ingress>(Namespace, $"{Name}-ingress"));
+    }
+
+    [Fact]
+    public async Task Quiet_cycles_before_the_timeout_write_nothing_to_the_cluster_but_the_transition_event()
+    {
+        Seed();
+        await CyclesAsync(2); // baseline, then the Idle transition (one IdleDetected event)
+        host.Api.ResetRecording();
+
+        await CyclesAsync(6);
+
+        Assert.Equal(0, host.Api.WriteCount);
+        Assert.DoesNotContain(host.Api.Requests, request => request.Method != "GET");
+    }
+}

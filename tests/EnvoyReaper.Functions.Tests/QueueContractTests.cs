@@ -1,0 +1,72 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using EnvoyReaper.Functions.Tests.Support;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Envoy;
+using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
+
+namespace EnvoyReaper.Functions.Tests;
+
+[Collection(AzuriteStorage.CollectionName)]
+public sealed class QueueContractTests
+{
+    [Fact]
+    public async Task What_the_timer_enqueues_is_Base64_JSON_that_the_queue_trigger_decoding_accepts()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(2);
+        host.Api.SeedWorkload("games", "arena", envoys.Pods.Select(pod => pod.Ip).ToList(), new Dictionary<string, string> { ["envoy-reaper/stats-port"] = envoys.Port.ToString() });
+
+        await host.RunTimerAsync();
+
+        var raw = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        var text = Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString()));
+        var json = JsonNode.Parse(text)!;
+        Assert.Equal(1, json["version"]!.GetValue<int>());
+        Assert.True(MessageReader.TryRead<StatsCheckMessage>(text, StatsCheckMessage.CurrentVersion, out var message, out var error), error);
+        Assert.Equal("games", message.Namespace);
+        Assert.Equal("arena", message.Deployment);
+        Assert.Equal(2, message.Pods.Count);
+        Assert.All(message.Pods, pod => Assert.Contains(pod.Ip, envoys.Pods.Select(envoy => envoy.Ip)));
+        Assert.True(raw.ExpiresOn - raw.InsertedOn <= TimeSpan.FromMinutes(6), "a check message must expire instead of piling up");
+    }
+
+    [Theory]
+    [InlineData("not json at all")]
+    [InlineData("{\"version\": 99, \"namespace\": \"games\"}")]
+    [InlineData("{\"namespace\": \"games\", \"deployment\": \"arena\"}")]
+    [InlineData("{\"version\": 1, \"namespace\": \"games\"}")]
+    [InlineData("")]
+    public async Task A_malformed_stats_check_goes_to_the_poison_queue_with_its_id_logged_and_no_cluster_write(string body)
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        host.Api.ResetRecording();
+
+        await host.Create<CheckStats>().Run(body, ReaperTestHost.Context("msg-123"), CancellationToken.None);
+
+        var poisoned = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
+        Assert.Equal(body, Encoding.UTF8.GetString(Convert.FromBase64String(poisoned.Body.ToString())));
+        Assert.Contains(host.Logs, line => line.Contains("msg-123") && line.Contains("poison"));
+        Assert.Equal(0, host.Api.WriteCount);
+    }
+
+    [Theory]
+    [InlineData("{\"version\": 2, \"namespace\": \"games\", \"deployment\": \"arena\"}")]
+    [InlineData("{\"version\": 1, \"namespace\": \"games\", \"deployment\": \"arena\", \"settings\": {\"action\": \"destroy\"}}")]
+    [InlineData("[1,2,3]")]
+    public async Task A_malformed_teardown_goes_to_the_poison_queue_and_deletes_nothing(string body)
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("games", "arena", [envoys.Pods[0].Ip]);
+        host.Api.ResetRecording();
+
+        await host.Create<TearDown>().Run(body, ReaperTestHost.Context("msg-456"), CancellationToken.None);
+
+        Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Teardown + "-poison"));
+        Assert.Contains(host.Logs, line => line.Contains("msg-456"));
+        Assert.Equal(0, host.Api.WriteCount);
+        Assert.True(host.Api.Exists<k8s.Models.V1Deployment>("games", "arena"));
+    }
+}

@@ -1,0 +1,189 @@
+using System.Text;
+using Azure.Storage.Queues.Models;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
+using EnvoyReaper.Workloads;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using NSubstitute;
+
+namespace EnvoyReaper.Functions.Tests.Support;
+
+/// <summary>
+/// The function app as the Functions host would run it, minus the host: the container Program.cs builds, real Azurite
+/// queues/tables/blobs, the real Kubernetes client against the fake API server through a kubeconfig, and the queue
+/// trigger's delivery imitated faithfully (Base64-decoded bodies, message ids, visibility delays).
+/// </summary>
+public sealed class ReaperTestHost : IAsyncDisposable
+{
+    private readonly ServiceProvider services;
+    private readonly string directory;
+
+    private ReaperTestHost(FakeKubernetesApiServer api, FakeTimeProvider time, ServiceProvider services, string directory, string stateTable, string snapshotContainer)
+    {
+        Api = api;
+        Time = time;
+        this.services = services;
+        this.directory = directory;
+        StateTable = stateTable;
+        SnapshotContainer = snapshotContainer;
+    }
+
+    public FakeKubernetesApiServer Api { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public string StateTable { get; }
+
+    public string SnapshotContainer { get; }
+
+    public IServiceProvider Services => services;
+
+    public List<string> Logs { get; } = [];
+
+    public static async Task<ReaperTestHost> StartAsync(Dictionary<string, string?>? settings = null)
+    {
+        await AzuriteStorage.ResetQueuesAsync(QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison");
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+        var api = await FakeKubernetesApiServer.StartAsync(time);
+        var directory = Directory.CreateTempSubdirectory("envoy-reaper-test-").FullName;
+        var kubeconfig = api.WriteKubeConfig(directory);
+        var stateTable = AzuriteStorage.UniqueName("state");
+        var snapshotContainer = AzuriteStorage.UniqueName("snapshots");
+        var values = new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage"] = AzuriteStorage.ConnectionString,
+            ["Kubernetes:Mode"] = "KubeConfig",
+            ["Kubernetes:KubeConfigPath"] = kubeconfig,
+            ["Kubernetes:Context"] = "fake",
+            ["Reaper:StateTable"] = stateTable,
+            ["Reaper:SnapshotContainer"] = snapshotContainer,
+            ["Reaper:DefaultIdleTimeout"] = "00:10:00",
+            ["Reaper:StartupGrace"] = "00:05:00",
+            ["EnvoyStats:Timeout"] = "00:00:01",
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            values[key] = value;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var host = default(ReaperTestHost);
+        var collection = new ServiceCollection();
+        collection.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Debug).AddProvider(new ListLoggerProvider(() => host!.Logs)));
+        collection.AddEnvoyReaperFunctions(configuration);
+        collection.AddSingleton<TimeProvider>(time);
+        var provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+        host = new ReaperTestHost(api, time, provider, directory, stateTable, snapshotContainer);
+        return host;
+    }
+
+    public T Create<T>() => ActivatorUtilities.CreateInstance<T>(services);
+
+    /// <summary>Fires the discovery timer once.</summary>
+    public Task RunTimerAsync(DateTime? lastRun = null) =>
+        Create<DiscoverWorkloads>().Run(new TimerInfo { ScheduleStatus = lastRun is null ? null : new ScheduleStatus { Last = lastRun.Value } }, CancellationToken.None);
+
+    /// <summary>Delivers every visible stats-check message to the function, as the trigger would. Returns how many.</summary>
+    public Task<int> DeliverStatsChecksAsync() => DeliverAsync(QueueNames.StatsCheck, (body, context) => Create<CheckStats>().Run(body, context, CancellationToken.None));
+
+    public Task<int> DeliverTeardownsAsync() => DeliverAsync(QueueNames.Teardown, (body, context) => Create<TearDown>().Run(body, context, CancellationToken.None));
+
+    /// <summary>One whole cycle: timer, then the checks it queued, then any teardown they raised.</summary>
+    public async Task RunCycleAsync()
+    {
+        await RunTimerAsync();
+        await DeliverStatsChecksAsync();
+        await DeliverTeardownsAsync();
+    }
+
+    public static FunctionContext Context(string messageId)
+    {
+        var context = Substitute.For<FunctionContext>();
+        var binding = Substitute.For<BindingContext>();
+        binding.BindingData.Returns(new Dictionary<string, object?> { ["Id"] = messageId, ["DequeueCount"] = 1 });
+        context.BindingContext.Returns(binding);
+        context.InvocationId.Returns(Guid.NewGuid().ToString());
+        return context;
+    }
+
+    private static async Task<int> DeliverAsync(string queueName, Func<string, FunctionContext, Task> function)
+    {
+        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(queueName);
+        var delivered = 0;
+        for (var round = 0; round < 100; round++)
+        {
+            QueueMessage[] batch = (await queue.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(30))).Value;
+            if (batch.Length == 0)
+            {
+                return delivered;
+            }
+
+            foreach (var message in batch)
+            {
+                // The trigger decodes Base64 (host.json messageEncoding) before handing the string to the function.
+                var body = Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
+                await function(body, Context(message.MessageId));
+                await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
+                delivered++;
+            }
+        }
+
+        throw new InvalidOperationException($"{queueName} never drained");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Environment.GetEnvironmentVariable("ENVOYREAPER_TEST_LOGS") is { Length: > 0 } logFile)
+        {
+            lock (Logs)
+            {
+                File.AppendAllLines(logFile, Logs);
+            }
+        }
+
+        await services.DisposeAsync();
+        await Api.DisposeAsync();
+        try
+        {
+            await AzuriteStorage.Tables().DeleteTableAsync(StateTable);
+            await AzuriteStorage.Blobs().DeleteBlobContainerAsync(SnapshotContainer);
+        }
+        catch (Azure.RequestFailedException)
+        {
+            // Nothing was created.
+        }
+
+        Directory.Delete(directory, recursive: true);
+    }
+}
+
+internal sealed class ListLoggerProvider(Func<List<string>> sink) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new ListLogger(sink, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class ListLogger(Func<List<string>> sink, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var list = sink();
+            lock (list)
+            {
+                list.Add($"{logLevel}: {category}: {formatter(state, exception)}");
+            }
+        }
+    }
+}
