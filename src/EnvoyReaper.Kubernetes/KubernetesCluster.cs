@@ -199,7 +199,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         {
             Metadata = new V1ObjectMeta
             {
-                Name = $"{clusterEvent.Name}.{now.Ticks:x}",
+                GenerateName = $"{clusterEvent.Name}.", // two events of one instant must not collide on a name
                 NamespaceProperty = clusterEvent.Namespace,
             },
             InvolvedObject = new V1ObjectReference

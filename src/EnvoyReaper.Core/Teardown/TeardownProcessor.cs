@@ -116,7 +116,9 @@ public sealed partial class TeardownProcessor(
 
         if (action == ReaperAction.Observe)
         {
-            var would = $"Would {message.Settings.Action.ToContractName()} {Describe(plan)}: {idleFor}{(options.Value.DryRun ? " (Reaper:DryRun is on)" : string.Empty)}";
+            var would = options.Value.DryRun && message.Settings.Action != ReaperAction.Observe
+                ? $"Would {message.Settings.Action.ToContractName()} {Describe(plan)} (Reaper:DryRun is on): {idleFor}"
+                : $"Would tear down {Describe(plan)} (action is observe): {idleFor}";
             await RecordAsync(message, "WouldTearDown", would, cancellationToken).ConfigureAwait(false);
             await CompleteAsync(message, stored, snapshot: null, cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.Observed, would);

@@ -98,7 +98,7 @@ internal static class ResourceTypeRegistry
     public static IReadOnlyList<ResourceType> All { get; } =
     [
         new("", "v1", "pods", "Pod", Namespaced: true, HasStatusSubresource: true, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: true, PodFields),
-        new("", "v1", "services", "Service", Namespaced: true, HasStatusSubresource: true, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1035Label, ReturnsDeletedObject: false, NoExtraFields),
+        new("", "v1", "services", "Service", Namespaced: true, HasStatusSubresource: true, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1035Label, ReturnsDeletedObject: true, NoExtraFields),
         new("", "v1", "configmaps", "ConfigMap", Namespaced: true, HasStatusSubresource: false, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: false, NoExtraFields),
         new("", "v1", "events", "Event", Namespaced: true, HasStatusSubresource: false, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: false, CoreEventFields),
         new("", "v1", "namespaces", "Namespace", Namespaced: false, HasStatusSubresource: true, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Label, ReturnsDeletedObject: true, NamespaceFields),
