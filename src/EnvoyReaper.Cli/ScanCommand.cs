@@ -25,7 +25,7 @@ internal static class ScanCommand
             ReaperCommandLine.ValidateOptions(services);
             report = await services.GetRequiredService<WorkloadScanner>().ScanAsync(cancellationToken);
         }
-        catch (Exception exception) when (exception is InvalidOperationException or OptionsValidationException)
+        catch (Exception exception) when (exception is InvalidOperationException or OptionsValidationException or k8s.Exceptions.KubeConfigException)
         {
             await stderr.WriteLineAsync($"error: {exception.Message}");
             return 2;

@@ -14,7 +14,7 @@ public static class ReaperServiceCollectionExtensions
 {
     public const string EnvoyStatsSection = "EnvoyStats";
 
-    /// <summary>The domain services, shared by the function app and the command line.</summary>
+    /// <summary>Discovery, stats reads and the idle rules: what the function app and the read-only command line share.</summary>
     public static IServiceCollection AddReaperCore(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ReaperOptions>().Bind(configuration.GetSection(ReaperOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
@@ -24,10 +24,6 @@ public static class ReaperServiceCollectionExtensions
         services.AddSingleton<PodStatsCollector>();
         services.AddSingleton<WorkloadDiscovery>();
         services.AddSingleton<StatsCheckPlanner>();
-        services.AddSingleton<DiscoveryCycle>();
-        services.AddSingleton<MessageIntake>();
-        services.AddSingleton<StatsCheckProcessor>();
-        services.AddSingleton<TeardownProcessor>();
         services.AddSingleton<WorkloadScanner>();
 
         services.AddHttpClient<IEnvoyStatsReader, EnvoyStatsReader>()
@@ -43,6 +39,16 @@ public static class ReaperServiceCollectionExtensions
                 ConnectTimeout = TimeSpan.FromSeconds(2),
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+        return services;
+    }
+
+    /// <summary>The queue-driven pipeline on top of the core: needs a work queue, a state store and a snapshot store.</summary>
+    public static IServiceCollection AddReaperPipeline(this IServiceCollection services)
+    {
+        services.AddSingleton<DiscoveryCycle>();
+        services.AddSingleton<MessageIntake>();
+        services.AddSingleton<StatsCheckProcessor>();
+        services.AddSingleton<TeardownProcessor>();
         return services;
     }
 }

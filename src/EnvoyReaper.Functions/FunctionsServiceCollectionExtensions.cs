@@ -11,6 +11,7 @@ public static class FunctionsServiceCollectionExtensions
     public static IServiceCollection AddEnvoyReaperFunctions(this IServiceCollection services, IConfiguration configuration) =>
         services
             .AddReaperCore(configuration)
+            .AddReaperPipeline()
             .AddReaperKubernetes(configuration)
             .AddReaperStorage(configuration);
 }
