@@ -1,0 +1,89 @@
+using EnvoyReaper.Functions.Tests.Support;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Envoy;
+using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
+using System.Text.Json.Nodes;
+
+namespace EnvoyReaper.Functions.Tests;
+
+[Collection(AzuriteStorage.CollectionName)]
+public sealed class DiscoveryTests
+{
+    [Fact]
+    public async Task The_timer_costs_API_requests_per_page_not_per_workload()
+    {
+        await using var host = await ReaperTestHost.StartAsync(new() { ["Reaper:ListPageSize"] = "10" });
+        await using var envoys = await FakeEnvoyFleet.StartAsync(2);
+        var ips = envoys.Pods.Select(pod => pod.Ip).ToList();
+        foreach (var ns in new[] { "team-a", "team-b", "team-c" })
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                host.Api.SeedWorkload(ns, $"game-{i}", ips);
+            }
+
+            host.Api.SeedWorkload(ns, "not-monitored", ips, labelOptIn: false);
+        }
+
+        host.Api.ResetRecording();
+        await host.RunTimerAsync();
+
+        var requests = host.Api.Requests;
+        Assert.All(requests, request => Assert.Equal("GET", request.Method));
+        Assert.All(requests, request => Assert.Contains("limit=10", request.Query));
+        // 30 labelled Deployments: 3 pages; EnvoyMonitors: 1; 22 pods in each of 3 namespaces: 3 pages each.
+        Assert.Equal(3, requests.Count(request => request.Path == "/apis/apps/v1/deployments"));
+        Assert.Equal(1, requests.Count(request => request.Path.EndsWith("/envoymonitors", StringComparison.Ordinal)));
+        Assert.Equal(9, requests.Count(request => request.Path.EndsWith("/pods", StringComparison.Ordinal)));
+        Assert.Equal(13, requests.Count);
+
+        var queue = AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck);
+        Assert.Equal(30, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+    }
+
+    [Fact]
+    public async Task A_check_interval_shorter_than_the_timer_period_queues_delayed_checks_across_the_period()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("default", "my-app", [envoys.Pods[0].Ip], labelOptIn: false);
+        host.Api.SeedMonitor("default", "my-app-monitor", new JsonObject
+        {
+            ["deploymentName"] = "my-app",
+            ["serviceName"] = "my-app-service",
+            ["ingressName"] = "my-app-ingress",
+            ["checkInterval"] = "10s",
+            ["minConnections"] = 1,
+        });
+
+        await host.RunTimerAsync();
+
+        var queue = AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck);
+        Assert.Equal(6, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount); // 0s, 10s, ... 50s
+        Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck)); // only the first is visible now
+    }
+
+    [Fact]
+    public async Task An_EnvoyMonitor_naming_a_missing_Deployment_is_logged_and_queues_nothing()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        host.Api.SeedMonitor("default", "orphan", new JsonObject { ["deploymentName"] = "gone" });
+
+        await host.RunTimerAsync();
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        Assert.Contains(host.Logs, line => line.Contains("orphan") && line.Contains("gone") && line.Contains("not found"));
+    }
+
+    [Fact]
+    public async Task A_Deployment_scaled_to_zero_is_not_checked()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        host.Api.SeedWorkload("default", "parked", []);
+
+        await host.RunTimerAsync();
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+    }
+}
