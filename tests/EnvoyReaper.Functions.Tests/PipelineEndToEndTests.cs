@@ -224,6 +224,26 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_teardown_message_delivered_twice_acts_once()
+    {
+        Seed();
+        await CyclesAsync(11);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        await host.DeliverStatsChecksAsync();
+        var raw = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Teardown));
+        var body = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString()));
+
+        await host.DeliverTeardownsAsync();
+        var deletionsAfterFirst = host.Api.Deletions.Count;
+        await host.Create<TearDown>().Run(body, ReaperTestHost.Context("redelivered"), CancellationToken.None);
+
+        Assert.False(DeploymentExists);
+        Assert.Equal(deletionsAfterFirst, host.Api.Deletions.Count);
+        Assert.Contains(host.Logs, line => line.Contains("redelivered") && line.Contains("AlreadyDone"));
+    }
+
+    [Fact]
     public async Task A_stale_teardown_message_does_nothing()
     {
         Seed();

@@ -1,0 +1,43 @@
+using System.Text.Json.Nodes;
+using EnvoyReaper.Teardown;
+using EnvoyReaper.TestSupport.Storage;
+
+namespace EnvoyReaper.Storage.Tests;
+
+public sealed class BlobSnapshotStoreTests : IAsyncLifetime
+{
+    private readonly string containerName = AzuriteStorage.UniqueName("snaptest");
+    private BlobSnapshotStore store = null!;
+
+    public async Task InitializeAsync()
+    {
+        await AzuriteStorage.EnsureReachableAsync();
+        store = new BlobSnapshotStore(AzuriteStorage.Blobs().GetBlobContainerClient(containerName));
+    }
+
+    public async Task DisposeAsync() => await AzuriteStorage.Blobs().DeleteBlobContainerAsync(containerName);
+
+    private static WorkloadSnapshot Snapshot(DateTimeOffset at) => new(
+        WorkloadSnapshot.CurrentVersion, "games", "arena", "uid-1", at, "delete", "idle since ...",
+        [new JsonObject { ["apiVersion"] = "apps/v1", ["kind"] = "Deployment", ["metadata"] = new JsonObject { ["name"] = "arena" } }]);
+
+    [Fact]
+    public async Task Snapshots_are_listed_oldest_first_and_read_back_whole()
+    {
+        var first = await store.SaveAsync(Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_000)), CancellationToken.None);
+        var second = await store.SaveAsync(Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_001)), CancellationToken.None);
+        await store.SaveAsync(Snapshot(DateTimeOffset.UnixEpoch) with { Deployment = "arena-2" }, CancellationToken.None);
+
+        Assert.Equal([first, second], await store.ListAsync("games", "arena", CancellationToken.None));
+        var read = await store.GetAsync(second, CancellationToken.None);
+        Assert.NotNull(read);
+        Assert.Equal("Deployment", read.Objects[0]["kind"]!.GetValue<string>());
+        Assert.Equal("uid-1", read.DeploymentUid);
+    }
+
+    [Fact]
+    public async Task A_missing_snapshot_reads_as_null()
+    {
+        Assert.Null(await store.GetAsync("games/arena/none.json", CancellationToken.None));
+    }
+}
