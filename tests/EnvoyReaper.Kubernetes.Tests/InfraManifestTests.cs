@@ -1,0 +1,173 @@
+using System.Text.Json.Nodes;
+using EnvoyReaper.Cluster;
+using EnvoyReaper.Workloads;
+using k8s;
+using k8s.Models;
+using YamlDotNet.RepresentationModel;
+
+namespace EnvoyReaper.Kubernetes.Tests;
+
+/// <summary>The manifests users apply: they must load strictly and mean what the reaper reads.</summary>
+public sealed class InfraManifestTests
+{
+    private static string Infra(params string[] parts)
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Functions.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        Assert.NotNull(directory);
+        return Path.Combine([directory.FullName, "infra", .. parts]);
+    }
+
+    public static TheoryData<string> KubernetesManifests()
+    {
+        var data = new TheoryData<string>();
+        foreach (var file in Directory.GetFiles(Infra("k8s"), "*.yaml").Order())
+        {
+            data.Add(Path.GetFileName(file));
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(KubernetesManifests))]
+    public void Every_manifest_loads_strictly_with_the_Kubernetes_client(string file)
+    {
+        var typeMap = DefaultTypes(new() { ["monitoring.example.com/v1alpha1/EnvoyMonitor"] = typeof(EnvoyMonitorDocument) });
+
+        var objects = KubernetesYaml.LoadAllFromString(File.ReadAllText(Infra("k8s", file)), typeMap, strict: true);
+
+        Assert.NotEmpty(objects);
+    }
+
+    private static Dictionary<string, Type> DefaultTypes(Dictionary<string, Type> extra)
+    {
+        var map = new Dictionary<string, Type>
+        {
+            ["v1/Namespace"] = typeof(V1Namespace),
+            ["v1/ServiceAccount"] = typeof(V1ServiceAccount),
+            ["v1/ConfigMap"] = typeof(V1ConfigMap),
+            ["v1/Service"] = typeof(V1Service),
+            ["apps/v1/Deployment"] = typeof(V1Deployment),
+            ["networking.k8s.io/v1/Ingress"] = typeof(V1Ingress),
+            ["rbac.authorization.k8s.io/v1/ClusterRole"] = typeof(V1ClusterRole),
+            ["rbac.authorization.k8s.io/v1/ClusterRoleBinding"] = typeof(V1ClusterRoleBinding),
+            ["apiextensions.k8s.io/v1/CustomResourceDefinition"] = typeof(V1CustomResourceDefinition),
+        };
+        foreach (var (key, value) in extra)
+        {
+            map[key] = value;
+        }
+
+        return map;
+    }
+
+    [Fact]
+    public void The_example_EnvoyMonitor_is_read_by_the_reaper_as_the_seed_wrote_it()
+    {
+        var monitor = KubernetesYaml.Deserialize<EnvoyMonitorDocument>(File.ReadAllText(Infra("k8s", "example-envoymonitor.yaml")), strict: true);
+        var info = new MonitorInfo(monitor.Metadata.NamespaceProperty, monitor.Metadata.Name, "uid", monitor.Spec.DeploymentName, monitor.Spec.Namespace,
+            monitor.Spec.ServiceName, monitor.Spec.IngressName, monitor.Spec.CheckInterval, monitor.Spec.MinConnections is { } min ? JsonValue.Create(min) : null,
+            null, null, null, null, null);
+
+        var settings = new WorkloadSettingsParser(new ReaperOptions()).FromMonitor(info);
+
+        Assert.True(settings.IsValid, string.Join("; ", settings.Errors));
+        Assert.Equal("my-app", info.DeploymentName);
+        Assert.Equal("my-app-service", settings.Settings!.ServiceName);
+        Assert.Equal(TimeSpan.FromSeconds(10), settings.Settings.CheckInterval);
+        Assert.Equal(1, settings.Settings.MinConnections);
+    }
+
+    [Fact]
+    public void The_CRD_serves_EnvoyMonitor_v1alpha1_with_a_status_subresource()
+    {
+        var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(File.ReadAllText(Infra("k8s", "envoymonitor-crd.yaml")), strict: true);
+
+        Assert.Equal("monitoring.example.com", crd.Spec.Group);
+        Assert.Equal("envoymonitors", crd.Spec.Names.Plural);
+        Assert.Equal("Namespaced", crd.Spec.Scope);
+        var version = Assert.Single(crd.Spec.Versions);
+        Assert.Equal("v1alpha1", version.Name);
+        Assert.NotNull(version.Subresources.Status);
+        var spec = version.Schema.OpenAPIV3Schema.Properties["spec"];
+        Assert.Equal(
+            ["action", "checkInterval", "deploymentName", "idleTimeout", "ingressName", "listeners", "minConnections", "namespace", "serviceName", "statsPath", "statsPort"],
+            spec.Properties.Keys.Order());
+    }
+
+    [Fact]
+    public void The_example_sidecar_keeps_the_admin_API_on_loopback_and_exposes_only_stats()
+    {
+        var configMap = KubernetesYaml.LoadAllFromString(File.ReadAllText(Infra("k8s", "example-my-app.yaml")), DefaultTypes([]), strict: true)
+            .OfType<V1ConfigMap>().Single();
+        var yaml = new YamlStream();
+        yaml.Load(new StringReader(configMap.Data["envoy.yaml"]));
+        var bootstrap = (YamlMappingNode)yaml.Documents[0].RootNode;
+
+        Assert.Equal("127.0.0.1", Scalar(bootstrap, "admin", "address", "socket_address", "address"));
+        var text = configMap.Data["envoy.yaml"];
+        Assert.Contains("type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", text);
+        Assert.DoesNotContain("LOGICAL_DNS", text);
+        var statsRoutes = ((YamlSequenceNode)((YamlMappingNode)bootstrap["static_resources"])["listeners"]).Children
+            .Cast<YamlMappingNode>().Single(listener => ((YamlScalarNode)listener["name"]).Value == "stats")
+            .AllNodes.OfType<YamlMappingNode>()
+            .Where(node => node.Children.ContainsKey("match"))
+            .Select(node => (YamlMappingNode)node["match"])
+            .ToList();
+        Assert.All(statsRoutes, match => Assert.True(match.Children.ContainsKey("path"), "stats routes must match exact paths, never a prefix"));
+        Assert.Equal(["/ready", "/stats", "/stats/prometheus"], statsRoutes.Select(match => ((YamlScalarNode)match["path"]).Value).Order());
+    }
+
+    private static string? Scalar(YamlMappingNode node, params string[] path)
+    {
+        YamlNode current = node;
+        foreach (var key in path)
+        {
+            current = ((YamlMappingNode)current)[key];
+        }
+
+        return ((YamlScalarNode)current).Value;
+    }
+}
+
+[KubernetesEntity(Group = "monitoring.example.com", Kind = "EnvoyMonitor", ApiVersion = "v1alpha1", PluralName = "envoymonitors")]
+public sealed class EnvoyMonitorDocument : IKubernetesObject<V1ObjectMeta>
+{
+    public string ApiVersion { get; set; } = null!;
+
+    public string Kind { get; set; } = null!;
+
+    public V1ObjectMeta Metadata { get; set; } = null!;
+
+    public EnvoyMonitorSpecDocument Spec { get; set; } = null!;
+}
+
+public sealed class EnvoyMonitorSpecDocument
+{
+    public string? DeploymentName { get; set; }
+
+    public string? ServiceName { get; set; }
+
+    public string? IngressName { get; set; }
+
+    public string? Namespace { get; set; }
+
+    public string? CheckInterval { get; set; }
+
+    public int? MinConnections { get; set; }
+
+    public string? IdleTimeout { get; set; }
+
+    public string? Action { get; set; }
+
+    public int? StatsPort { get; set; }
+
+    public string? StatsPath { get; set; }
+
+    public List<string>? Listeners { get; set; }
+}
