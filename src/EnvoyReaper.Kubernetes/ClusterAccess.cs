@@ -29,8 +29,10 @@ public static class ClusterAccess
                 {
                     configuration = KubernetesClientConfiguration.BuildConfigFromConfigFile(options.KubeConfigPath, string.IsNullOrWhiteSpace(options.Context) ? null : options.Context);
                 }
-                catch (Exception exception) when (exception is k8s.Exceptions.KubeConfigException or IOException or ArgumentException)
+                catch (Exception exception) when (exception is not OperationCanceledException)
                 {
+                    // Not only KubeConfigException: the client lets YamlDotNet's exceptions out for a malformed file and
+                    // a NullReferenceException for an empty one. Whatever it throws, the file cannot be used.
                     throw new InvalidOperationException($"Kubernetes:KubeConfigPath '{options.KubeConfigPath}' (context '{options.Context ?? "current"}') cannot be used: {exception.Message}", exception);
                 }
 

@@ -86,4 +86,46 @@ public sealed class DiscoveryTests
 
         Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
     }
+
+    [Fact]
+    public async Task An_EnvoyMonitor_naming_another_namespace_is_refused_unless_allowed()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("victim", "prod-db", [envoys.Pods[0].Ip], labelOptIn: false);
+        host.Api.SeedMonitor("attacker", "reach-over", new JsonObject { ["deploymentName"] = "prod-db", ["namespace"] = "victim" });
+
+        await host.RunTimerAsync();
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        Assert.Contains(host.Logs, line => line.Contains("reach-over") && line.Contains("AllowCrossNamespaceMonitors"));
+    }
+
+    [Fact]
+    public async Task A_cross_namespace_EnvoyMonitor_works_when_the_operator_allows_it()
+    {
+        await using var host = await ReaperTestHost.StartAsync(new() { ["Reaper:AllowCrossNamespaceMonitors"] = "true" });
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("games", "arena", [envoys.Pods[0].Ip], labelOptIn: false);
+        host.Api.SeedMonitor("platform", "arena-monitor", new JsonObject { ["deploymentName"] = "arena", ["namespace"] = "games" });
+
+        await host.RunTimerAsync();
+
+        Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+    }
+
+    [Fact]
+    public async Task A_workload_too_large_for_one_message_is_reported_and_the_others_are_still_checked()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        var manyIps = Enumerable.Range(0, 600).Select(i => $"10.1.{i / 250}.{(i % 250) + 1}").ToList();
+        host.Api.SeedWorkload("games", "huge", manyIps);
+        host.Api.SeedWorkload("games", "small", ["10.2.0.1"]);
+
+        await host.RunTimerAsync();
+
+        var queued = await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck);
+        Assert.Single(queued);
+        Assert.Contains(host.Logs, line => line.Contains("huge") && line.Contains("do not fit"));
+    }
 }

@@ -974,12 +974,16 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         Assert.Contains("no-such-context", exception.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void BuildConfiguration_with_a_malformed_kubeconfig_is_an_InvalidOperationException_naming_the_path()
+    [Theory]
+    [InlineData("clusters: [ {name: : :\n  - ]] not yaml {{")]
+    [InlineData("clusters: 5\ncontexts: nope\n")]
+    [InlineData("")]
+    [InlineData("apiVersion: v1\nkind: Config\ncontexts:\n- name: c\n  context:\n    cluster: missing\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n")]
+    public void BuildConfiguration_with_a_malformed_kubeconfig_is_an_InvalidOperationException_naming_the_path(string content)
     {
         using var directory = new TempDirectory();
         var path = Path.Combine(directory.Path, "broken.yaml");
-        File.WriteAllText(path, "clusters: [ {name: : :\n  - ]] not yaml {{");
+        File.WriteAllText(path, content);
 
         var exception = Assert.Throws<InvalidOperationException>(
             () => ClusterAccess.BuildConfiguration(new ClusterAccessOptions { Mode = ClusterAccessMode.KubeConfig, KubeConfigPath = path }));

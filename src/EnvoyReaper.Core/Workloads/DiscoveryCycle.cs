@@ -29,15 +29,16 @@ public sealed partial class DiscoveryCycle(
         }
 
         var found = await discovery.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var problem in found.Problems)
+        var problems = found.Problems.ToList();
+        var checks = planner.Plan(found, now, period, problems);
+        foreach (var problem in problems)
         {
             LogProblem(problem.Source, problem.Namespace, problem.Name, problem.Message);
         }
 
-        var checks = planner.Plan(found, now, period);
         await queue.EnqueueStatsChecksAsync(checks, cancellationToken).ConfigureAwait(false);
-        LogCycle(found.Workloads.Count, checks.Count, found.Problems.Count, time.GetUtcNow() - now);
-        return new CycleSummary(found.Workloads.Count, checks.Count, found.Problems.Count);
+        LogCycle(found.Workloads.Count, checks.Count, problems.Count, time.GetUtcNow() - now);
+        return new CycleSummary(found.Workloads.Count, checks.Count, problems.Count);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Source} opt-in {Namespace}/{Name} is not monitored: {Problem}")]

@@ -32,6 +32,12 @@ public sealed class ReaperOptions
     /// <summary>The timer period, used when the timer cannot tell when it last ran.</summary>
     public TimeSpan TimerPeriod { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Whether an EnvoyMonitor may name a Deployment in another namespace (spec.namespace). Off by default: anyone who
+    /// may create an EnvoyMonitor in one namespace could otherwise have workloads of another namespace deleted.
+    /// </summary>
+    public bool AllowCrossNamespaceMonitors { get; set; }
+
     [Range(1, 1024)]
     public int MaxConcurrentStatsReads { get; set; } = 32;
 

@@ -6,7 +6,13 @@ namespace EnvoyReaper.Workloads;
 /// <summary>Turns discovered workloads into the stats-check messages of one timer cycle.</summary>
 public sealed class StatsCheckPlanner(IOptions<ReaperOptions> options)
 {
-    public IReadOnlyList<ScheduledCheck> Plan(DiscoveryResult discovery, DateTimeOffset now, TimeSpan period)
+    /// <summary>
+    /// A queue message holds 64 KiB, and Base64 takes a quarter of it; a workload whose message would not fit is not
+    /// checked (so it can never be torn down) and is reported instead.
+    /// </summary>
+    public const int MaxMessageJsonBytes = 46 * 1024;
+
+    public IReadOnlyList<ScheduledCheck> Plan(DiscoveryResult discovery, DateTimeOffset now, TimeSpan period, ICollection<DiscoveryProblem> problems)
     {
         var checks = new List<ScheduledCheck>(discovery.Workloads.Count);
         foreach (var workload in discovery.Workloads)
@@ -17,7 +23,15 @@ public sealed class StatsCheckPlanner(IOptions<ReaperOptions> options)
             }
 
             var interval = workload.Settings.Settings?.CheckInterval;
-            foreach (var delay in CheckSchedule.DelaysWithin(now, period, interval))
+            var delays = CheckSchedule.DelaysWithin(now, period, interval);
+            if (delays.Count > 0 && System.Text.Encoding.UTF8.GetByteCount(ReaperJson.Serialize(ToMessage(workload, now))) > MaxMessageJsonBytes)
+            {
+                problems.Add(new DiscoveryProblem(workload.Deployment.Namespace, workload.Deployment.Name, workload.Source,
+                    $"{workload.Pods.Count} pods do not fit in one stats-check message; the workload is not checked"));
+                continue;
+            }
+
+            foreach (var delay in delays)
             {
                 checks.Add(new ScheduledCheck(ToMessage(workload, now + delay), delay, delay + options.Value.MessageMaxAge));
             }

@@ -29,6 +29,17 @@ public sealed class WorkloadDiscovery(IClusterReader cluster, IOptions<ReaperOpt
             monitors.Add(monitor);
         }
 
+        if (!options.Value.AllowCrossNamespaceMonitors)
+        {
+            foreach (var crossing in monitors.Where(monitor => monitor.EffectiveNamespace != monitor.Namespace))
+            {
+                problems.Add(new DiscoveryProblem(crossing.Namespace, crossing.Name, OptInSource.Monitor,
+                    $"spec.namespace '{crossing.EffectiveNamespace}' is another namespace; set Reaper:AllowCrossNamespaceMonitors to allow it"));
+            }
+
+            monitors.RemoveAll(monitor => monitor.EffectiveNamespace != monitor.Namespace);
+        }
+
         foreach (var namespaceMonitors in monitors.GroupBy(monitor => monitor.EffectiveNamespace))
         {
             var deployments = new Dictionary<string, DeploymentInfo>();

@@ -78,7 +78,7 @@ public static class WorkloadSeeder
         var pods = new List<V1Pod>();
         for (var i = 0; i < podIps.Count; i++)
         {
-            pods.Add(api.SeedPod(@namespace, $"{name}-{hash}-{(char)('a' + i)}{i:x}x{i}z", podIps[i], appLabels, hash, replicaSet, podsReady, istio, created));
+            pods.Add(api.SeedPod(@namespace, $"{name}-{hash}-p{i:x4}", podIps[i], appLabels, hash, replicaSet, podsReady, istio, created));
         }
 
         V1Service? service = null;
