@@ -12,22 +12,9 @@ public static partial class EnvoyStatsParser
     private static EnvoyStats ParsePrometheus(ReadOnlySpan<byte> body)
     {
         var accumulator = new Accumulator();
-        int lineNumber = 0;
-        while (!body.IsEmpty)
+        var lines = new LineReader(body);
+        while (lines.TryRead(out var line, out var lineNumber))
         {
-            lineNumber++;
-            int eol = body.IndexOf((byte)'\n');
-            if (eol < 0)
-            {
-                throw new EnvoyStatsFormatException($"truncated: line {lineNumber} has no final newline");
-            }
-
-            ReadOnlySpan<byte> line = body[..eol];
-            body = body[(eol + 1)..];
-            if (!line.IsEmpty && line[^1] == (byte)'\r')
-            {
-                line = line[..^1];
-            }
 
             if (line.IsEmpty || line[0] == (byte)'#' || line.TrimStart(" \t"u8).IsEmpty)
             {
