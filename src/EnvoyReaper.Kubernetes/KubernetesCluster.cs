@@ -131,7 +131,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
 
     public async Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, CancellationToken cancellationToken)
     {
-        var body = new V1DeleteOptions { PropagationPolicy = "Background" };
+        var body = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = uid }, PropagationPolicy = "Background" };
         try
         {
             switch (kind)
