@@ -90,6 +90,13 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         return deployment is null ? null : ToInfo(deployment);
     }
 
+    public async Task<MonitorInfo?> GetMonitorAsync(string @namespace, string name, CancellationToken cancellationToken)
+    {
+        var monitor = await NullIfNotFound(() => client.CustomObjects.GetNamespacedCustomObjectAsync<JsonObject>(
+            MonitorGroup, MonitorVersion, @namespace, MonitorPlural, name, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return monitor is null ? null : ToMonitor(monitor);
+    }
+
     public async Task<ClusterObject?> GetObjectAsync(ResourceKind kind, string @namespace, string name, CancellationToken cancellationToken)
     {
         object? found = kind switch

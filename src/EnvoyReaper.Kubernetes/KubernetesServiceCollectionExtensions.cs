@@ -10,7 +10,11 @@ public static class KubernetesServiceCollectionExtensions
 {
     public static IServiceCollection AddReaperKubernetes(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ClusterAccessOptions>().Bind(configuration.GetSection(ClusterAccessOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ClusterAccessOptions>()
+            .Bind(configuration.GetSection(ClusterAccessOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ClusterAccessOptions>, ClusterAccessValidator>();
         services.AddSingleton<IKubernetes>(provider => ClusterAccess.CreateClient(provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value));
         services.AddSingleton<KubernetesCluster>();
         services.AddSingleton<IClusterReader>(provider => provider.GetRequiredService<KubernetesCluster>());

@@ -12,7 +12,7 @@ public sealed class AzureWorkQueue(QueueServiceClient service) : IWorkQueue
 {
     public const int MaxParallelSends = 32;
 
-    private readonly ConcurrentDictionary<string, Lazy<Task<QueueClient>>> queues = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (QueueClient Queue, CreateOnce Created)> queues = new(StringComparer.Ordinal);
 
     public static QueueClientOptions ClientOptions() => new() { MessageEncoding = QueueMessageEncoding.Base64 };
 
@@ -41,11 +41,14 @@ public sealed class AzureWorkQueue(QueueServiceClient service) : IWorkQueue
         await queue.SendMessageAsync(body, timeToLive: TimeSpan.FromSeconds(-1), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
-    private Task<QueueClient> GetQueueAsync(string name) =>
-        queues.GetOrAdd(name, queueName => new Lazy<Task<QueueClient>>(async () =>
+    private async Task<QueueClient> GetQueueAsync(string name)
+    {
+        var (queue, created) = queues.GetOrAdd(name, queueName =>
         {
-            var queue = service.GetQueueClient(queueName);
-            await queue.CreateIfNotExistsAsync().ConfigureAwait(false);
-            return queue;
-        })).Value;
+            var client = service.GetQueueClient(queueName);
+            return (client, new CreateOnce(() => client.CreateIfNotExistsAsync()));
+        });
+        await created.EnsureAsync().ConfigureAwait(false);
+        return queue;
+    }
 }

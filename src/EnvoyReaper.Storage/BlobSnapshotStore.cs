@@ -11,11 +11,11 @@ namespace EnvoyReaper.Storage;
 /// <summary>Snapshots as JSON blobs named "&lt;namespace&gt;/&lt;deployment&gt;/&lt;UTC time&gt;.json"; names sort by time.</summary>
 public sealed class BlobSnapshotStore(BlobContainerClient container) : ISnapshotStore
 {
-    private readonly Lazy<Task> created = new(() => container.CreateIfNotExistsAsync());
+    private readonly CreateOnce created = new(() => container.CreateIfNotExistsAsync());
 
     public async Task<string> SaveAsync(WorkloadSnapshot snapshot, CancellationToken cancellationToken)
     {
-        await created.Value.ConfigureAwait(false);
+        await created.EnsureAsync().ConfigureAwait(false);
         var name = $"{snapshot.Namespace}/{snapshot.Deployment}/{snapshot.TakenAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss.fffffff'Z'", CultureInfo.InvariantCulture)}.json";
         var blob = container.GetBlobClient(name);
         await blob.UploadAsync(
@@ -27,7 +27,7 @@ public sealed class BlobSnapshotStore(BlobContainerClient container) : ISnapshot
 
     public async Task<IReadOnlyList<string>> ListAsync(string @namespace, string deployment, CancellationToken cancellationToken)
     {
-        await created.Value.ConfigureAwait(false);
+        await created.EnsureAsync().ConfigureAwait(false);
         var names = new List<string>();
         await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"{@namespace}/{deployment}/" }, cancellationToken).ConfigureAwait(false))
         {
@@ -40,7 +40,7 @@ public sealed class BlobSnapshotStore(BlobContainerClient container) : ISnapshot
 
     public async Task<WorkloadSnapshot?> GetAsync(string name, CancellationToken cancellationToken)
     {
-        await created.Value.ConfigureAwait(false);
+        await created.EnsureAsync().ConfigureAwait(false);
         try
         {
             var content = await container.GetBlobClient(name).DownloadContentAsync(cancellationToken).ConfigureAwait(false);

@@ -14,11 +14,11 @@ namespace EnvoyReaper.Storage;
 public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateStore
 {
     private const string StateColumn = "State";
-    private readonly Lazy<Task> created = new(() => table.CreateIfNotExistsAsync());
+    private readonly CreateOnce created = new(() => table.CreateIfNotExistsAsync());
 
     public async Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken)
     {
-        await created.Value.ConfigureAwait(false);
+        await created.EnsureAsync().ConfigureAwait(false);
         var response = await table.GetEntityIfExistsAsync<TableEntity>(@namespace, deployment, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (!response.HasValue || response.Value is null)
         {
@@ -33,7 +33,7 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
 
     public async Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
     {
-        await created.Value.ConfigureAwait(false);
+        await created.EnsureAsync().ConfigureAwait(false);
         var entity = new TableEntity(@namespace, deployment)
         {
             // The whole state as one JSON column keeps timestamps exact; the others are for people querying the table.

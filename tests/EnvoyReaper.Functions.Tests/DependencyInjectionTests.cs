@@ -107,4 +107,34 @@ public sealed class DependencyInjectionTests : IDisposable
         using var provider = Build(settings);
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Workloads.ReaperOptions>>().Value);
     }
+
+    [Fact]
+    public void An_unknown_kubeconfig_context_fails_at_start_naming_it()
+    {
+        var settings = ValidSettings();
+        settings["Kubernetes:Context"] = "prod-cluster";
+        using var provider = Build(settings);
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Kubernetes.ClusterAccessOptions>>().Value);
+        Assert.Contains("prod-cluster", error.Message);
+    }
+
+    [Fact]
+    public void In_cluster_mode_outside_a_pod_fails_at_start_saying_so()
+    {
+        var settings = ValidSettings();
+        settings["Kubernetes:Mode"] = "InCluster";
+        using var provider = Build(settings);
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Kubernetes.ClusterAccessOptions>>().Value);
+        Assert.Contains("InCluster", error.Message);
+    }
+
+    [Fact]
+    public void A_zero_message_max_age_fails_at_start()
+    {
+        var settings = ValidSettings();
+        settings["Reaper:MessageMaxAge"] = "00:00:00";
+        using var provider = Build(settings);
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Workloads.ReaperOptions>>().Value);
+        Assert.Contains("MessageMaxAge", error.Message);
+    }
 }

@@ -39,10 +39,18 @@ public sealed record PodInfo(
     /// </summary>
     public bool BelongsTo(DeploymentInfo deployment) =>
         Namespace == deployment.Namespace
-        && OwnerReplicaSet is not null
-        && Labels.TryGetValue(Workloads.ReaperLabels.PodTemplateHashLabel, out var hash)
-        && OwnerReplicaSet == $"{deployment.Name}-{hash}"
+        && OwnerDeploymentName == deployment.Name
         && deployment.Selector.Matches(Labels);
+
+    /// <summary>The Deployment that the owning ReplicaSet's name ("&lt;deployment&gt;-&lt;pod-template-hash&gt;") points at.</summary>
+    public string? OwnerDeploymentName =>
+        OwnerReplicaSet is { } owner
+        && Labels.TryGetValue(Workloads.ReaperLabels.PodTemplateHashLabel, out var hash)
+        && owner.Length > hash.Length + 1
+        && owner.EndsWith(hash, StringComparison.Ordinal)
+        && owner[^(hash.Length + 1)] == '-'
+            ? owner[..^(hash.Length + 1)]
+            : null;
 
     public bool HasIstioProxy => ContainerNames.Contains(Workloads.ReaperLabels.IstioProxyContainer);
 }

@@ -10,6 +10,8 @@ public interface IClusterReader
     IAsyncEnumerable<PodInfo> ListPodsAsync(string @namespace, string? labelSelector, CancellationToken cancellationToken);
 
     Task<DeploymentInfo?> GetDeploymentAsync(string @namespace, string name, CancellationToken cancellationToken);
+
+    Task<MonitorInfo?> GetMonitorAsync(string @namespace, string name, CancellationToken cancellationToken);
 }
 
 /// <summary>Whole-object access for teardown: snapshot, delete with preconditions, scale.</summary>

@@ -41,16 +41,19 @@ public sealed class IdlePolicy(ReaperOptions options)
 
         DateTimeOffset? teardownRequestedAt = verdict == Verdict.Idle ? previous?.TeardownRequestedAt : null;
         DateTimeOffset? teardownCompletedAt = verdict == Verdict.Idle ? previous?.TeardownCompletedAt : null;
+        var teardownAction = verdict == Verdict.Idle ? previous?.TeardownAction : null;
         var teardownDue = false;
         if (verdict == Verdict.Idle
             && input.Settings is { } settings
             && now - idleSince!.Value >= settings.IdleTimeout
             && now - input.DeploymentCreatedAt >= options.StartupGrace
-            && teardownCompletedAt is null
+            && (teardownCompletedAt is null || OnlyObserved(teardownAction, settings))
             && (teardownRequestedAt is null || now - teardownRequestedAt.Value >= options.MessageMaxAge))
         {
             teardownDue = true;
             teardownRequestedAt = now;
+            teardownCompletedAt = null;
+            teardownAction = null;
         }
 
         var unchanged = previous is not null
@@ -59,6 +62,7 @@ public sealed class IdlePolicy(ReaperOptions options)
             && previous.IdleSince == idleSince
             && previous.TeardownRequestedAt == teardownRequestedAt
             && previous.TeardownCompletedAt == teardownCompletedAt
+            && previous.TeardownAction == teardownAction
             && SameBaselines(previous.Pods, baselines);
 
         var state = new WorkloadState(
@@ -71,9 +75,19 @@ public sealed class IdlePolicy(ReaperOptions options)
             baselines,
             teardownRequestedAt,
             teardownCompletedAt,
-            previous?.LastSnapshot);
+            previous?.LastSnapshot,
+            teardownAction);
         return new Evaluation(verdict, reason, active, state, !unchanged, teardownDue, previous?.Verdict);
     }
+
+    /// <summary>
+    /// A teardown that only observed (action observe, or Reaper:DryRun) does not stand in the way of a real one once
+    /// the settings allow it; otherwise one teardown per idle streak.
+    /// </summary>
+    private bool OnlyObserved(string? completedAction, WorkloadSettings settings) =>
+        completedAction == ReaperAction.Observe.ToContractName()
+        && !options.DryRun
+        && settings.Action != ReaperAction.Observe;
 
     /// <summary>
     /// A verdict from one sample, for a dry scan that keeps no state: counters cannot be compared, so a quiet
@@ -156,8 +170,11 @@ public sealed class IdlePolicy(ReaperOptions options)
         Reset,
     }
 
-    /// <summary>server.uptime is refreshed at each stats flush (5 s by default); allow for that and for clock jitter.</summary>
-    private static readonly TimeSpan RestartTolerance = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// server.uptime is refreshed at each stats flush (5 s by default), and the instances that compare start times may
+    /// disagree on the time; a real restart moves the start by the whole previous lifetime of the Envoy.
+    /// </summary>
+    private static readonly TimeSpan RestartTolerance = TimeSpan.FromSeconds(90);
 
     private static DateTimeOffset? StartedAt(PodReading pod, DateTimeOffset now) =>
         pod.UptimeSeconds is { } uptime && uptime < (ulong)TimeSpan.FromDays(3650).TotalSeconds

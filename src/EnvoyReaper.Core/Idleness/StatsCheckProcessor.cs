@@ -28,10 +28,13 @@ public sealed partial class StatsCheckProcessor(
 {
     private const int MaxStateWriteAttempts = 5;
 
+    /// <summary>How far in the future a message may claim to be due before it is distrusted.</summary>
+    public static readonly TimeSpan MaxClockSkew = TimeSpan.FromMinutes(2);
+
     public async Task<CheckResult> ProcessAsync(StatsCheckMessage message, string messageId, CancellationToken cancellationToken)
     {
         var age = time.GetUtcNow() - message.DueAt;
-        if (age > options.Value.MessageMaxAge)
+        if (age > options.Value.MessageMaxAge || age < -MaxClockSkew)
         {
             LogStale(messageId, message.Namespace, message.Deployment, age);
             return new CheckResult(CheckOutcome.Stale, null);
@@ -84,7 +87,8 @@ public sealed partial class StatsCheckProcessor(
             message.Source,
             message.Monitor,
             message.Settings!,
-            evaluation.State.IdleSince!.Value);
+            evaluation.State.IdleSince!.Value,
+            message.MonitorNamespace);
         await queue.EnqueueTeardownAsync(teardown, options.Value.MessageMaxAge, cancellationToken).ConfigureAwait(false);
         LogTeardownRequested(message.Namespace, message.Deployment, teardown.Id, evaluation.State.IdleSince.Value);
         await RecordAsync(message, "TeardownRequested",

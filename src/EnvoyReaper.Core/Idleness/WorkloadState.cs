@@ -15,7 +15,8 @@ public sealed record WorkloadState(
     IReadOnlyList<PodBaseline> Pods,
     DateTimeOffset? TeardownRequestedAt,
     DateTimeOffset? TeardownCompletedAt,
-    string? LastSnapshot);
+    string? LastSnapshot,
+    string? TeardownAction = null);
 
 public sealed record StoredState(WorkloadState State, string ETag);
 

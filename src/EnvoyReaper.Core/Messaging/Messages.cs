@@ -25,7 +25,8 @@ public sealed record StatsCheckMessage(
     WorkloadSettings? Settings,
     IReadOnlyList<string>? ConfigurationErrors,
     IReadOnlyList<PodTarget> Pods,
-    int NotReadyPods)
+    int NotReadyPods,
+    string? MonitorNamespace = null)
 {
     public const int CurrentVersion = 1;
 }
@@ -41,7 +42,8 @@ public sealed record TeardownMessage(
     OptInSource Source,
     string? Monitor,
     WorkloadSettings Settings,
-    DateTimeOffset IdleSince)
+    DateTimeOffset IdleSince,
+    string? MonitorNamespace = null)
 {
     public const int CurrentVersion = 1;
 }

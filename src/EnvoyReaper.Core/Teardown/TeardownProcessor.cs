@@ -38,6 +38,8 @@ public sealed partial class TeardownProcessor(
     IOptions<ReaperOptions> options,
     ILogger<TeardownProcessor> logger)
 {
+    private readonly WorkloadSettingsParser parser = new(options.Value);
+
     public async Task<TeardownResult> ProcessAsync(TeardownMessage message, string messageId, CancellationToken cancellationToken)
     {
         var result = await DecideAndActAsync(message, cancellationToken).ConfigureAwait(false);
@@ -70,20 +72,26 @@ public sealed partial class TeardownProcessor(
         }
 
         var deployment = await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
-        var deploymentObject = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
-        if (deployment is null || deploymentObject is null)
+        if (deployment is null)
         {
-            await CompleteAsync(message, stored, snapshot: null, cancellationToken).ConfigureAwait(false);
+            await CompleteAsync(message, snapshot: null, "gone", cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.Gone, "the Deployment no longer exists");
         }
 
-        if (deployment.Uid != message.DeploymentUid || deploymentObject.Uid != message.DeploymentUid)
+        if (deployment.Uid != message.DeploymentUid)
         {
             return new(TeardownOutcome.Superseded, $"the Deployment was recreated (UID {deployment.Uid})");
         }
 
+        // The request carries the settings of its time; the owner may have opted out or changed them since.
+        var (settings, optInProblem) = await CurrentSettingsAsync(message, deployment, cancellationToken).ConfigureAwait(false);
+        if (settings is null)
+        {
+            return new(TeardownOutcome.Superseded, optInProblem!);
+        }
+
         var namespacePods = await ToListAsync(reader.ListPodsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false);
-        var workload = new MonitoredWorkload(deployment, message.Source, message.Monitor, new SettingsResult(message.Settings, []),
+        var workload = new MonitoredWorkload(deployment, message.Source, message.Monitor, new SettingsResult(settings, []),
             namespacePods.Where(pod => pod.BelongsTo(deployment)).ToList());
         var targets = workload.ReadyPods.Select(pod => new PodTarget(pod.Name, pod.Uid, pod.Ip!, pod.HasIstioProxy)).ToList();
         var known = state.Pods.Select(pod => pod.PodUid).ToHashSet(StringComparer.Ordinal);
@@ -92,16 +100,28 @@ public sealed partial class TeardownProcessor(
             return new(TeardownOutcome.Aborted, "the workload's pods changed since it was found idle");
         }
 
-        var readings = await collector.ReadAsync(targets, message.Settings, cancellationToken).ConfigureAwait(false);
+        var readings = await collector.ReadAsync(targets, settings, cancellationToken).ConfigureAwait(false);
         var recheck = policy.Evaluate(
-            new CheckInput(deployment.Uid, deployment.CreatedAt, message.Settings, null, readings, workload.NotReadyPods),
+            new CheckInput(deployment.Uid, deployment.CreatedAt, settings, null, readings, workload.NotReadyPods),
             state,
             time.GetUtcNow());
+
+        // Written with the ETag read at the start: if a stats check recorded anything since, this fails and we stop.
+        var claimed = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false);
         if (recheck.Verdict != Verdict.Idle)
         {
-            // Remember what the fresh read showed, so that the idle streak restarts from it.
-            await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.Aborted, $"a fresh read found the workload {recheck.Verdict}: {recheck.Reason}");
+        }
+
+        if (!claimed)
+        {
+            return new(TeardownOutcome.Aborted, "another check updated the workload during the teardown");
+        }
+
+        var deploymentObject = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        if (deploymentObject is null || deploymentObject.Uid != deployment.Uid || deploymentObject.ResourceVersion != deployment.ResourceVersion)
+        {
+            return new(TeardownOutcome.Aborted, "the Deployment changed during the teardown");
         }
 
         var contents = new NamespaceContents(
@@ -110,17 +130,17 @@ public sealed partial class TeardownProcessor(
             await ToListAsync(reader.ListDeploymentsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false),
             namespacePods);
         var sidecarConfigMap = await writer.GetObjectAsync(ResourceKind.ConfigMap, message.Namespace, $"{message.Deployment}-envoy", cancellationToken).ConfigureAwait(false);
-        var plan = TeardownPlanner.Plan(deploymentObject, deployment, message.Settings, contents, sidecarConfigMap);
-        var action = options.Value.DryRun ? ReaperAction.Observe : message.Settings.Action;
-        var idleFor = $"idle since {message.IdleSince:u} (timeout {GoDuration.Format(message.Settings.IdleTimeout)})";
+        var plan = TeardownPlanner.Plan(deploymentObject, deployment, settings, contents, sidecarConfigMap);
+        var action = options.Value.DryRun ? ReaperAction.Observe : settings.Action;
+        var idleFor = $"idle since {message.IdleSince:u} (timeout {GoDuration.Format(settings.IdleTimeout)})";
 
         if (action == ReaperAction.Observe)
         {
-            var would = options.Value.DryRun && message.Settings.Action != ReaperAction.Observe
-                ? $"Would {message.Settings.Action.ToContractName()} {Describe(plan)} (Reaper:DryRun is on): {idleFor}"
+            var would = options.Value.DryRun && settings.Action != ReaperAction.Observe
+                ? $"Would {settings.Action.ToContractName()} {Describe(plan)} (Reaper:DryRun is on): {idleFor}"
                 : $"Would tear down {Describe(plan)} (action is observe): {idleFor}";
             await RecordAsync(message, "WouldTearDown", would, cancellationToken).ConfigureAwait(false);
-            await CompleteAsync(message, stored, snapshot: null, cancellationToken).ConfigureAwait(false);
+            await CompleteAsync(message, snapshot: null, ReaperAction.Observe.ToContractName(), cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.Observed, would);
         }
 
@@ -129,12 +149,20 @@ public sealed partial class TeardownProcessor(
                 time.GetUtcNow(), action.ToContractName(), idleFor, plan.SnapshotObjects.Select(item => item.Manifest).ToList()),
             cancellationToken).ConfigureAwait(false);
 
+        // Last look before the first irreversible step: the snapshot upload took time, and a scale-up or an edit of the
+        // Deployment since then means its owner is at work.
+        var beforeActing = await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        if (beforeActing is null || beforeActing.Uid != deployment.Uid || beforeActing.ResourceVersion != deployment.ResourceVersion)
+        {
+            return new(TeardownOutcome.Aborted, $"the Deployment changed during the teardown; nothing was deleted (snapshot {snapshot})", snapshot);
+        }
+
         if (action == ReaperAction.ScaleToZero)
         {
             await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, cancellationToken).ConfigureAwait(false);
             var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshot}";
             await RecordAsync(message, "TornDown", scaled, cancellationToken).ConfigureAwait(false);
-            await CompleteAsync(message, stored, snapshot, cancellationToken).ConfigureAwait(false);
+            await CompleteAsync(message, snapshot, action.ToContractName(), cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.ScaledToZero, scaled, snapshot);
         }
 
@@ -155,8 +183,42 @@ public sealed partial class TeardownProcessor(
 
         var deleted = $"Deleted {Describe(plan)}{(skipped.Count > 0 ? $" (kept replaced {string.Join(", ", skipped)})" : string.Empty)}, {idleFor}; snapshot {snapshot}";
         await RecordAsync(message, "TornDown", deleted, cancellationToken).ConfigureAwait(false);
-        await CompleteAsync(message, stored, snapshot, cancellationToken).ConfigureAwait(false);
+        await CompleteAsync(message, snapshot, action.ToContractName(), cancellationToken).ConfigureAwait(false);
         return new(TeardownOutcome.Deleted, deleted, snapshot);
+    }
+
+    private async Task<(WorkloadSettings? Settings, string? Problem)> CurrentSettingsAsync(TeardownMessage message, DeploymentInfo deployment, CancellationToken cancellationToken)
+    {
+        SettingsResult current;
+        if (message.Source == OptInSource.Monitor)
+        {
+            var monitorNamespace = message.MonitorNamespace ?? message.Namespace;
+            var monitor = message.Monitor is null ? null : await reader.GetMonitorAsync(monitorNamespace, message.Monitor, cancellationToken).ConfigureAwait(false);
+            if (monitor is null || monitor.DeploymentName != deployment.Name || monitor.EffectiveNamespace != deployment.Namespace)
+            {
+                return (null, $"EnvoyMonitor {monitorNamespace}/{message.Monitor} no longer names this Deployment");
+            }
+
+            current = parser.FromMonitor(monitor);
+        }
+        else
+        {
+            if (!deployment.Labels.TryGetValue(ReaperLabels.Enabled, out var enabled) || enabled != "true")
+            {
+                return (null, $"the Deployment no longer carries {ReaperLabels.EnabledSelector}");
+            }
+
+            current = parser.FromAnnotations(deployment.Annotations);
+        }
+
+        if (current.Settings is null)
+        {
+            return (null, "the Deployment's settings are now invalid: " + string.Join("; ", current.Errors));
+        }
+
+        return ReaperJson.Serialize(current.Settings) == ReaperJson.Serialize(message.Settings)
+            ? (current.Settings, null)
+            : (null, "the settings changed since the teardown was requested");
     }
 
     private static string Describe(TeardownPlan plan)
@@ -167,19 +229,24 @@ public sealed partial class TeardownProcessor(
         return string.Join(", ", parts);
     }
 
-    private async Task CompleteAsync(TeardownMessage message, StoredState stored, string? snapshot, CancellationToken cancellationToken)
+    /// <summary>Marks the request done, on the state that still holds this very request and no other.</summary>
+    private async Task CompleteAsync(TeardownMessage message, string? snapshot, string action, CancellationToken cancellationToken)
     {
-        var current = stored;
-        for (var attempt = 0; attempt < 5 && current is not null; attempt++)
+        for (var attempt = 0; attempt < 5; attempt++)
         {
-            var completed = current.State with { TeardownCompletedAt = time.GetUtcNow(), LastSnapshot = snapshot ?? current.State.LastSnapshot };
-            if (await stateStore.TryWriteAsync(message.Namespace, message.Deployment, completed, current.ETag, cancellationToken).ConfigureAwait(false))
+            var current = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+            if (current is null || current.State.DeploymentUid != message.DeploymentUid || current.State.TeardownRequestedAt != message.RequestedAt)
             {
                 return;
             }
 
-            current = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
-            if (current is null || current.State.DeploymentUid != message.DeploymentUid)
+            var completed = current.State with
+            {
+                TeardownCompletedAt = time.GetUtcNow(),
+                TeardownAction = action,
+                LastSnapshot = snapshot ?? current.State.LastSnapshot,
+            };
+            if (await stateStore.TryWriteAsync(message.Namespace, message.Deployment, completed, current.ETag, cancellationToken).ConfigureAwait(false))
             {
                 return;
             }

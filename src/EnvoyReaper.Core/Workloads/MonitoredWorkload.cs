@@ -9,11 +9,13 @@ public sealed record MonitoredWorkload(
     OptInSource Source,
     string? Monitor,
     SettingsResult Settings,
-    IReadOnlyList<PodInfo> Pods)
+    IReadOnlyList<PodInfo> Pods,
+    string? MonitorNamespace = null)
 {
     public IEnumerable<PodInfo> ReadyPods => Pods.Where(pod => pod is { Ready: true, Terminating: false, Ip: not null });
 
-    public int NotReadyPods => Pods.Count(pod => !pod.Terminating && !(pod.Ready && pod.Ip is not null));
+    /// <summary>Pods that may have users but cannot be read: starting, unready, or shutting down while draining.</summary>
+    public int NotReadyPods => Pods.Count(pod => pod.Terminating || !(pod.Ready && pod.Ip is not null));
 }
 
 /// <summary>An opt-in that does not resolve to a Deployment (e.g. an EnvoyMonitor naming a missing one).</summary>

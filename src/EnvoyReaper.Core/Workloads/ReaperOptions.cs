@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace EnvoyReaper.Workloads;
 
 /// <summary>Settings section "Reaper": defaults for workloads and the limits of the pipeline.</summary>
-public sealed class ReaperOptions
+public sealed class ReaperOptions : IValidatableObject
 {
     public const string SectionName = "Reaper";
 
@@ -49,4 +49,32 @@ public sealed class ReaperOptions
 
     [Required]
     public string SnapshotContainer { get; set; } = "envoy-reaper-snapshots";
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (DefaultIdleTimeout < TimeSpan.FromSeconds(1))
+        {
+            yield return new ValidationResult("Reaper:DefaultIdleTimeout must be at least 1 second", [nameof(DefaultIdleTimeout)]);
+        }
+
+        if (MessageMaxAge < TimeSpan.FromSeconds(10))
+        {
+            yield return new ValidationResult("Reaper:MessageMaxAge must be at least 10 seconds", [nameof(MessageMaxAge)]);
+        }
+
+        if (TimerPeriod < TimeSpan.FromSeconds(1))
+        {
+            yield return new ValidationResult("Reaper:TimerPeriod must be at least 1 second", [nameof(TimerPeriod)]);
+        }
+
+        if (StartupGrace < TimeSpan.Zero)
+        {
+            yield return new ValidationResult("Reaper:StartupGrace must not be negative", [nameof(StartupGrace)]);
+        }
+
+        if (!DefaultStatsPath.StartsWith('/') || DefaultStatsPath.Contains('?', StringComparison.Ordinal))
+        {
+            yield return new ValidationResult("Reaper:DefaultStatsPath must be an absolute path without query, such as /stats", [nameof(DefaultStatsPath)]);
+        }
+    }
 }

@@ -53,5 +53,6 @@ public sealed class StatsCheckPlanner(IOptions<ReaperOptions> options)
         workload.Settings.Settings,
         workload.Settings.IsValid ? null : workload.Settings.Errors,
         workload.ReadyPods.Select(pod => new PodTarget(pod.Name, pod.Uid, pod.Ip!, pod.HasIstioProxy)).ToList(),
-        workload.NotReadyPods);
+        workload.NotReadyPods,
+        workload.MonitorNamespace);
 }

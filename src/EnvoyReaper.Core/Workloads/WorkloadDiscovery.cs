@@ -15,12 +15,13 @@ public sealed class WorkloadDiscovery(IClusterReader cluster, IOptions<ReaperOpt
 
     public async Task<DiscoveryResult> DiscoverAsync(CancellationToken cancellationToken)
     {
-        var found = new Dictionary<ObjectRef, (DeploymentInfo Deployment, OptInSource Source, string? Monitor, SettingsResult Settings)>();
+        var found = new Dictionary<ObjectRef, (DeploymentInfo Deployment, OptInSource Source, string? Monitor, SettingsResult Settings, string? MonitorNamespace)>();
         var problems = new List<DiscoveryProblem>();
+        var unmonitored = new HashSet<ObjectRef>();
 
         await foreach (var deployment in cluster.ListDeploymentsAsync(null, ReaperLabels.EnabledSelector, cancellationToken))
         {
-            found[deployment.Ref] = (deployment, OptInSource.Label, null, parser.FromAnnotations(deployment.Annotations));
+            found[deployment.Ref] = (deployment, OptInSource.Label, null, parser.FromAnnotations(deployment.Annotations), null);
         }
 
         var monitors = new List<MonitorInfo>();
@@ -51,8 +52,26 @@ public sealed class WorkloadDiscovery(IClusterReader cluster, IOptions<ReaperOpt
                 }
             }
 
+            // Two monitors of one Deployment may disagree (observe vs delete): neither is followed until one is removed.
+            var contested = namespaceMonitors.Where(monitor => monitor.DeploymentName is not null)
+                .GroupBy(monitor => monitor.DeploymentName!)
+                .Where(group => group.Count() > 1)
+                .ToDictionary(group => group.Key, group => string.Join(", ", group.Select(monitor => $"{monitor.Namespace}/{monitor.Name}").Order()));
             foreach (var monitor in namespaceMonitors.OrderBy(monitor => monitor.Namespace).ThenBy(monitor => monitor.Name))
             {
+                if (monitor.DeploymentName is not null && contested.TryGetValue(monitor.DeploymentName, out var rivals))
+                {
+                    problems.Add(new DiscoveryProblem(monitor.Namespace, monitor.Name, OptInSource.Monitor,
+                        $"EnvoyMonitors {rivals} all name Deployment {monitor.EffectiveNamespace}/{monitor.DeploymentName}; none is followed"));
+                    if (deployments.TryGetValue(monitor.DeploymentName, out var contestedDeployment))
+                    {
+                        found.Remove(contestedDeployment.Ref);
+                        unmonitored.Add(contestedDeployment.Ref);
+                    }
+
+                    continue;
+                }
+
                 var settings = parser.FromMonitor(monitor);
                 if (monitor.DeploymentName is null || !deployments.TryGetValue(monitor.DeploymentName, out var deployment))
                 {
@@ -64,27 +83,37 @@ public sealed class WorkloadDiscovery(IClusterReader cluster, IOptions<ReaperOpt
                 }
 
                 // A monitor is the more explicit opt-in, so it wins over the label when both name a Deployment.
-                found[deployment.Ref] = (deployment, OptInSource.Monitor, monitor.Name, settings);
+                if (!unmonitored.Contains(deployment.Ref))
+                {
+                    found[deployment.Ref] = (deployment, OptInSource.Monitor, monitor.Name, settings, monitor.Namespace);
+                }
             }
         }
 
         var workloads = new List<MonitoredWorkload>(found.Count);
         foreach (var namespaceGroup in found.Values.GroupBy(entry => entry.Deployment.Namespace).OrderBy(group => group.Key, StringComparer.Ordinal))
         {
-            var pods = new List<PodInfo>();
+            // Index by the Deployment each pod's ReplicaSet is named after, so matching is one pass over the pods.
+            var podsByDeployment = new Dictionary<string, List<PodInfo>>(StringComparer.Ordinal);
             await foreach (var pod in cluster.ListPodsAsync(namespaceGroup.Key, null, cancellationToken))
             {
-                pods.Add(pod);
+                if (pod.OwnerDeploymentName is { } owner)
+                {
+                    if (!podsByDeployment.TryGetValue(owner, out var owned))
+                    {
+                        podsByDeployment[owner] = owned = [];
+                    }
+
+                    owned.Add(pod);
+                }
             }
 
             foreach (var entry in namespaceGroup.OrderBy(entry => entry.Deployment.Name, StringComparer.Ordinal))
             {
-                workloads.Add(new MonitoredWorkload(
-                    entry.Deployment,
-                    entry.Source,
-                    entry.Monitor,
-                    entry.Settings,
-                    pods.Where(pod => pod.BelongsTo(entry.Deployment)).ToList()));
+                var pods = podsByDeployment.TryGetValue(entry.Deployment.Name, out var owned)
+                    ? owned.Where(pod => pod.BelongsTo(entry.Deployment)).ToList()
+                    : [];
+                workloads.Add(new MonitoredWorkload(entry.Deployment, entry.Source, entry.Monitor, entry.Settings, pods, entry.MonitorNamespace));
             }
         }
 

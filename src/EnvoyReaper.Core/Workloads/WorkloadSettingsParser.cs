@@ -93,7 +93,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
 
         if (statsPath is not null && !StatsPathPattern().IsMatch(statsPath))
         {
-            errors.Add($"{statsPathField}: '{statsPath}' must be an absolute path such as /stats or /stats/prometheus");
+            errors.Add($"{statsPathField}: '{statsPath}' must be an absolute path without query, such as /stats or /stats/prometheus");
         }
 
         return new WorkloadSettings(
@@ -219,7 +219,8 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
         return null;
     }
 
-    [GeneratedRegex(@"^/[A-Za-z0-9/_\-.]*(\?[A-Za-z0-9=&_\-.]*)?$")]
+    // No query string: the reaper chooses format and filter itself, so that a user's filter cannot hide a listener.
+    [GeneratedRegex(@"^/[A-Za-z0-9/_\-.]*$")]
     private static partial Regex StatsPathPattern();
 
     [GeneratedRegex(@"^[A-Za-z0-9_.:\[\]\-]{1,200}$")]

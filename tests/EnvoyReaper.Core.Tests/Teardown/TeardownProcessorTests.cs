@@ -82,8 +82,10 @@ public sealed class TeardownProcessorTests : IDisposable
         [new PodBaseline("pod-a", EnvoyStart, new Dictionary<string, ulong> { [Listener] = 100 })],
         RequestedAt, null, null);
 
-    private static DeploymentInfo Deployment(string uid) => new(
-        Namespace, Name, uid, "42", RequestedAt.AddDays(-3), 2, new Dictionary<string, string>(), new Dictionary<string, string>(),
+    private static DeploymentInfo Deployment(string uid, string action = "delete", string resourceVersion = "42", bool optedIn = true) => new(
+        Namespace, Name, uid, resourceVersion, RequestedAt.AddDays(-3), 2,
+        optedIn ? new Dictionary<string, string> { ["envoy-reaper/enabled"] = "true" } : new Dictionary<string, string>(),
+        new Dictionary<string, string> { ["envoy-reaper/idle-timeout"] = "10m", ["envoy-reaper/action"] = action },
         LabelSelector.FromLabels(TemplateLabels), TemplateLabels);
 
     private static PodInfo Pod(string uid, bool ready = true) => new(
@@ -117,12 +119,14 @@ public sealed class TeardownProcessorTests : IDisposable
         Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
         Assert.Equal(new[] { "snapshot", "delete Service web", "delete Deployment web" }, actions);
         Assert.Equal("snap-1", result.Snapshot);
-        Assert.NotNull(Assert.Single(written).TeardownCompletedAt);
+        Assert.NotNull(written[^1].TeardownCompletedAt);
     }
 
     [Fact]
     public async Task Scale_to_zero_snapshots_first_and_deletes_nothing()
     {
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(Deployment(DeploymentUid, "scale-to-zero"));
+
         var result = await Processor().ProcessAsync(Message(ReaperAction.ScaleToZero), "m-1", CancellationToken.None);
 
         Assert.Equal(TeardownOutcome.ScaledToZero, result.Outcome);
@@ -244,6 +248,52 @@ public sealed class TeardownProcessorTests : IDisposable
         var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
 
         Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
-        Assert.Empty(written);
+        Assert.All(written, state => Assert.Null(state.TeardownCompletedAt));
+    }
+
+    [Fact]
+    public async Task A_Deployment_that_lost_its_opt_in_label_is_not_torn_down()
+    {
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(Deployment(DeploymentUid, optedIn: false));
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Superseded, result.Outcome);
+        await AssertNothingTornDown();
+    }
+
+    [Fact]
+    public async Task Settings_changed_since_the_request_cancel_it()
+    {
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(Deployment(DeploymentUid, "observe"));
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Superseded, result.Outcome);
+        Assert.Contains("settings changed", result.Detail);
+        await AssertNothingTornDown();
+    }
+
+    [Fact]
+    public async Task A_Deployment_edited_while_the_snapshot_was_taken_is_not_deleted()
+    {
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(Deployment(DeploymentUid), Deployment(DeploymentUid, resourceVersion: "43"));
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        Assert.Equal(new[] { "snapshot" }, actions);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default);
+    }
+
+    [Fact]
+    public async Task A_stats_check_that_wrote_state_during_the_teardown_makes_it_stop()
+    {
+        stateStore.TryWriteAsync(Namespace, Name, Arg.Any<WorkloadState>(), "etag-1", Arg.Any<CancellationToken>()).Returns(false);
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        await AssertNothingTornDown();
     }
 }
