@@ -163,6 +163,13 @@ public static partial class EnvoyStatsParser
             }
         }
 
+        if (name.StartsWith("envoy_udp_"u8) && name.IndexOf("downstream_sess_"u8) >= 0)
+        {
+            // Never drop users we cannot name: the UDP prefix's tag rules are not mapped back here.
+            throw new EnvoyStatsFormatException(
+                $"line {lineNumber}: UDP session statistics ({Describe(name)}) are not read in Prometheus format; read /stats (JSON) instead");
+        }
+
         StatKind kind = ClassifyPrometheusName(name, hasAddress, hasWorkerId, out ReadOnlySpan<byte> middle);
         if (kind is StatKind.Other or StatKind.PerWorkerCopy)
         {

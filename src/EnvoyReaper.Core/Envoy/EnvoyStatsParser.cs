@@ -74,6 +74,11 @@ public static partial class EnvoyStatsParser
             return name.SequenceEqual("server.uptime"u8) ? StatKind.Uptime : StatKind.Other;
         }
 
+        if (head == (byte)'u')
+        {
+            return ClassifyUdpSessions(name, out listener);
+        }
+
         if (head != (byte)'l' || !name.StartsWith("listener."u8))
         {
             return StatKind.Other;
@@ -109,6 +114,38 @@ public static partial class EnvoyStatsParser
 
         listener = rest;
         return kind;
+    }
+
+    /// <summary>
+    /// UDP has no connections: a udp_proxy's users are its sessions (<c>udp.&lt;prefix&gt;.downstream_sess_active</c>,
+    /// <c>..._total</c>), which stand in the results as the pseudo-listener <c>udp.&lt;prefix&gt;</c>, so that a game
+    /// server with players on UDP is never read as idle.
+    /// </summary>
+    private static StatKind ClassifyUdpSessions(ReadOnlySpan<byte> name, out ReadOnlySpan<byte> listener)
+    {
+        listener = default;
+        if (!name.StartsWith("udp."u8))
+        {
+            return StatKind.Other;
+        }
+
+        StatKind kind;
+        if (name.EndsWith(".downstream_sess_active"u8))
+        {
+            kind = StatKind.ListenerActive;
+            listener = name[..^".downstream_sess_active".Length];
+        }
+        else if (name.EndsWith(".downstream_sess_total"u8))
+        {
+            kind = StatKind.ListenerTotal;
+            listener = name[..^".downstream_sess_total".Length];
+        }
+        else
+        {
+            return StatKind.Other;
+        }
+
+        return listener.Length > "udp.".Length ? kind : StatKind.Other;
     }
 
     /// <summary><c>main_thread</c> or <c>worker_&lt;digits&gt;</c>.</summary>
