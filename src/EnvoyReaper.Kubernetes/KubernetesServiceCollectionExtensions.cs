@@ -15,6 +15,8 @@ public static class KubernetesServiceCollectionExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<ClusterAccessOptions>, ClusterAccessValidator>();
+        services.AddOptions<EnvoyReaper.Injection.InjectionOptions>().Bind(configuration.GetSection(EnvoyReaper.Injection.InjectionOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<EnvoyReaper.Kubernetes.Injection.SidecarInjector>();
         services.AddSingleton<IKubernetes>(provider => ClusterAccess.CreateClient(provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value));
         services.AddSingleton<KubernetesCluster>();
         services.AddSingleton<IClusterReader>(provider => provider.GetRequiredService<KubernetesCluster>());

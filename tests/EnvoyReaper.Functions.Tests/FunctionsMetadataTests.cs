@@ -28,10 +28,22 @@ public sealed class FunctionsMetadataTests
     }
 
     [Fact]
-    public void Declares_exactly_the_three_pipeline_functions()
+    public void Declares_the_pipeline_and_injection_functions()
     {
         var names = LoadMetadata().Select(item => item!["name"]!.GetValue<string>()).Order().ToArray();
-        Assert.Equal(["CheckStats", "DiscoverWorkloads", "TearDown"], names);
+        Assert.Equal(["CheckStats", "DiscoverWorkloads", "InjectSidecar", "RemoveSidecar", "TearDown"], names);
+    }
+
+    [Theory]
+    [InlineData("InjectSidecar", "post", "inject")]
+    [InlineData("RemoveSidecar", "delete", "inject/{namespace}/{deployment}")]
+    public void Injection_endpoints_need_a_function_key(string function, string method, string route)
+    {
+        var trigger = Trigger(LoadMetadata(), function);
+        Assert.Equal("httpTrigger", trigger["type"]!.GetValue<string>());
+        Assert.Equal("Function", trigger["authLevel"]!.GetValue<string>());
+        Assert.Equal(route, trigger["route"]!.GetValue<string>());
+        Assert.Equal([method], trigger["methods"]!.AsArray().Select(item => item!.GetValue<string>()));
     }
 
     [Fact]

@@ -1,0 +1,251 @@
+using System.Globalization;
+using System.Text;
+
+namespace EnvoyReaper.Injection;
+
+/// <summary>What the injected sidecar's inbound listener proxies: HTTP (connection manager) or raw TCP (game servers).</summary>
+public enum SidecarProtocol
+{
+    Http,
+    Tcp,
+}
+
+/// <param name="AppPort">The application's port on 127.0.0.1; must not collide with the sidecar's own ports.</param>
+/// <param name="Protocol">How the inbound listener proxies to the application.</param>
+/// <param name="IdleTimeout">
+/// How long an idle downstream connection stays open (HTTP: no active request; TCP: no bytes either way). Envoy's default
+/// is one hour, during which an abandoned keep-alive connection would look like a user.
+/// </param>
+public sealed record BootstrapSpec(int AppPort, SidecarProtocol Protocol, TimeSpan IdleTimeout);
+
+/// <summary>
+/// Renders the static Envoy v3 bootstrap (Envoy 1.22 and later) of the sidecar the reaper injects: admin on loopback
+/// only, an inbound listener whose stats are <c>listener.inbound.*</c>, and a stats-only listener that exposes nothing of
+/// the admin API but <c>/stats</c>, <c>/stats/prometheus</c> and <c>/ready</c>.
+/// </summary>
+public static class EnvoyBootstrap
+{
+    /// <summary>The admin API has no authentication (<c>POST /quitquitquit</c>), so it is bound to 127.0.0.1 only.</summary>
+    public const int AdminPort = 9901;
+
+    public const int InboundPort = 15001;
+
+    public const int StatsPort = 15090;
+
+    /// <summary>The inbound listener's <c>stat_prefix</c>: its stats are <c>listener.inbound.*</c>.</summary>
+    public const string InboundStatPrefix = "inbound";
+
+    public static readonly TimeSpan MinIdleTimeout = TimeSpan.FromSeconds(1);
+
+    public static readonly TimeSpan MaxIdleTimeout = TimeSpan.FromHours(24);
+
+    private const string Loopback = "127.0.0.1";
+    private const string AnyAddress = "0.0.0.0";
+    private const string HttpConnectionManagerType =
+        "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+    private const string RouterType = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+    private const string TcpProxyType = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+
+    // Exact path matches ignore the query string, so ?format=json&filter=... still reaches /stats, while every other
+    // admin endpoint (/quitquitquit, /config_dump, /stats/recentlookups, ...) has no route.
+    private static readonly string[] StatsPaths = ["/stats", "/stats/prometheus", "/ready"];
+
+    /// <summary>Renders the bootstrap as YAML: byte-identical for equal specs, <c>\n</c> line endings, final newline.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="spec"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// The port is outside 1..65535 or is one of the sidecar's own ports, the protocol is undefined, or the idle timeout
+    /// is outside 1 s..24 h.
+    /// </exception>
+    public static string Render(BootstrapSpec spec)
+    {
+        Validate(spec);
+
+        var yaml = new YamlWriter();
+        yaml.Line(0, "# Envoy v3 bootstrap of the EnvoyReaper sidecar (generated; edits are overwritten).");
+        yaml.Line(0, "# The admin API has no authentication: it stays on 127.0.0.1, and only the stats listener exposes a read-only part.");
+        yaml.Line(0, "admin:");
+        yaml.Line(1, "address:");
+        SocketAddress(yaml, 2, Loopback, AdminPort);
+
+        yaml.Line(0, "static_resources:");
+        yaml.Line(1, "listeners:");
+        InboundListener(yaml, spec);
+        StatsListener(yaml);
+
+        yaml.Line(1, "clusters:");
+        StaticCluster(yaml, "app", spec.AppPort);
+        StaticCluster(yaml, "admin", AdminPort);
+
+        return yaml.ToString();
+    }
+
+    private static void Validate(BootstrapSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+
+        if (spec.AppPort is < 1 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(spec), spec.AppPort, $"AppPort {spec.AppPort} is not a TCP port (1..65535).");
+        }
+
+        string? conflict = spec.AppPort switch
+        {
+            AdminPort => $"the Envoy admin port ({nameof(AdminPort)})",
+            InboundPort => $"the sidecar's inbound listener port ({nameof(InboundPort)})",
+            StatsPort => $"the sidecar's stats listener port ({nameof(StatsPort)})",
+            _ => null,
+        };
+        if (conflict is not null)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(spec), spec.AppPort, $"AppPort {spec.AppPort} conflicts with {conflict}: the app must listen on another port.");
+        }
+
+        if (!Enum.IsDefined(spec.Protocol))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(spec), spec.Protocol, $"Protocol {spec.Protocol} is neither {SidecarProtocol.Http} nor {SidecarProtocol.Tcp}.");
+        }
+
+        if (spec.IdleTimeout < MinIdleTimeout || spec.IdleTimeout > MaxIdleTimeout)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(spec), spec.IdleTimeout, $"IdleTimeout {spec.IdleTimeout} must be between 1 s and 24 h.");
+        }
+    }
+
+    private static void InboundListener(YamlWriter yaml, BootstrapSpec spec)
+    {
+        yaml.Line(1, "- name: inbound");
+        yaml.Line(2, "address:");
+        SocketAddress(yaml, 3, AnyAddress, InboundPort);
+        // Listener-level, so the reaper reads listener.inbound.downstream_cx_* rather than an address-derived name.
+        yaml.Line(2, $"stat_prefix: {InboundStatPrefix}");
+        yaml.Line(2, "traffic_direction: INBOUND");
+        yaml.Line(2, "filter_chains:");
+        yaml.Line(2, "- filters:");
+        string timeout = FormatDuration(spec.IdleTimeout);
+        switch (spec.Protocol)
+        {
+            case SidecarProtocol.Http:
+                yaml.Line(3, "- name: envoy.filters.network.http_connection_manager");
+                yaml.Line(4, "typed_config:");
+                yaml.Line(5, $"\"@type\": {HttpConnectionManagerType}");
+                yaml.Line(5, "stat_prefix: inbound_http");
+                yaml.Line(5, "common_http_protocol_options:");
+                // Closes keep-alive connections that carry no request, so a closed browser tab does not look like a user.
+                yaml.Line(6, $"idle_timeout: {timeout}");
+                yaml.Line(5, "route_config:");
+                yaml.Line(6, "name: inbound");
+                yaml.Line(6, "virtual_hosts:");
+                yaml.Line(6, "- name: app");
+                yaml.Line(7, "domains:");
+                yaml.Line(7, "- \"*\"");
+                yaml.Line(7, "routes:");
+                yaml.Line(7, "- match:");
+                yaml.Line(9, "prefix: \"/\"");
+                yaml.Line(8, "route:");
+                yaml.Line(9, "cluster: app");
+                RouterFilter(yaml, 5);
+                break;
+            case SidecarProtocol.Tcp:
+                yaml.Line(3, "- name: envoy.filters.network.tcp_proxy");
+                yaml.Line(4, "typed_config:");
+                yaml.Line(5, $"\"@type\": {TcpProxyType}");
+                yaml.Line(5, "stat_prefix: inbound_tcp");
+                yaml.Line(5, "cluster: app");
+                yaml.Line(5, $"idle_timeout: {timeout}");
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(spec), spec.Protocol, "Unknown protocol.");
+        }
+    }
+
+    private static void StatsListener(YamlWriter yaml)
+    {
+        yaml.Line(1, "- name: stats");
+        yaml.Line(2, "address:");
+        SocketAddress(yaml, 3, AnyAddress, StatsPort);
+        // No listener-level stat_prefix: the reaper's own polls land on listener.0.0.0.0_15090, which it excludes.
+        yaml.Line(2, "filter_chains:");
+        yaml.Line(2, "- filters:");
+        yaml.Line(3, "- name: envoy.filters.network.http_connection_manager");
+        yaml.Line(4, "typed_config:");
+        yaml.Line(5, $"\"@type\": {HttpConnectionManagerType}");
+        yaml.Line(5, "stat_prefix: stats");
+        yaml.Line(5, "route_config:");
+        yaml.Line(6, "name: stats");
+        yaml.Line(6, "virtual_hosts:");
+        yaml.Line(6, "- name: stats");
+        yaml.Line(7, "domains:");
+        yaml.Line(7, "- \"*\"");
+        yaml.Line(7, "routes:");
+        foreach (string path in StatsPaths)
+        {
+            yaml.Line(7, "- match:");
+            yaml.Line(9, $"path: \"{path}\"");
+            yaml.Line(8, "route:");
+            yaml.Line(9, "cluster: admin");
+        }
+
+        RouterFilter(yaml, 5);
+    }
+
+    // Since Envoy 1.22 a filter named without its typed_config fails with "Didn't find a registered implementation".
+    private static void RouterFilter(YamlWriter yaml, int indent)
+    {
+        yaml.Line(indent, "http_filters:");
+        yaml.Line(indent, "- name: envoy.filters.http.router");
+        yaml.Line(indent + 1, "typed_config:");
+        yaml.Line(indent + 2, $"\"@type\": {RouterType}");
+    }
+
+    // STATIC, not LOGICAL_DNS: both endpoints are loopback IPs, and there is nothing to resolve.
+    private static void StaticCluster(YamlWriter yaml, string name, int port)
+    {
+        yaml.Line(1, $"- name: {name}");
+        yaml.Line(2, "type: STATIC");
+        yaml.Line(2, "connect_timeout: 1s");
+        yaml.Line(2, "load_assignment:");
+        yaml.Line(3, $"cluster_name: {name}");
+        yaml.Line(3, "endpoints:");
+        yaml.Line(3, "- lb_endpoints:");
+        yaml.Line(4, "- endpoint:");
+        yaml.Line(6, "address:");
+        SocketAddress(yaml, 7, Loopback, port);
+    }
+
+    private static void SocketAddress(YamlWriter yaml, int indent, string address, int port)
+    {
+        yaml.Line(indent, "socket_address:");
+        yaml.Line(indent + 1, $"address: {address}");
+        yaml.Line(indent + 1, $"port_value: {port.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    // A google.protobuf.Duration in its JSON/YAML form: whole seconds as "300s", a fraction with 3, 6 or 9 digits.
+    internal static string FormatDuration(TimeSpan value)
+    {
+        long seconds = value.Ticks / TimeSpan.TicksPerSecond;
+        long nanos = value.Ticks % TimeSpan.TicksPerSecond * 100;
+        string whole = seconds.ToString(CultureInfo.InvariantCulture);
+        if (nanos == 0)
+        {
+            return whole + "s";
+        }
+
+        string fraction = nanos % 1_000_000 == 0 ? (nanos / 1_000_000).ToString("D3", CultureInfo.InvariantCulture)
+            : nanos % 1_000 == 0 ? (nanos / 1_000).ToString("D6", CultureInfo.InvariantCulture)
+            : nanos.ToString("D9", CultureInfo.InvariantCulture);
+        return $"{whole}.{fraction}s";
+    }
+
+    private sealed class YamlWriter
+    {
+        private readonly StringBuilder _text = new();
+
+        public void Line(int indent, string text) => _text.Append(' ', indent * 2).Append(text).Append('\n');
+
+        public override string ToString() => _text.ToString();
+    }
+}

@@ -1,0 +1,52 @@
+using System.Text.Json;
+using EnvoyReaper.Injection;
+using EnvoyReaper.Kubernetes.Injection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+
+namespace EnvoyReaper.Functions;
+
+/// <summary>POST /api/inject: puts an Envoy sidecar in front of a Deployment (or, with "remove": true, takes it out).</summary>
+public sealed class InjectSidecar(SidecarInjector injector)
+{
+    [Function(nameof(InjectSidecar))]
+    public async Task<IActionResult> Run(
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "inject")] HttpRequest request,
+        CancellationToken cancellationToken)
+    {
+        InjectionRequest? body;
+        try
+        {
+            body = await JsonSerializer.DeserializeAsync<InjectionRequest>(request.Body, InjectionRequestValidator.JsonOptions, cancellationToken);
+        }
+        catch (JsonException exception)
+        {
+            var field = exception.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body";
+            return InjectionResponses.Invalid(new Dictionary<string, string[]> { [field] = [JsonError(exception)] });
+        }
+
+        if (body is null)
+        {
+            return InjectionResponses.Invalid(new Dictionary<string, string[]> { ["body"] = ["a JSON object is required"] });
+        }
+
+        var removal = body.Remove == true;
+        var errors = InjectionRequestValidator.Validate(body, removal, out var valid);
+        if (errors.Count > 0 || valid is null)
+        {
+            return InjectionResponses.Invalid(errors);
+        }
+
+        var dryRun = request.Query["dryRun"] is var flag && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase);
+        var result = removal
+            ? await injector.RemoveAsync(valid.Namespace, valid.Deployment, dryRun, cancellationToken)
+            : await injector.InjectAsync(valid, dryRun, cancellationToken);
+        return InjectionResponses.From(result);
+    }
+
+    private static string JsonError(JsonException exception) =>
+        exception.Message.Contains("could not be mapped", StringComparison.Ordinal)
+            ? "is not a known field"
+            : $"is not valid JSON for this field ({exception.Message.Split(". ", 2)[0]})";
+}

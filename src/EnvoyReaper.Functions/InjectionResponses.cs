@@ -1,0 +1,42 @@
+using EnvoyReaper.Kubernetes.Injection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+
+namespace EnvoyReaper.Functions;
+
+/// <summary>Maps injection outcomes to HTTP: a JSON summary, or RFC 7807 problem details; never a stack trace.</summary>
+internal static class InjectionResponses
+{
+    public static IActionResult From(InjectionResult result) => result.Status switch
+    {
+        InjectionStatus.Done => new OkObjectResult(new
+        {
+            changed = result.Changed,
+            dryRun = result.DryRun,
+            changes = result.Changes,
+            hash = result.Hash,
+        }),
+        InjectionStatus.Forbidden => Problem(StatusCodes.Status403Forbidden, "Namespace not allowed", result.Detail),
+        InjectionStatus.NotFound => Problem(StatusCodes.Status404NotFound, "Not found", result.Detail),
+        InjectionStatus.Unprocessable => Problem(StatusCodes.Status422UnprocessableEntity, "Cannot inject this Deployment", result.Detail),
+        InjectionStatus.Conflict => Problem(StatusCodes.Status409Conflict, "Conflict", result.Detail),
+        _ => Problem(StatusCodes.Status502BadGateway, "The Kubernetes API server failed", result.Detail),
+    };
+
+    public static IActionResult Invalid(IDictionary<string, string[]> errors) =>
+        Json(new ValidationProblemDetails(errors)
+        {
+            Status = StatusCodes.Status400BadRequest,
+            Title = "The request is invalid",
+            Type = "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+        });
+
+    public static IActionResult Problem(int status, string title, string? detail) =>
+        Json(new ProblemDetails { Status = status, Title = title, Detail = detail });
+
+    private static ObjectResult Json(ProblemDetails problem) => new(problem)
+    {
+        StatusCode = problem.Status,
+        ContentTypes = { "application/problem+json" },
+    };
+}
