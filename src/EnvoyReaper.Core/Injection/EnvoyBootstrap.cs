@@ -136,6 +136,9 @@ public static class EnvoyBootstrap
                 yaml.Line(5, "common_http_protocol_options:");
                 // Closes keep-alive connections that carry no request, so a closed browser tab does not look like a user.
                 yaml.Line(6, $"idle_timeout: {timeout}");
+                // Game and sandbox front ends use WebSockets; an upgraded connection stays an active request.
+                yaml.Line(5, "upgrade_configs:");
+                yaml.Line(5, "- upgrade_type: websocket");
                 yaml.Line(5, "route_config:");
                 yaml.Line(6, "name: inbound");
                 yaml.Line(6, "virtual_hosts:");
@@ -147,6 +150,7 @@ public static class EnvoyBootstrap
                 yaml.Line(9, "prefix: \"/\"");
                 yaml.Line(8, "route:");
                 yaml.Line(9, "cluster: app");
+                yaml.Line(9, "timeout: 0s"); // no 15 s cap: long polls and streams belong to the app
                 RouterFilter(yaml, 5);
                 break;
             case SidecarProtocol.Tcp:

@@ -172,6 +172,32 @@ public static class SidecarPlanner
 
         if (changed)
         {
+            // Leave no empty maps behind, so that inject + remove gives back the Deployment as it was.
+            if (copy.Spec.Template.Metadata?.Annotations is { Count: 0 })
+            {
+                copy.Spec.Template.Metadata.Annotations = null;
+            }
+
+            if (copy.Metadata.Annotations is { Count: 0 })
+            {
+                copy.Metadata.Annotations = null;
+            }
+
+            if (copy.Metadata.Labels is { Count: 0 })
+            {
+                copy.Metadata.Labels = null;
+            }
+
+            if (podSpec.Volumes is { Count: 0 })
+            {
+                podSpec.Volumes = null;
+            }
+
+            if (podSpec.InitContainers is { Count: 0 })
+            {
+                podSpec.InitContainers = null;
+            }
+
             changes.Add($"remove the sidecar from Deployment {deployment.Metadata.Name}");
         }
 
