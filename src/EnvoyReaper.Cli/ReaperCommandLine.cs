@@ -9,10 +9,12 @@ namespace EnvoyReaper.Cli;
 
 public static class ReaperCommandLine
 {
-    public static RootCommand Build()
+    /// <param name="input">Standard input for "inject -f -" (tests pass their own).</param>
+    public static RootCommand Build(TextReader? input = null)
     {
         var root = new RootCommand("envoy-reaper: operator tools for EnvoyReaper, the idle-workload reaper for Envoy-fronted Deployments.");
         root.Subcommands.Add(BuildScan());
+        root.Subcommands.Add(BuildInject(input ?? Console.In));
         return root;
     }
 
@@ -42,6 +44,28 @@ public static class ReaperCommandLine
             return await ScanCommand.RunAsync(access, parseResult.GetValue(output) ?? "table", stdout, stderr, cancellationToken);
         });
         return scan;
+    }
+
+    private static Command BuildInject(TextReader input)
+    {
+        var file = new Option<string>("--filename", "-f") { Description = "Manifest file with the Deployment (and its Service), or - for standard input.", Required = true };
+        var appPort = new Option<int?>("--app-port") { Description = "The port the app listens on (default: the app container's only port)." };
+        var protocol = new Option<string>("--protocol") { Description = "http, or tcp for raw TCP (game servers).", DefaultValueFactory = _ => "http" };
+        protocol.AcceptOnlyFromAmong("http", "tcp");
+        var noMonitor = new Option<bool>("--no-monitor") { Description = "Do not opt the workload in to the reaper." };
+        var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected (Deployment, Service pointed at Envoy, ConfigMap). Writes nothing to a cluster.")
+        {
+            file, appPort, protocol, noMonitor,
+        };
+        inject.SetAction(async (parseResult, cancellationToken) => await InjectCommand.RunAsync(
+            parseResult.GetValue(file)!,
+            parseResult.GetValue(appPort),
+            parseResult.GetValue(protocol) ?? "http",
+            !parseResult.GetValue(noMonitor),
+            input,
+            parseResult.InvocationConfiguration.Output,
+            parseResult.InvocationConfiguration.Error));
+        return inject;
     }
 
     private static string DefaultKubeConfigPath()

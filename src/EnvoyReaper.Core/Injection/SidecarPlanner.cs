@@ -51,8 +51,11 @@ public static class SidecarPlanner
 
     public static string ConfigMapName(string deployment) => $"{deployment}-envoy";
 
+    /// <param name="requireService">
+    /// The endpoint needs the Service that carries the traffic (404 without it); offline, a manifest may come without one.
+    /// </param>
     public static (SidecarPlan? Plan, Refusal? Refusal) PlanInjection(
-        ValidInjection request, V1Deployment deployment, IReadOnlyList<V1Service> services, V1ConfigMap? configMap, InjectionOptions options)
+        ValidInjection request, V1Deployment deployment, IReadOnlyList<V1Service> services, V1ConfigMap? configMap, InjectionOptions options, bool requireService = true)
     {
         var podSpec = deployment.Spec?.Template?.Spec;
         if (podSpec is null)
@@ -98,6 +101,11 @@ public static class SidecarPlanner
         }
 
         var (service, serviceRefusal) = FindService(request, deployment, services);
+        if (serviceRefusal is { Kind: RefusalKind.NotFound } && !requireService && request.Service is null)
+        {
+            serviceRefusal = null;
+        }
+
         if (serviceRefusal is not null)
         {
             return (null, serviceRefusal);
