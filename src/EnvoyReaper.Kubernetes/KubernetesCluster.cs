@@ -193,9 +193,17 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         }
     }
 
+    /// <summary>
+    /// Records an Event the way kubectl users expect: the same reason and message on the same object is one Event whose
+    /// count and lastTimestamp grow, not a new Event each time. The name is derived from them, so instances agree.
+    /// </summary>
     public async Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
+        var message = clusterEvent.Message.Length > 1024 ? clusterEvent.Message[..1024] : clusterEvent.Message;
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes($"{clusterEvent.Uid}\n{clusterEvent.Reason}\n{message}")))[..12];
+        var eventName = $"{(clusterEvent.Name.Length > 200 ? clusterEvent.Name[..200] : clusterEvent.Name)}.{key}";
         var apiVersion = clusterEvent.InvolvedKind switch
         {
             ResourceKind.Deployment => "apps/v1",
@@ -206,7 +214,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         {
             Metadata = new V1ObjectMeta
             {
-                GenerateName = $"{clusterEvent.Name}.", // two events of one instant must not collide on a name
+                Name = eventName,
                 NamespaceProperty = clusterEvent.Namespace,
             },
             InvolvedObject = new V1ObjectReference
@@ -218,7 +226,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
                 Uid = clusterEvent.Uid,
             },
             Reason = clusterEvent.Reason,
-            Message = clusterEvent.Message.Length > 1024 ? clusterEvent.Message[..1024] : clusterEvent.Message,
+            Message = message,
             Type = clusterEvent.Warning ? "Warning" : "Normal",
             Count = 1,
             FirstTimestamp = now,
@@ -227,7 +235,21 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
             ReportingComponent = Component,
             ReportingInstance = Environment.MachineName,
         };
-        await client.CoreV1.CreateNamespacedEventAsync(body, clusterEvent.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await client.CoreV1.CreateNamespacedEventAsync(body, clusterEvent.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            var existing = await client.CoreV1.ReadNamespacedEventAsync(eventName, clusterEvent.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var patch = new JsonObject
+            {
+                ["metadata"] = new JsonObject { ["resourceVersion"] = existing.Metadata.ResourceVersion },
+                ["count"] = (existing.Count ?? 1) + 1,
+                ["lastTimestamp"] = now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+            };
+            await client.CoreV1.PatchNamespacedEventAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), eventName, clusterEvent.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task<T?> NullIfNotFound<T>(Func<Task<T>> read)

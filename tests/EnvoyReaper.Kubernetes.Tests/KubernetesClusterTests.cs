@@ -847,6 +847,26 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_same_event_again_raises_its_count_and_lastTimestamp_instead_of_adding_one()
+    {
+        var shop = server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+        var cluster = Cluster(time: clock);
+        var idle = new ClusterEvent(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, "IdleDetected", "0 active connection(s)", Warning: false);
+
+        await cluster.RecordAsync(idle, Ct);
+        clock.Advance(TimeSpan.FromMinutes(7));
+        await cluster.RecordAsync(idle, Ct);
+        clock.Advance(TimeSpan.FromMinutes(7));
+        await cluster.RecordAsync(idle, Ct);
+
+        var e = KubernetesJson.Deserialize<Corev1Event>(Assert.Single(server.List("", "v1", "events", "retail")).ToJsonString());
+        Assert.Equal(3, e.Count);
+        Assert.Equal(new DateTime(2026, 3, 1, 12, 0, 0, DateTimeKind.Utc), e.FirstTimestamp);
+        Assert.Equal(new DateTime(2026, 3, 1, 12, 14, 0, DateTimeKind.Utc), e.LastTimestamp);
+    }
+
+    [Fact]
     public async Task RecordAsync_for_an_Ingress_names_its_api_group_and_truncates_long_messages()
     {
         server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
