@@ -12,7 +12,7 @@ using Microsoft.Extensions.Options;
 namespace EnvoyReaper.Kubernetes;
 
 /// <summary>The reaper's port onto the API server, over the official client.</summary>
-public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions> options, TimeProvider time) : IClusterReader, IClusterWriter, IEventRecorder
+public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions> options, TimeProvider time) : IClusterReader, IClusterWriter, IEventRecorder, IWorkloadStatusWriter
 {
     public const string MonitorGroup = "monitoring.example.com";
     public const string MonitorVersion = "v1alpha1";
@@ -191,6 +191,51 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         {
             throw new ClusterConflictException($"Deployment {@namespace}/{name} changed since resourceVersion {resourceVersion}: {exception.Response.Content}", exception);
         }
+    }
+
+    public const string VerdictAnnotation = "envoy-reaper/verdict";
+    public const string ActiveConnectionsAnnotation = "envoy-reaper/active-connections";
+    public const string IdleSinceAnnotation = "envoy-reaper/idle-since";
+    public const string LastCheckAnnotation = "envoy-reaper/last-check";
+    public const string LastTeardownAnnotation = "envoy-reaper/last-teardown";
+    public const string MessageAnnotation = "envoy-reaper/message";
+
+    public async Task WriteAsync(string @namespace, string deployment, string? monitorNamespace, string? monitor, WorkloadStatus status, CancellationToken cancellationToken)
+    {
+        static JsonNode? Time(DateTimeOffset? value) => value is { } at ? at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture) : null;
+        if (monitor is not null)
+        {
+            // Only through the status subresource: the main endpoint ignores status changes.
+            var patch = new JsonObject
+            {
+                ["status"] = new JsonObject
+                {
+                    ["verdict"] = status.Verdict,
+                    ["activeConnections"] = status.ActiveConnections,
+                    ["idleSince"] = Time(status.IdleSince),
+                    ["lastCheck"] = Time(status.LastCheck),
+                    ["lastTeardown"] = Time(status.LastTeardown),
+                    ["message"] = status.Message.Length > 1024 ? status.Message[..1024] : status.Message,
+                },
+            };
+            await NullIfNotFound(() => client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<JsonObject>(
+                new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), MonitorGroup, MonitorVersion, monitorNamespace ?? @namespace, MonitorPlural, monitor,
+                fieldManager: Component, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return;
+        }
+
+        var annotations = new JsonObject
+        {
+            [VerdictAnnotation] = status.Verdict,
+            [ActiveConnectionsAnnotation] = status.ActiveConnections?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [IdleSinceAnnotation] = Time(status.IdleSince),
+            [LastCheckAnnotation] = Time(status.LastCheck),
+            [LastTeardownAnnotation] = Time(status.LastTeardown),
+            [MessageAnnotation] = status.Message.Length > 512 ? status.Message[..512] : status.Message,
+        };
+        var deploymentPatch = new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = annotations } };
+        await NullIfNotFound(() => client.AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch(deploymentPatch.ToJsonString(), V1Patch.PatchType.MergePatch), deployment, @namespace, fieldManager: Component, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>

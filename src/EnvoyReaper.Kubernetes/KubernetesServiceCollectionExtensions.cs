@@ -22,6 +22,7 @@ public static class KubernetesServiceCollectionExtensions
         services.AddSingleton<IClusterReader>(provider => provider.GetRequiredService<KubernetesCluster>());
         services.AddSingleton<IClusterWriter>(provider => provider.GetRequiredService<KubernetesCluster>());
         services.AddSingleton<IEventRecorder>(provider => provider.GetRequiredService<KubernetesCluster>());
+        services.AddSingleton<IWorkloadStatusWriter>(provider => provider.GetRequiredService<KubernetesCluster>());
         return services;
     }
 }

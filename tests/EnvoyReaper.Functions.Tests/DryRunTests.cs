@@ -29,7 +29,22 @@ public sealed class DryRunTests
 
         Assert.True(host.Api.Exists<V1Deployment>("preview", "pr-42"));
         Assert.True(host.Api.Exists<V1Service>("preview", "pr-42-service"));
-        Assert.All(host.Api.Requests.Where(request => request.Method != "GET"), request => Assert.EndsWith("/events", request.Path));
+        // Besides Events, only the status annotations on transitions: never the spec, never a delete.
+        Assert.All(host.Api.Requests.Where(request => request.Method != "GET"), request =>
+        {
+            if (request.Path.Contains("/events", StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            Assert.Equal("PATCH", request.Method);
+            var patch = System.Text.Json.Nodes.JsonNode.Parse(request.Body)!.AsObject();
+            Assert.Equal(["metadata"], patch.Select(pair => pair.Key));
+            Assert.All(patch["metadata"]!["annotations"]!.AsObject(), pair => Assert.StartsWith("envoy-reaper/", pair.Key));
+        });
+        var annotations = host.Api.Get<V1Deployment>("preview", "pr-42")!.Metadata.Annotations;
+        Assert.Equal("Idle", annotations["envoy-reaper/verdict"]);
+        Assert.False(string.IsNullOrEmpty(annotations["envoy-reaper/idle-since"]));
         var events = host.Api.List("", "v1", "events", "preview");
         var would = Assert.Single(events, item => item["reason"]!.GetValue<string>() == "WouldTearDown");
         Assert.Contains("DryRun", would["message"]!.GetValue<string>());

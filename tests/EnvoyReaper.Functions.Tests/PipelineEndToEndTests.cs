@@ -342,6 +342,29 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_EnvoyMonitor_status_shows_the_verdict_and_is_written_on_transitions_only()
+    {
+        host.Api.SeedWorkload(Namespace, Name, envoys.Pods.Select(pod => pod.Ip).ToList(), labelOptIn: false, createdAt: AnHourAgo);
+        host.Api.SeedMonitor(Namespace, "arena-monitor", new JsonObject { ["deploymentName"] = Name, ["statsPort"] = envoys.Port, ["idleTimeout"] = "30m" });
+
+        await CyclesAsync(2); // first sight (Unknown), then Idle
+        var status = host.Api.Get("monitoring.example.com", "v1alpha1", "envoymonitors", Namespace, "arena-monitor")!["status"]!;
+        Assert.Equal("Idle", status["verdict"]!.GetValue<string>());
+        Assert.Equal(0, status["activeConnections"]!.GetValue<int>());
+        Assert.NotNull(status["idleSince"]);
+
+        host.Api.ResetRecording();
+        await CyclesAsync(10);
+        Assert.Equal(0, host.Api.WriteCount);
+
+        envoys.Pods[0].OpenConnection(Listener);
+        await CyclesAsync(1);
+        status = host.Api.Get("monitoring.example.com", "v1alpha1", "envoymonitors", Namespace, "arena-monitor")!["status"]!;
+        Assert.Equal("Active", status["verdict"]!.GetValue<string>());
+        Assert.Null(status["idleSince"]);
+    }
+
+    [Fact]
     public async Task Quiet_cycles_before_the_timeout_write_nothing_to_the_cluster_but_the_transition_event()
     {
         Seed();

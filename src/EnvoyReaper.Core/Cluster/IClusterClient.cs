@@ -27,6 +27,21 @@ public interface IClusterWriter
     Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken);
 }
 
+/// <summary>What users see on the EnvoyMonitor's status, or as annotations on a label-opted Deployment.</summary>
+public sealed record WorkloadStatus(
+    string Verdict,
+    long? ActiveConnections,
+    DateTimeOffset? IdleSince,
+    DateTimeOffset LastCheck,
+    DateTimeOffset? LastTeardown,
+    string Message);
+
+public interface IWorkloadStatusWriter
+{
+    /// <summary>Writes the status of a workload; called on transitions only, never every cycle.</summary>
+    Task WriteAsync(string @namespace, string deployment, string? monitorNamespace, string? monitor, WorkloadStatus status, CancellationToken cancellationToken);
+}
+
 public interface IEventRecorder
 {
     Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken);

@@ -22,6 +22,7 @@ public sealed partial class StatsCheckProcessor(
     IWorkloadStateStore stateStore,
     IWorkQueue queue,
     IEventRecorder events,
+    IWorkloadStatusWriter status,
     TimeProvider time,
     IOptions<ReaperOptions> options,
     ILogger<StatsCheckProcessor> logger)
@@ -63,6 +64,11 @@ public sealed partial class StatsCheckProcessor(
             }
 
             await AnnounceAsync(message, evaluation, cancellationToken).ConfigureAwait(false);
+            if (evaluation.VerdictChanged || evaluation.TeardownDue)
+            {
+                await WriteStatusAsync(message, evaluation, now, cancellationToken).ConfigureAwait(false);
+            }
+
             if (evaluation.TeardownDue)
             {
                 await RequestTeardownAsync(message, evaluation, now, cancellationToken).ConfigureAwait(false);
@@ -115,6 +121,28 @@ public sealed partial class StatsCheckProcessor(
             _ => Task.CompletedTask,
         };
     }
+
+    private async Task WriteStatusAsync(StatsCheckMessage message, Evaluation evaluation, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await status.WriteAsync(
+                message.Namespace,
+                message.Deployment,
+                message.MonitorNamespace,
+                message.Source == OptInSource.Monitor ? message.Monitor : null,
+                new WorkloadStatus(evaluation.Verdict.ToString(), evaluation.ActiveConnections, evaluation.State.IdleSince, now, evaluation.State.TeardownCompletedAt,
+                    evaluation.TeardownDue ? $"teardown requested: {evaluation.Reason}" : evaluation.Reason),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogStatusFailed(exception, message.Namespace, message.Deployment);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the status of {Namespace}/{Name}")]
+    private partial void LogStatusFailed(Exception exception, string @namespace, string name);
 
     private async Task RecordAsync(StatsCheckMessage message, string reason, string text, bool warning, CancellationToken cancellationToken)
     {

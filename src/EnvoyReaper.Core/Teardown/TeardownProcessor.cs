@@ -34,6 +34,7 @@ public sealed partial class TeardownProcessor(
     IWorkloadStateStore stateStore,
     ISnapshotStore snapshots,
     IEventRecorder events,
+    IWorkloadStatusWriter status,
     TimeProvider time,
     IOptions<ReaperOptions> options,
     ILogger<TeardownProcessor> logger)
@@ -44,6 +45,11 @@ public sealed partial class TeardownProcessor(
     {
         var result = await DecideAndActAsync(message, cancellationToken).ConfigureAwait(false);
         LogResult(messageId, message.Namespace, message.Deployment, result.Outcome, result.Detail);
+        if (result.Outcome is TeardownOutcome.Deleted or TeardownOutcome.ScaledToZero or TeardownOutcome.Observed)
+        {
+            await WriteStatusAsync(message, result, cancellationToken).ConfigureAwait(false);
+        }
+
         return result;
     }
 
@@ -219,6 +225,27 @@ public sealed partial class TeardownProcessor(
         return ReaperJson.Serialize(current.Settings) == ReaperJson.Serialize(message.Settings)
             ? (current.Settings, null)
             : (null, "the settings changed since the teardown was requested");
+    }
+
+    private async Task WriteStatusAsync(TeardownMessage message, TeardownResult result, CancellationToken cancellationToken)
+    {
+        var monitor = message.Source == OptInSource.Monitor ? message.Monitor : null;
+        if (monitor is null && result.Outcome == TeardownOutcome.Deleted)
+        {
+            return; // the annotations went with the Deployment; the TornDown Event and the snapshot remain
+        }
+
+        var now = time.GetUtcNow();
+        try
+        {
+            await status.WriteAsync(message.Namespace, message.Deployment, message.MonitorNamespace, monitor,
+                new WorkloadStatus(Verdict.Idle.ToString(), 0, message.IdleSince, now, result.Outcome == TeardownOutcome.Observed ? null : now, result.Detail),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogEventFailed(exception, "status", message.Namespace, message.Deployment);
+        }
     }
 
     private static string Describe(TeardownPlan plan)

@@ -34,7 +34,7 @@ public sealed class StatsCheckProcessorTests : IDisposable
     public StatsCheckProcessorTests()
     {
         collector = new PodStatsCollector(statsReader, Options.Create(options));
-        processor = new StatsCheckProcessor(collector, new IdlePolicy(options), stateStore, queue, events, clock, Options.Create(options),
+        processor = new StatsCheckProcessor(collector, new IdlePolicy(options), stateStore, queue, events, Substitute.For<IWorkloadStatusWriter>(), clock, Options.Create(options),
             NullLogger<StatsCheckProcessor>.Instance);
         stateStore.TryWriteAsync(Namespace, Name, Arg.Do<WorkloadState>(written.Add), Arg.Any<string?>(), Arg.Any<CancellationToken>())
             .Returns(true);

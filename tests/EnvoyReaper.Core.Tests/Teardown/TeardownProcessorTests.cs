@@ -67,7 +67,7 @@ public sealed class TeardownProcessorTests : IDisposable
 
     public void Dispose() => collector.Dispose();
 
-    private TeardownProcessor Processor() => new(reader, writer, collector, new IdlePolicy(options), stateStore, snapshots, events, clock,
+    private TeardownProcessor Processor() => new(reader, writer, collector, new IdlePolicy(options), stateStore, snapshots, events, Substitute.For<IWorkloadStatusWriter>(), clock,
         Options.Create(options), NullLogger<TeardownProcessor>.Instance);
 
     private static WorkloadSettings Settings(ReaperAction action = ReaperAction.Delete) =>
