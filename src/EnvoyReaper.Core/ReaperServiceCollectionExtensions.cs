@@ -49,6 +49,7 @@ public static class ReaperServiceCollectionExtensions
         services.AddSingleton<MessageIntake>();
         services.AddSingleton<StatsCheckProcessor>();
         services.AddSingleton<TeardownProcessor>();
+        services.AddSingleton<WorkloadOverview>();
         return services;
     }
 }

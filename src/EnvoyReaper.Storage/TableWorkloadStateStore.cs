@@ -31,6 +31,21 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
         return state is null ? null : new StoredState(state, entity.ETag.ToString());
     }
 
+    public async Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken)
+    {
+        await created.EnsureAsync().ConfigureAwait(false);
+        var states = new Dictionary<(string, string), WorkloadState>();
+        await foreach (var entity in table.QueryAsync<TableEntity>(select: ["PartitionKey", "RowKey", StateColumn], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (entity.GetString(StateColumn) is { } json && JsonSerializer.Deserialize<WorkloadState>(json, ReaperJson.Options) is { } state)
+            {
+                states[(entity.PartitionKey, entity.RowKey)] = state;
+            }
+        }
+
+        return states;
+    }
+
     public async Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
     {
         await created.EnsureAsync().ConfigureAwait(false);

@@ -24,6 +24,9 @@ public interface IWorkloadStateStore
 {
     Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken);
 
+    /// <summary>Every stored state, keyed by namespace and Deployment name: one paged scan, for the status endpoint.</summary>
+    Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken);
+
     /// <summary>Writes the state if the stored copy still has <paramref name="expectedETag"/> (null: must not exist yet).</summary>
     /// <returns>false when another instance wrote first.</returns>
     Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken);
