@@ -50,6 +50,7 @@ public static class ReaperServiceCollectionExtensions
         services.AddSingleton<StatsCheckProcessor>();
         services.AddSingleton<TeardownProcessor>();
         services.AddSingleton<WorkloadOverview>();
+        services.AddSingleton<WorkloadRestorer>();
         return services;
     }
 }

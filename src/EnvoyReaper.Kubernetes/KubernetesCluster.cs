@@ -171,6 +171,37 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         }
     }
 
+    public async Task<ClusterObject?> CreateAsync(ResourceKind kind, string @namespace, JsonObject manifest, CancellationToken cancellationToken)
+    {
+        var json = manifest.ToJsonString();
+        try
+        {
+            object created = kind switch
+            {
+                ResourceKind.Deployment => await client.AppsV1.CreateNamespacedDeploymentAsync(KubernetesJson.Deserialize<V1Deployment>(json), @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false),
+                ResourceKind.Service => await client.CoreV1.CreateNamespacedServiceAsync(KubernetesJson.Deserialize<V1Service>(json), @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false),
+                ResourceKind.Ingress => await client.NetworkingV1.CreateNamespacedIngressAsync(KubernetesJson.Deserialize<V1Ingress>(json), @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false),
+                ResourceKind.ConfigMap => await client.CoreV1.CreateNamespacedConfigMapAsync(KubernetesJson.Deserialize<V1ConfigMap>(json), @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false),
+                _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+            };
+            return ToClusterObject(kind, created);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return null;
+        }
+    }
+
+    public async Task ScaleBackAsync(string @namespace, string name, int replicas, CancellationToken cancellationToken)
+    {
+        var patch = new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [ReaperLabels.ReplicasBeforeTeardown] = null } },
+            ["spec"] = new JsonObject { ["replicas"] = replicas },
+        };
+        await client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), name, @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken)
     {
         // A merge patch that carries resourceVersion is refused with 409 if the Deployment changed since it was read.

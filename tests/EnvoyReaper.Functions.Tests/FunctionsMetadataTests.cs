@@ -31,13 +31,14 @@ public sealed class FunctionsMetadataTests
     public void Declares_the_pipeline_and_injection_functions()
     {
         var names = LoadMetadata().Select(item => item!["name"]!.GetValue<string>()).Order().ToArray();
-        Assert.Equal(["CheckStats", "DiscoverWorkloads", "InjectSidecar", "ListWorkloads", "RemoveSidecar", "TearDown"], names);
+        Assert.Equal(["CheckStats", "DiscoverWorkloads", "InjectSidecar", "ListWorkloads", "RemoveSidecar", "RestoreWorkload", "TearDown"], names);
     }
 
     [Theory]
     [InlineData("InjectSidecar", "post", "inject")]
     [InlineData("RemoveSidecar", "delete", "inject/{namespace}/{deployment}")]
     [InlineData("ListWorkloads", "get", "workloads")]
+    [InlineData("RestoreWorkload", "post", "restore")]
     public void Injection_endpoints_need_a_function_key(string function, string method, string route)
     {
         var trigger = Trigger(LoadMetadata(), function);

@@ -25,6 +25,12 @@ public interface IClusterWriter
 
     /// <summary>Scales to zero with a resourceVersion precondition and records the previous replica count.</summary>
     Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken);
+
+    /// <summary>Creates an object from a manifest; null when one of that name already exists.</summary>
+    Task<ClusterObject?> CreateAsync(ResourceKind kind, string @namespace, System.Text.Json.Nodes.JsonObject manifest, CancellationToken cancellationToken);
+
+    /// <summary>Sets the replica count back and drops the record a scale-to-zero left.</summary>
+    Task ScaleBackAsync(string @namespace, string name, int replicas, CancellationToken cancellationToken);
 }
 
 /// <summary>What users see on the EnvoyMonitor's status, or as annotations on a label-opted Deployment.</summary>
