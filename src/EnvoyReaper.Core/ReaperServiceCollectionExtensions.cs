@@ -20,6 +20,8 @@ public static class ReaperServiceCollectionExtensions
         services.AddOptions<ReaperOptions>().Bind(configuration.GetSection(ReaperOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<EnvoyStatsReaderOptions>().Bind(configuration.GetSection(EnvoyStatsSection)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton<ReaperMetrics>();
         services.AddSingleton(provider => new IdlePolicy(provider.GetRequiredService<IOptions<ReaperOptions>>().Value));
         services.AddSingleton<PodStatsCollector>();
         services.AddSingleton<WorkloadDiscovery>();

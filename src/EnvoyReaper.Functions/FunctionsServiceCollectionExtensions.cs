@@ -1,7 +1,9 @@
+using Azure.Monitor.OpenTelemetry.Exporter;
 using EnvoyReaper.Kubernetes;
 using EnvoyReaper.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Metrics;
 
 namespace EnvoyReaper.Functions;
 
@@ -13,5 +15,30 @@ public static class FunctionsServiceCollectionExtensions
             .AddReaperCore(configuration)
             .AddReaperPipeline()
             .AddReaperKubernetes(configuration)
-            .AddReaperStorage(configuration);
+            .AddReaperStorage(configuration)
+            .AddReaperTelemetry(configuration);
+
+    /// <summary>
+    /// The "EnvoyReaper" meter, exported to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set and
+    /// to an OpenTelemetry collector when OTEL_EXPORTER_OTLP_ENDPOINT is set; neither: metrics stay in process.
+    /// </summary>
+    public static IServiceCollection AddReaperTelemetry(this IServiceCollection services, IConfiguration configuration)
+    {
+        var applicationInsights = configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"];
+        var otlp = configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        services.AddOpenTelemetry().WithMetrics(metrics =>
+        {
+            metrics.AddMeter(ReaperMetrics.MeterName);
+            if (!string.IsNullOrWhiteSpace(applicationInsights))
+            {
+                metrics.AddAzureMonitorMetricExporter(exporter => exporter.ConnectionString = applicationInsights);
+            }
+
+            if (!string.IsNullOrWhiteSpace(otlp))
+            {
+                metrics.AddOtlpExporter(exporter => exporter.Endpoint = new Uri(otlp));
+            }
+        });
+        return services;
+    }
 }

@@ -216,6 +216,16 @@ public sealed class EnvoyStatsReader : IEnvoyStatsReader
         {
             return new StatsReadResult.Failure(DescribeTransportError(ex, "connection lost while reading the body"));
         }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            // A peer that resets right after accepting can surface from the connection pool as a bare SocketException.
+            return new StatsReadResult.Failure(ex.SocketErrorCode switch
+            {
+                System.Net.Sockets.SocketError.ConnectionRefused => "connection refused",
+                System.Net.Sockets.SocketError.ConnectionReset or System.Net.Sockets.SocketError.NotConnected => "connection reset",
+                _ => $"socket error {ex.SocketErrorCode}",
+            });
+        }
         finally
         {
             if (buffer is not null)

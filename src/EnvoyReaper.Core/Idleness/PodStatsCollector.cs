@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace EnvoyReaper.Idleness;
 
 /// <summary>Reads the stats of a workload's pods in parallel, within a process-wide bound on concurrent reads.</summary>
-public sealed class PodStatsCollector(IEnvoyStatsReader reader, IOptions<ReaperOptions> options) : IDisposable
+public sealed class PodStatsCollector(IEnvoyStatsReader reader, IOptions<ReaperOptions> options, ReaperMetrics? metrics = null) : IDisposable
 {
     private readonly SemaphoreSlim throttle = new(options.Value.MaxConcurrentStatsReads);
 
@@ -26,6 +26,7 @@ public sealed class PodStatsCollector(IEnvoyStatsReader reader, IOptions<ReaperO
         var path = pod.IstioProxy && settings.StatsPath == options.Value.DefaultStatsPath ? "/stats/prometheus" : settings.StatsPath;
         await throttle.WaitAsync(cancellationToken).ConfigureAwait(false);
         StatsReadResult result;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             result = await reader.ReadAsync(new StatsEndpoint(pod.Ip, settings.StatsPort, path), cancellationToken).ConfigureAwait(false);
@@ -34,6 +35,8 @@ public sealed class PodStatsCollector(IEnvoyStatsReader reader, IOptions<ReaperO
         {
             throttle.Release();
         }
+
+        metrics?.StatsRead(System.Diagnostics.Stopwatch.GetElapsedTime(started), result is StatsReadResult.Success);
 
         return result switch
         {

@@ -25,7 +25,8 @@ public sealed partial class StatsCheckProcessor(
     IWorkloadStatusWriter status,
     TimeProvider time,
     IOptions<ReaperOptions> options,
-    ILogger<StatsCheckProcessor> logger)
+    ILogger<StatsCheckProcessor> logger,
+    ReaperMetrics? metrics = null)
 {
     private const int MaxStateWriteAttempts = 5;
 
@@ -52,6 +53,10 @@ public sealed partial class StatsCheckProcessor(
             var now = time.GetUtcNow();
             var evaluation = policy.Evaluate(input, stored?.State, now);
             LogVerdict(messageId, message.Namespace, message.Deployment, evaluation.Verdict, evaluation.ActiveConnections, evaluation.Reason);
+            if (attempt == 1)
+            {
+                metrics?.CheckEvaluated(evaluation.Verdict.ToString());
+            }
 
             if (!evaluation.StateChanged)
             {

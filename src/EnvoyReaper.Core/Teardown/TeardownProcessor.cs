@@ -37,7 +37,8 @@ public sealed partial class TeardownProcessor(
     IWorkloadStatusWriter status,
     TimeProvider time,
     IOptions<ReaperOptions> options,
-    ILogger<TeardownProcessor> logger)
+    ILogger<TeardownProcessor> logger,
+    ReaperMetrics? metrics = null)
 {
     private readonly WorkloadSettingsParser parser = new(options.Value);
 
@@ -45,6 +46,7 @@ public sealed partial class TeardownProcessor(
     {
         var result = await DecideAndActAsync(message, cancellationToken).ConfigureAwait(false);
         LogResult(messageId, message.Namespace, message.Deployment, result.Outcome, result.Detail);
+        metrics?.TeardownHandled(result.Outcome.ToString());
         if (result.Outcome is TeardownOutcome.Deleted or TeardownOutcome.ScaledToZero or TeardownOutcome.Observed)
         {
             await WriteStatusAsync(message, result, cancellationToken).ConfigureAwait(false);

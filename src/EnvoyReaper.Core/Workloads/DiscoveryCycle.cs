@@ -13,7 +13,8 @@ public sealed partial class DiscoveryCycle(
     IWorkQueue queue,
     TimeProvider time,
     IOptions<ReaperOptions> options,
-    ILogger<DiscoveryCycle> logger)
+    ILogger<DiscoveryCycle> logger,
+    ReaperMetrics? metrics = null)
 {
     public async Task<CycleSummary> RunAsync(DateTime? lastRun, CancellationToken cancellationToken)
     {
@@ -38,6 +39,7 @@ public sealed partial class DiscoveryCycle(
 
         await queue.EnqueueStatsChecksAsync(checks, cancellationToken).ConfigureAwait(false);
         LogCycle(found.Workloads.Count, checks.Count, problems.Count, time.GetUtcNow() - now);
+        metrics?.CycleCompleted(time.GetUtcNow() - now, found.Workloads.Count);
         return new CycleSummary(found.Workloads.Count, checks.Count, problems.Count);
     }
 

@@ -1,0 +1,757 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+using EnvoyReaper.Messaging;
+using k8s;
+using k8s.Models;
+using Xunit.Abstractions;
+using YamlDotNet.RepresentationModel;
+
+namespace EnvoyReaper.Kubernetes.Tests;
+
+/// <summary>
+/// What runs the function app: the manifests of infra/k8s/app (Deployments, Service, settings, KEDA), the Dockerfile and
+/// the Bicep of infra/azure. The image cannot be built here (no container engine) and nothing is deployed: these tests
+/// check what can be checked without a cluster or a subscription, and compile the Bicep with the pinned Bicep CLI.
+/// </summary>
+public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
+{
+    private const string Namespace = "envoy-reaper";
+    private const string ServiceAccountName = "envoy-reaper";
+    private const string FunctionsBaseImage = "mcr.microsoft.com/azure-functions/dotnet-isolated:4-dotnet-isolated10.0";
+    private const string SdkImage = "mcr.microsoft.com/dotnet/sdk:10.0";
+    private const string BicepPackage = "Azure.Bicep.CommandLine.linux-x64";
+    private const string StorageBlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
+    private const string StorageQueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
+    private const string StorageTableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3";
+    private static readonly TimeSpan BicepTimeout = TimeSpan.FromSeconds(120);
+
+    private static readonly Dictionary<string, Type> BuiltInKinds = new()
+    {
+        ["v1/Namespace"] = typeof(V1Namespace),
+        ["v1/ServiceAccount"] = typeof(V1ServiceAccount),
+        ["v1/ConfigMap"] = typeof(V1ConfigMap),
+        ["v1/Secret"] = typeof(V1Secret),
+        ["v1/Service"] = typeof(V1Service),
+        ["apps/v1/Deployment"] = typeof(V1Deployment),
+        ["rbac.authorization.k8s.io/v1/ClusterRole"] = typeof(V1ClusterRole),
+        ["rbac.authorization.k8s.io/v1/ClusterRoleBinding"] = typeof(V1ClusterRoleBinding),
+    };
+
+    // One compile per test run, shared by the facts that read the ARM JSON.
+    private static readonly Lazy<Task<BicepRun>> MainTemplate = new(() => RunBicepAsync("build", Path.Combine("infra", "azure", "main.bicep"), "--stdout"));
+
+    private static string Root { get; } = FindRoot();
+
+    private static string AppFolder => Path.Combine(Root, "infra", "k8s", "app");
+
+    public static TheoryData<string> AppManifestFiles()
+    {
+        var data = new TheoryData<string>();
+        foreach (var file in ManifestPaths())
+        {
+            data.Add(Path.GetFileName(file));
+        }
+
+        return data;
+    }
+
+    // (a) Every file loads: built-in kinds strictly with the Kubernetes client, KEDA's with YamlDotNet.
+    [Theory]
+    [MemberData(nameof(AppManifestFiles))]
+    public void Every_app_manifest_loads_strictly(string file)
+    {
+        var manifest = LoadFile(Path.Combine(AppFolder, file));
+
+        Assert.True(manifest.Objects.Count + manifest.Keda.Count > 0, $"{file} has no documents");
+        Assert.All(manifest.Objects, item => Assert.Equal(Namespace, item.Metadata.NamespaceProperty));
+        Assert.All(manifest.Keda, document =>
+        {
+            Assert.Equal("keda.sh/v1alpha1", Scalar(document, "apiVersion"));
+            Assert.Contains(Scalar(document, "kind"), new[] { "ScaledObject", "TriggerAuthentication" });
+            Assert.Equal(Namespace, Scalar(document, "metadata", "namespace"));
+        });
+    }
+
+    [Fact]
+    public void The_folder_holds_a_timer_Deployment_a_KEDA_scaled_consumer_Deployment_and_their_settings()
+    {
+        var app = LoadApp();
+
+        Assert.Equal(2, app.Objects.OfType<V1Deployment>().Count());
+        Assert.Single(app.Keda, document => Scalar(document, "kind") == "ScaledObject");
+        Assert.Single(app.Objects.OfType<V1Service>());
+        Assert.NotEmpty(app.Objects.OfType<V1ConfigMap>());
+        Assert.NotEmpty(app.Objects.OfType<V1Secret>());
+        var names = app.Objects.Select(item => $"{item.Kind}/{item.Metadata.Name}").ToList();
+        Assert.Equal(names.Count, names.Distinct().Count());
+    }
+
+    [Fact]
+    public void The_ScaledObject_scales_the_consumer_Deployment_on_both_queues_with_its_storage_connection()
+    {
+        var app = LoadApp();
+        var scaledObject = app.Keda.Single(document => Scalar(document, "kind") == "ScaledObject");
+        var consumer = app.Consumer;
+
+        Assert.Equal(consumer.Metadata.Name, Scalar(scaledObject, "spec", "scaleTargetRef", "name"));
+        Assert.Equal("Deployment", Scalar(scaledObject, "spec", "scaleTargetRef", "kind") ?? "Deployment");
+        Assert.Null(consumer.Spec.Replicas);
+        var max = int.Parse(Scalar(scaledObject, "spec", "maxReplicaCount") ?? "100", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(max, 1, 20);
+
+        var triggers = ((YamlSequenceNode)Node(scaledObject, "spec", "triggers")!).Children.Cast<YamlMappingNode>().ToList();
+        Assert.All(triggers, trigger => Assert.Equal("azure-queue", Scalar(trigger, "type")));
+        Assert.Equal(
+            new[] { QueueNames.StatsCheck, QueueNames.Teardown }.Order(),
+            triggers.Select(trigger => Scalar(trigger, "metadata", "queueName")).Order());
+        var settings = EffectiveSettings(app, consumer);
+        foreach (var trigger in triggers)
+        {
+            Assert.True(int.TryParse(Scalar(trigger, "metadata", "queueLength"), out var length) && length > 0, "queueLength must be a positive number");
+            var connectionFromEnv = Scalar(trigger, "metadata", "connectionFromEnv");
+            var authenticationRef = Scalar(trigger, "authenticationRef", "name");
+            Assert.True(connectionFromEnv is not null || authenticationRef is not null, "each trigger needs connectionFromEnv or an authenticationRef");
+            if (connectionFromEnv is not null)
+            {
+                Assert.True(settings.TryGetValue(connectionFromEnv, out var source), $"connectionFromEnv {connectionFromEnv} is not set on the target's container");
+                Assert.StartsWith("secret:", source, StringComparison.Ordinal);
+            }
+
+            if (authenticationRef is not null)
+            {
+                Assert.Contains(app.Keda, document => Scalar(document, "kind") == "TriggerAuthentication" && Scalar(document, "metadata", "name") == authenticationRef);
+            }
+        }
+    }
+
+    // (b) Both Deployments: the reaper's service account, non-root, settings that exist, InCluster, a safe dry run.
+    [Fact]
+    public void Both_Deployments_run_as_the_reaper_service_account_non_root_with_settings_from_the_folder()
+    {
+        var app = LoadApp();
+        var rbac = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(Root, "infra", "k8s", "rbac.yaml")), BuiltInKinds, strict: true);
+        Assert.Contains(rbac.OfType<V1ServiceAccount>(), account => account.Metadata.Name == ServiceAccountName && account.Metadata.NamespaceProperty == Namespace);
+
+        foreach (var deployment in app.Objects.OfType<V1Deployment>())
+        {
+            var name = deployment.Metadata.Name;
+            var pod = deployment.Spec.Template.Spec;
+            Assert.Equal(ServiceAccountName, pod.ServiceAccountName);
+            Assert.NotEqual(false, pod.AutomountServiceAccountToken);
+            var container = Assert.Single(pod.Containers);
+
+            Assert.True((container.SecurityContext?.RunAsNonRoot ?? pod.SecurityContext?.RunAsNonRoot) == true, $"{name} must set runAsNonRoot");
+            var user = container.SecurityContext?.RunAsUser ?? pod.SecurityContext?.RunAsUser;
+            Assert.True(user is > 0, $"{name} must run as a numeric non-root user");
+            Assert.False(container.SecurityContext?.AllowPrivilegeEscalation ?? true, $"{name} must not allow privilege escalation");
+            Assert.True(container.SecurityContext?.ReadOnlyRootFilesystem, $"{name} must have a read-only root filesystem");
+            Assert.Contains("ALL", container.SecurityContext?.Capabilities?.Drop ?? []);
+            foreach (var resource in new[] { "cpu", "memory" })
+            {
+                Assert.True(container.Resources?.Requests?.ContainsKey(resource) == true, $"{name} requests no {resource}");
+            }
+
+            Assert.True(container.Resources?.Limits?.ContainsKey("memory") == true, $"{name} has no memory limit");
+            Assert.NotNull(container.LivenessProbe);
+            Assert.NotNull(container.StartupProbe);
+
+            foreach (var reference in container.EnvFrom ?? [])
+            {
+                if (reference.ConfigMapRef is { } configMap)
+                {
+                    Assert.Contains(app.Objects.OfType<V1ConfigMap>(), item => item.Metadata.Name == configMap.Name);
+                }
+
+                if (reference.SecretRef is { } secret)
+                {
+                    Assert.Contains(app.Objects.OfType<V1Secret>(), item => item.Metadata.Name == secret.Name);
+                }
+            }
+
+            foreach (var variable in container.Env ?? [])
+            {
+                if (variable.ValueFrom?.SecretKeyRef is { } secretKey)
+                {
+                    Assert.Contains(app.Objects.OfType<V1Secret>(), item => item.Metadata.Name == secretKey.Name);
+                }
+
+                if (variable.ValueFrom?.ConfigMapKeyRef is { } configMapKey)
+                {
+                    Assert.Contains(app.Objects.OfType<V1ConfigMap>(), item => item.Metadata.Name == configMapKey.Name && item.Data.ContainsKey(configMapKey.Key));
+                }
+            }
+
+            var settings = EffectiveSettings(app, deployment);
+            Assert.Equal("InCluster", settings.GetValueOrDefault("Kubernetes__Mode"));
+            Assert.Equal("true", settings.GetValueOrDefault("Reaper__DryRun"));
+            Assert.False(string.IsNullOrWhiteSpace(settings.GetValueOrDefault("ReaperSchedule")), $"{name} has no ReaperSchedule");
+            Assert.StartsWith("secret:", settings.GetValueOrDefault("AzureWebJobsStorage"), StringComparison.Ordinal);
+            Assert.DoesNotContain(settings.Keys, key => key.StartsWith("Kubernetes__KubeConfig", StringComparison.Ordinal));
+        }
+
+        // One host id for every pod, or each pod keeps its own timer schedule state and its own function keys.
+        var hostIds = app.Objects.OfType<V1Deployment>().Select(deployment => EffectiveSettings(app, deployment).GetValueOrDefault("AzureFunctionsWebHost__hostid")).Distinct().ToList();
+        var hostId = Assert.Single(hostIds);
+        Assert.Matches("^[a-z0-9][a-z0-9-]{0,31}$", hostId ?? "");
+        Assert.Single(app.Objects.OfType<V1Deployment>().Select(deployment => deployment.Spec.Template.Spec.Containers[0].Image).Distinct());
+    }
+
+    [Fact]
+    public void The_timer_runs_only_in_the_single_replica_Deployment_and_the_queue_consumers_only_in_the_scaled_one()
+    {
+        var app = LoadApp();
+        var functions = FunctionsInSource();
+        var timers = functions.Where(function => function.Trigger == "TimerTrigger").Select(function => function.Name).ToList();
+        var queues = functions.Where(function => function.Trigger == "QueueTrigger").Select(function => function.Name).ToList();
+        Assert.Contains("DiscoverWorkloads", timers);
+        Assert.Contains("CheckStats", queues);
+        Assert.Contains("TearDown", queues);
+
+        var consumer = EffectiveSettings(app, app.Consumer);
+        var scheduler = EffectiveSettings(app, app.Scheduler);
+        Assert.Equal(1, app.Scheduler.Spec.Replicas);
+        Assert.All(timers, timer => Assert.True(IsDisabled(consumer, timer), $"{timer} must be disabled in {app.Consumer.Metadata.Name}"));
+        Assert.All(timers, timer => Assert.False(IsDisabled(scheduler, timer), $"{timer} must run in {app.Scheduler.Metadata.Name}"));
+        Assert.All(queues, queue => Assert.True(IsDisabled(scheduler, queue), $"{queue} must be disabled in {app.Scheduler.Metadata.Name}"));
+        Assert.All(queues, queue => Assert.False(IsDisabled(consumer, queue), $"{queue} must run in {app.Consumer.Metadata.Name}"));
+
+        // A setting for a function that does not exist (a typo) would silently disable nothing.
+        var known = functions.Select(function => function.Name).ToHashSet();
+        foreach (var key in consumer.Keys.Concat(scheduler.Keys))
+        {
+            if (DisabledSetting().Match(key) is { Success: true } match)
+            {
+                Assert.Contains(match.Groups["name"].Value, known);
+            }
+        }
+    }
+
+    [Fact]
+    public void The_Service_exposes_the_HTTP_endpoints_of_the_scheduler_pods_only()
+    {
+        var app = LoadApp();
+        var service = app.Objects.OfType<V1Service>().Single();
+
+        Assert.Equal("ClusterIP", service.Spec.Type ?? "ClusterIP");
+        Assert.True(Selects(service.Spec.Selector, app.Scheduler), "the Service must select the scheduler's pods");
+        Assert.False(Selects(service.Spec.Selector, app.Consumer), "the Service must not select the consumers' pods");
+        var container = app.Scheduler.Spec.Template.Spec.Containers.Single();
+        Assert.NotNull(container.ReadinessProbe);
+        foreach (var port in service.Spec.Ports)
+        {
+            var target = port.TargetPort?.Value ?? port.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Contains(container.Ports, containerPort => containerPort.Name == target || containerPort.ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture) == target);
+        }
+    }
+
+    // (c) The image: the official Functions base image, the app published from src/EnvoyReaper.Functions, the same user
+    // and port as the manifests. It is not built here (no container engine).
+    [Fact]
+    public void The_Dockerfile_publishes_the_function_app_onto_the_Functions_isolated_base_image()
+    {
+        var dockerfile = DockerfilePath();
+        var instructions = DockerInstructions(File.ReadAllText(dockerfile));
+        var froms = instructions.Where(instruction => instruction.Keyword == "FROM").Select(instruction => instruction.Arguments).ToList();
+
+        Assert.Equal(2, froms.Count);
+        Assert.StartsWith(SdkImage + " ", froms[0] + " ", StringComparison.Ordinal);
+        Assert.StartsWith(FunctionsBaseImage + " ", froms[^1] + " ", StringComparison.Ordinal);
+        var buildStage = froms[0].Split(' ', StringSplitOptions.RemoveEmptyEntries).Last();
+        var lastFrom = instructions.FindLastIndex(instruction => instruction.Keyword == "FROM");
+        var build = instructions[..lastFrom];
+        var final = instructions[lastFrom..];
+
+        Assert.Contains(build, instruction => instruction.Keyword == "RUN" && instruction.Arguments.Contains("dotnet publish", StringComparison.Ordinal)
+            && instruction.Arguments.Contains("src/EnvoyReaper.Functions/EnvoyReaper.Functions.csproj", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(Root, "src", "EnvoyReaper.Functions", "EnvoyReaper.Functions.csproj")));
+        Assert.Contains(final, instruction => instruction.Keyword == "COPY" && instruction.Arguments.Contains($"--from={buildStage}", StringComparison.Ordinal)
+            && instruction.Arguments.TrimEnd().EndsWith("/home/site/wwwroot", StringComparison.Ordinal));
+        var environment = string.Join(' ', final.Where(instruction => instruction.Keyword == "ENV").Select(instruction => instruction.Arguments));
+        Assert.Contains("AzureWebJobsScriptRoot=/home/site/wwwroot", environment, StringComparison.Ordinal);
+        Assert.Contains("AzureFunctionsJobHost__Logging__Console__IsEnabled=true", environment, StringComparison.Ordinal);
+
+        // The manifests run as the image's user and reach the port the host listens on.
+        var app = LoadApp();
+        var user = final.Last(instruction => instruction.Keyword == "USER").Arguments.Split(':')[0];
+        Assert.True(long.TryParse(user, out var uid) && uid > 0, "the image must end as a numeric non-root USER");
+        var port = PortInUrls().Match(environment);
+        Assert.True(port.Success, "ASPNETCORE_URLS must move the host off port 80 for a non-root user");
+        foreach (var deployment in app.Objects.OfType<V1Deployment>())
+        {
+            Assert.Equal(uid, deployment.Spec.Template.Spec.SecurityContext?.RunAsUser);
+            Assert.Contains(deployment.Spec.Template.Spec.Containers.Single().Ports, containerPort => containerPort.ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture) == port.Groups["port"].Value);
+        }
+
+        // What the build copies must exist and not be ignored; what must never reach the image is ignored.
+        var ignored = File.ReadAllLines(Path.Combine(Path.GetDirectoryName(dockerfile)!, ".dockerignore")).Select(line => line.Trim()).Where(line => line.Length > 0 && !line.StartsWith('#')).ToList();
+        foreach (var source in build.Where(instruction => instruction.Keyword == "COPY").SelectMany(instruction => instruction.Arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries)[..^1]))
+        {
+            Assert.True(File.Exists(Path.Combine(Root, source)) || Directory.Exists(Path.Combine(Root, source)), $"COPY {source}: not in the repository");
+            Assert.DoesNotContain(ignored, pattern => pattern.TrimEnd('/') == source.TrimEnd('/'));
+        }
+
+        Assert.Contains("**/bin/", ignored);
+        Assert.Contains("**/obj/", ignored);
+        Assert.Contains("**/local.settings.json", ignored);
+    }
+
+    // (d) The Bicep compiles offline with the pinned CLI (its type data is built in; only local modules are used).
+    [Fact]
+    public async Task The_Bicep_compiles_to_a_Flex_Consumption_app_on_keyless_storage_with_a_user_assigned_identity()
+    {
+        var run = await MainTemplate.Value;
+        Assert.True(run.ExitCode == 0, $"bicep build failed ({run.ExitCode}):\n{run.Stderr}");
+        var template = JsonNode.Parse(run.Stdout)!;
+        var resources = Resources(template).ToList();
+
+        var site = Assert.Single(resources, resource => Type(resource) == "Microsoft.Web/sites");
+        Assert.Equal("functionapp,linux", (string?)site["kind"]);
+        Assert.Equal("UserAssigned", (string?)site["identity"]?["type"]);
+        Assert.NotEmpty(site["identity"]!["userAssignedIdentities"]!.AsObject());
+        var config = site["properties"]!["functionAppConfig"]!;
+        Assert.Equal("dotnet-isolated", (string?)config["runtime"]?["name"]);
+        Assert.Equal("10.0", (string?)config["runtime"]?["version"]);
+        Assert.Equal("blobContainer", (string?)config["deployment"]?["storage"]?["type"]);
+        Assert.Equal("UserAssignedIdentity", (string?)config["deployment"]?["storage"]?["authentication"]?["type"]);
+        Assert.NotNull(config["scaleAndConcurrency"]?["maximumInstanceCount"]);
+        Assert.NotNull(config["scaleAndConcurrency"]?["instanceMemoryMB"]);
+        Assert.True((bool?)site["properties"]!["httpsOnly"]);
+
+        var plan = Assert.Single(resources, resource => Type(resource) == "Microsoft.Web/serverfarms");
+        Assert.Equal("FC1", (string?)plan["sku"]?["name"]);
+        Assert.Equal("FlexConsumption", (string?)plan["sku"]?["tier"]);
+
+        var storage = Assert.Single(resources, resource => Type(resource) == "Microsoft.Storage/storageAccounts" && resource["properties"] is not null);
+        Assert.False((bool?)storage["properties"]!["allowSharedKeyAccess"]);
+        Assert.Equal("TLS1_2", (string?)storage["properties"]!["minimumTlsVersion"]);
+        Assert.False((bool?)storage["properties"]!["allowBlobPublicAccess"]);
+        foreach (var service in new[] { "blobServices", "queueServices", "tableServices" })
+        {
+            Assert.Contains(resources, resource => Type(resource) == $"Microsoft.Storage/storageAccounts/{service}");
+        }
+
+        Assert.Contains(resources, resource => Type(resource) == "Microsoft.ManagedIdentity/userAssignedIdentities");
+        Assert.Contains(resources, resource => Type(resource) == "Microsoft.Insights/components");
+        Assert.Contains(resources, resource => Type(resource) == "Microsoft.OperationalInsights/workspaces");
+
+        var roles = resources.Where(resource => Type(resource) == "Microsoft.Authorization/roleAssignments").ToList();
+        Assert.Equal(3, roles.Count);
+        var roleDefinitions = RoleDefinitionIds(template).ToList();
+        Assert.Equal(3, roleDefinitions.Count);
+        foreach (var role in new[] { StorageBlobDataOwner, StorageQueueDataContributor, StorageTableDataContributor })
+        {
+            Assert.Single(roleDefinitions, definition => definition.Contains(role, StringComparison.Ordinal));
+        }
+
+        Assert.All(roles, role => Assert.Equal("ServicePrincipal", (string?)role["properties"]?["principalType"]));
+
+        // No keys anywhere: no listKeys(), no connection string for the host's storage.
+        Assert.DoesNotContain("listKeys", run.Stdout, StringComparison.OrdinalIgnoreCase);
+        if (run.Stderr.Length > 0)
+        {
+            output.WriteLine("bicep build diagnostics:\n" + run.Stderr);
+        }
+    }
+
+    [Fact]
+    public async Task The_function_app_gets_identity_based_storage_and_the_reaper_settings_with_a_dry_run_default()
+    {
+        var run = await MainTemplate.Value;
+        Assert.True(run.ExitCode == 0, $"bicep build failed ({run.ExitCode}):\n{run.Stderr}");
+        var template = JsonNode.Parse(run.Stdout)!;
+        var site = Resources(template).Single(resource => Type(resource) == "Microsoft.Web/sites");
+        var settings = site["properties"]!["siteConfig"]!["appSettings"]!.AsArray()
+            .ToDictionary(setting => (string)setting!["name"]!, setting => setting!["value"]?.ToString());
+
+        Assert.Equal("managedidentity", settings["AzureWebJobsStorage__credential"]);
+        foreach (var name in new[]
+        {
+            "AzureWebJobsStorage__accountName", "AzureWebJobsStorage__clientId", "APPLICATIONINSIGHTS_CONNECTION_STRING", "ReaperSchedule", "Reaper__DryRun",
+            "Kubernetes__Mode", "Kubernetes__Server", "Kubernetes__ClientId",
+        })
+        {
+            Assert.True(settings.ContainsKey(name), $"app setting {name} is missing");
+        }
+
+        // Flex Consumption rejects these two (the runtime comes from functionAppConfig); a connection string would need keys.
+        Assert.DoesNotContain("AzureWebJobsStorage", settings.Keys);
+        Assert.DoesNotContain("FUNCTIONS_WORKER_RUNTIME", settings.Keys);
+        Assert.DoesNotContain("FUNCTIONS_EXTENSION_VERSION", settings.Keys);
+
+        var parameters = template["parameters"]!.AsObject();
+        Assert.True((bool?)parameters["reaperDryRun"]?["defaultValue"]);
+        Assert.Equal("AksEntra", (string?)parameters["kubernetesMode"]?["defaultValue"]);
+        Assert.NotNull(parameters["kubernetesServer"]);
+        Assert.NotNull(parameters["kubernetesClientId"]);
+        Assert.All(parameters, parameter => Assert.False(string.IsNullOrWhiteSpace((string?)parameter.Value?["metadata"]?["description"]), $"parameter {parameter.Key} has no @description"));
+
+        var outputs = template["outputs"]!.AsObject();
+        foreach (var name in new[] { "functionAppName", "identityPrincipalId", "identityClientId" })
+        {
+            Assert.True(outputs.ContainsKey(name), $"output {name} is missing");
+        }
+    }
+
+    [Fact]
+    public async Task The_example_parameters_file_compiles_against_main_bicep()
+    {
+        var run = await RunBicepAsync("build-params", Path.Combine("infra", "azure", "main.bicepparam"), "--stdout");
+
+        Assert.True(run.ExitCode == 0, $"bicep build-params failed ({run.ExitCode}):\n{run.Stderr}");
+        var parameters = JsonNode.Parse(JsonNode.Parse(run.Stdout)!["parametersJson"]!.GetValue<string>())!["parameters"]!;
+        Assert.True((bool?)parameters["reaperDryRun"]?["value"]);
+    }
+
+    [Fact]
+    public void The_Bicep_uses_only_local_modules()
+    {
+        var files = Directory.GetFiles(Path.Combine(Root, "infra", "azure"), "*.bicep*", SearchOption.AllDirectories);
+
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            foreach (Match module in ModuleReference().Matches(File.ReadAllText(file)))
+            {
+                var target = module.Groups["path"].Value;
+                Assert.False(target.StartsWith("br:", StringComparison.Ordinal) || target.StartsWith("br/", StringComparison.Ordinal) || target.StartsWith("ts:", StringComparison.Ordinal) || target.StartsWith("ts/", StringComparison.Ordinal),
+                    $"{Path.GetFileName(file)} references the registry module {target}: the build would need the network");
+                Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(file)!, target)), $"{Path.GetFileName(file)}: module {target} does not exist");
+            }
+        }
+    }
+
+    private static bool IsDisabled(Dictionary<string, string> settings, string function) =>
+        string.Equals(settings.GetValueOrDefault($"AzureWebJobs.{function}.Disabled"), "true", StringComparison.OrdinalIgnoreCase);
+
+    private static bool Selects(IDictionary<string, string>? selector, V1Deployment deployment) =>
+        selector is { Count: > 0 } && selector.All(pair => deployment.Spec.Template.Metadata.Labels.TryGetValue(pair.Key, out var value) && value == pair.Value);
+
+    /// <summary>The container's environment as the Functions host sees it: envFrom ConfigMaps first, then env.
+    /// Values from a Secret are "secret:name/key", because the folder's Secrets deliberately carry no data.</summary>
+    private static Dictionary<string, string> EffectiveSettings(AppManifests app, V1Deployment deployment)
+    {
+        var container = deployment.Spec.Template.Spec.Containers.Single();
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var reference in container.EnvFrom ?? [])
+        {
+            if (reference.ConfigMapRef is { } configMapRef)
+            {
+                foreach (var (key, value) in app.Objects.OfType<V1ConfigMap>().Single(item => item.Metadata.Name == configMapRef.Name).Data ?? new Dictionary<string, string>())
+                {
+                    settings[(reference.Prefix ?? "") + key] = value;
+                }
+            }
+        }
+
+        foreach (var variable in container.Env ?? [])
+        {
+            settings[variable.Name] = variable.ValueFrom switch
+            {
+                { SecretKeyRef: { } secret } => $"secret:{secret.Name}/{secret.Key}",
+                { ConfigMapKeyRef: { } configMap } => app.Objects.OfType<V1ConfigMap>().Single(item => item.Metadata.Name == configMap.Name).Data[configMap.Key],
+                null => variable.Value ?? "",
+                _ => "(from the pod)",
+            };
+        }
+
+        return settings;
+    }
+
+    /// <summary>Every [Function] of the app and the trigger that starts it, read from the source so that a new
+    /// timer or queue function cannot be forgotten in the manifests.</summary>
+    private static List<(string Name, string Trigger)> FunctionsInSource()
+    {
+        var functions = new List<(string, string)>();
+        foreach (var file in Directory.GetFiles(Path.Combine(Root, "src", "EnvoyReaper.Functions"), "*.cs"))
+        {
+            var text = File.ReadAllText(file);
+            var matches = FunctionAttribute().Matches(text);
+            for (var i = 0; i < matches.Count; i++)
+            {
+                var end = i + 1 < matches.Count ? matches[i + 1].Index : text.Length;
+                var body = text[matches[i].Index..end];
+                var name = matches[i].Groups["literal"].Success ? matches[i].Groups["literal"].Value : matches[i].Groups["nameof"].Value.Split('.')[^1];
+                var trigger = new[] { "TimerTrigger", "QueueTrigger", "HttpTrigger" }.FirstOrDefault(candidate => body.Contains($"[{candidate}(", StringComparison.Ordinal)) ?? "other";
+                functions.Add((name, trigger));
+            }
+        }
+
+        Assert.NotEmpty(functions);
+        return functions;
+    }
+
+    private static string DockerfilePath()
+    {
+        var candidates = new[] { Path.Combine(Root, "Dockerfile"), Path.Combine(Root, "infra", "docker", "Dockerfile") };
+        return Assert.Single(candidates, File.Exists);
+    }
+
+    /// <summary>Dockerfile instructions with continuation lines joined and comments dropped.</summary>
+    private static List<(string Keyword, string Arguments)> DockerInstructions(string text)
+    {
+        var instructions = new List<(string, string)>();
+        var current = "";
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            if (line.TrimStart().StartsWith('#'))
+            {
+                continue;
+            }
+
+            if (line.EndsWith('\\'))
+            {
+                current += line[..^1] + " ";
+                continue;
+            }
+
+            current += line;
+            if (current.Trim().Length > 0)
+            {
+                var trimmed = WhiteSpace().Replace(current.Trim(), " ");
+                var space = trimmed.IndexOf(' ', StringComparison.Ordinal);
+                instructions.Add(space < 0 ? (trimmed.ToUpperInvariant(), "") : (trimmed[..space].ToUpperInvariant(), trimmed[(space + 1)..]));
+            }
+
+            current = "";
+        }
+
+        return instructions;
+    }
+
+    private sealed record BicepRun(int ExitCode, string Stdout, string Stderr);
+
+    private static async Task<BicepRun> RunBicepAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(BicepExecutable())
+        {
+            WorkingDirectory = Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(BicepTimeout);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"bicep {string.Join(' ', arguments)} did not finish within {BicepTimeout.TotalSeconds} s");
+        }
+
+        return new BicepRun(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>The bicep executable of the pinned NuGet package (tools/bicep), in the global packages folder that
+    /// restored this test project.</summary>
+    private static string BicepExecutable()
+    {
+        Assert.True(OperatingSystem.IsLinux() && RuntimeInformation.OSArchitecture == Architecture.X64,
+            $"the Bicep compile test uses {BicepPackage}, which runs on Linux x64 only");
+        var version = XDocument.Load(Path.Combine(Root, "Directory.Packages.props")).Descendants("PackageVersion")
+            .Single(element => (string?)element.Attribute("Include") == BicepPackage).Attribute("Version")!.Value;
+
+        var folders = new List<string>();
+        var assets = Path.Combine(Root, "tests", "EnvoyReaper.Kubernetes.Tests", "obj", "project.assets.json");
+        if (File.Exists(assets) && JsonNode.Parse(File.ReadAllText(assets))?["packageFolders"] is JsonObject packageFolders)
+        {
+            folders.AddRange(packageFolders.Select(folder => folder.Key));
+        }
+
+        if (Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured)
+        {
+            folders.Add(configured);
+        }
+
+        folders.Add(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"));
+        var executable = folders.Select(folder => Path.Combine(folder, BicepPackage.ToLowerInvariant(), version, "tools", "bicep")).FirstOrDefault(File.Exists);
+        Assert.True(executable is not null, $"{BicepPackage} {version} is not restored (looked in {string.Join(", ", folders)}); run dotnet restore");
+
+        // NuGet does not always keep the execute bit of a package's files.
+        if (OperatingSystem.IsLinux())
+        {
+            var mode = File.GetUnixFileMode(executable);
+            if (!mode.HasFlag(UnixFileMode.UserExecute))
+            {
+                File.SetUnixFileMode(executable, mode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            }
+        }
+
+        return executable;
+    }
+
+    /// <summary>Every ARM resource in the template and in its nested (module) deployments, whether a template lists
+    /// its resources as an array or, with symbolic names, as an object.</summary>
+    private static IEnumerable<JsonObject> Resources(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject item:
+                if (item["type"] is JsonValue type && type.TryGetValue<string>(out var name) && name.Contains('/', StringComparison.Ordinal) && item["apiVersion"] is not null)
+                {
+                    yield return item;
+                }
+
+                foreach (var (_, child) in item)
+                {
+                    foreach (var resource in Resources(child))
+                    {
+                        yield return resource;
+                    }
+                }
+
+                break;
+            case JsonArray array:
+                foreach (var child in array)
+                {
+                    foreach (var resource in Resources(child))
+                    {
+                        yield return resource;
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private static string? Type(JsonObject resource) => (string?)resource["type"];
+
+    /// <summary>The roleDefinitionId expression of every role assignment, with the variables of its own (module)
+    /// template substituted, so that a role ID kept in a variable can be read.</summary>
+    private static IEnumerable<string> RoleDefinitionIds(JsonNode? node, JsonObject? variables = null)
+    {
+        switch (node)
+        {
+            case JsonObject item:
+                if (item.ContainsKey("$schema") && item.ContainsKey("resources"))
+                {
+                    variables = item["variables"] as JsonObject;
+                }
+
+                if (Type(item) == "Microsoft.Authorization/roleAssignments" && item["apiVersion"] is not null)
+                {
+                    var expression = (string?)item["properties"]?["roleDefinitionId"] ?? "";
+                    yield return VariableReference().Replace(expression, match => variables?[match.Groups["name"].Value]?.ToString() ?? match.Value);
+                }
+
+                foreach (var (_, child) in item)
+                {
+                    foreach (var id in RoleDefinitionIds(child, variables))
+                    {
+                        yield return id;
+                    }
+                }
+
+                break;
+            case JsonArray array:
+                foreach (var child in array)
+                {
+                    foreach (var id in RoleDefinitionIds(child, variables))
+                    {
+                        yield return id;
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private sealed record AppManifests(List<IKubernetesObject<V1ObjectMeta>> Objects, List<YamlMappingNode> Keda)
+    {
+        public V1Deployment Consumer => Objects.OfType<V1Deployment>().Single(deployment =>
+            Keda.Any(document => Scalar(document, "kind") == "ScaledObject" && Scalar(document, "spec", "scaleTargetRef", "name") == deployment.Metadata.Name));
+
+        public V1Deployment Scheduler => Objects.OfType<V1Deployment>().Single(deployment => deployment != Consumer);
+    }
+
+    private static IEnumerable<string> ManifestPaths() =>
+        Directory.GetFiles(AppFolder, "*.yaml").Concat(Directory.GetFiles(AppFolder, "*.yml")).Order(StringComparer.Ordinal);
+
+    private static AppManifests LoadApp()
+    {
+        var objects = new List<IKubernetesObject<V1ObjectMeta>>();
+        var keda = new List<YamlMappingNode>();
+        foreach (var file in ManifestPaths())
+        {
+            var manifest = LoadFile(file);
+            objects.AddRange(manifest.Objects);
+            keda.AddRange(manifest.Keda);
+        }
+
+        return new AppManifests(objects, keda);
+    }
+
+    /// <summary>A file holds either built-in kinds only (loaded strictly: an unknown field fails) or KEDA's only.</summary>
+    private static AppManifests LoadFile(string path)
+    {
+        var text = File.ReadAllText(path);
+        var stream = new YamlStream();
+        stream.Load(new StringReader(text));
+        var documents = stream.Documents.Select(document => Assert.IsType<YamlMappingNode>(document.RootNode)).ToList();
+        var isKeda = documents.Select(document => (Scalar(document, "apiVersion") ?? "").StartsWith("keda.sh/", StringComparison.Ordinal)).Distinct().ToList();
+        Assert.True(isKeda.Count == 1, $"{Path.GetFileName(path)} mixes KEDA and built-in kinds: keep them in separate files");
+
+        return isKeda[0]
+            ? new AppManifests([], documents)
+            : new AppManifests(KubernetesYaml.LoadAllFromString(text, BuiltInKinds, strict: true).Cast<IKubernetesObject<V1ObjectMeta>>().ToList(), []);
+    }
+
+    private static YamlNode? Node(YamlMappingNode node, params string[] path)
+    {
+        YamlNode? current = node;
+        foreach (var key in path)
+        {
+            if (current is not YamlMappingNode mapping || !mapping.Children.TryGetValue(new YamlScalarNode(key), out current))
+            {
+                return null;
+            }
+        }
+
+        return current;
+    }
+
+    private static string? Scalar(YamlMappingNode node, params string[] path) => (Node(node, path) as YamlScalarNode)?.Value;
+
+    private static string FindRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Functions.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        Assert.NotNull(directory);
+        return directory.FullName;
+    }
+
+    [GeneratedRegex("""\[Function\(\s*(?:nameof\((?<nameof>[\w.]+)\)|"(?<literal>[^"]+)")""")]
+    private static partial Regex FunctionAttribute();
+
+    [GeneratedRegex(@"^AzureWebJobs\.(?<name>[^.]+)\.Disabled$")]
+    private static partial Regex DisabledSetting();
+
+    [GeneratedRegex(@"ASPNETCORE_URLS=http://[^\s:]+:(?<port>\d+)")]
+    private static partial Regex PortInUrls();
+
+    [GeneratedRegex(@"variables\('(?<name>[^']+)'\)")]
+    private static partial Regex VariableReference();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex WhiteSpace();
+
+    [GeneratedRegex(@"module\s+\w+\s+'(?<path>[^']+)'")]
+    private static partial Regex ModuleReference();
+}
