@@ -1,4 +1,6 @@
+using Azure.Core;
 using Azure.Data.Tables;
+using Azure.Identity;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using EnvoyReaper.Idleness;
@@ -19,12 +21,27 @@ public static class StorageServiceCollectionExtensions
     public static IServiceCollection AddReaperStorage(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<StorageOptions>()
-            .Configure(options => options.ConnectionString = configuration[ConnectionSetting])
+            .Configure(options =>
+            {
+                var section = configuration.GetSection(ConnectionSetting);
+                options.ConnectionString = configuration[ConnectionSetting];
+                options.AccountName = section["accountName"];
+                options.QueueServiceUri = Uri(section["queueServiceUri"]);
+                options.BlobServiceUri = Uri(section["blobServiceUri"]);
+                options.TableServiceUri = Uri(section["tableServiceUri"]);
+                options.ClientId = section["clientId"];
+            })
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton(provider => new QueueServiceClient(Connection(provider), AzureWorkQueue.ClientOptions()));
-        services.AddSingleton(provider => new TableServiceClient(Connection(provider)));
-        services.AddSingleton(provider => new BlobServiceClient(Connection(provider)));
+        services.AddSingleton(provider => Options(provider) is { UsesIdentity: true } storage
+            ? new QueueServiceClient(storage.ServiceUri("queue"), Credential(storage), AzureWorkQueue.ClientOptions())
+            : new QueueServiceClient(Options(provider).ConnectionString, AzureWorkQueue.ClientOptions()));
+        services.AddSingleton(provider => Options(provider) is { UsesIdentity: true } storage
+            ? new TableServiceClient(storage.ServiceUri("table"), Credential(storage))
+            : new TableServiceClient(Options(provider).ConnectionString));
+        services.AddSingleton(provider => Options(provider) is { UsesIdentity: true } storage
+            ? new BlobServiceClient(storage.ServiceUri("blob"), Credential(storage))
+            : new BlobServiceClient(Options(provider).ConnectionString));
         services.AddSingleton<IWorkQueue, AzureWorkQueue>();
         services.AddSingleton<IWorkloadStateStore>(provider => new TableWorkloadStateStore(
             provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
@@ -33,5 +50,12 @@ public static class StorageServiceCollectionExtensions
         return services;
     }
 
-    private static string Connection(IServiceProvider provider) => provider.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString!;
+    private static StorageOptions Options(IServiceProvider provider) => provider.GetRequiredService<IOptions<StorageOptions>>().Value;
+
+    private static TokenCredential Credential(StorageOptions storage) =>
+        string.IsNullOrWhiteSpace(storage.ClientId)
+            ? new DefaultAzureCredential()
+            : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(storage.ClientId));
+
+    private static Uri? Uri(string? value) => string.IsNullOrWhiteSpace(value) ? null : new Uri(value);
 }

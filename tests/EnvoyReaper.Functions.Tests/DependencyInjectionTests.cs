@@ -137,4 +137,19 @@ public sealed class DependencyInjectionTests : IDisposable
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Workloads.ReaperOptions>>().Value);
         Assert.Contains("MessageMaxAge", error.Message);
     }
+
+    [Fact]
+    public void An_identity_based_storage_connection_is_accepted_and_points_at_the_account()
+    {
+        var settings = ValidSettings();
+        settings.Remove("AzureWebJobsStorage");
+        settings["AzureWebJobsStorage:accountName"] = "reaperstore";
+        settings["AzureWebJobsStorage:credential"] = "managedidentity";
+        settings["AzureWebJobsStorage:clientId"] = "00000000-0000-0000-0000-000000000001";
+        using var provider = Build(settings);
+
+        Assert.True(provider.GetRequiredService<IOptions<Storage.StorageOptions>>().Value.UsesIdentity);
+        Assert.Equal(new Uri("https://reaperstore.queue.core.windows.net"), provider.GetRequiredService<Azure.Storage.Queues.QueueServiceClient>().Uri);
+        Assert.Equal("reaperstore", provider.GetRequiredService<Azure.Data.Tables.TableServiceClient>().AccountName);
+    }
 }
