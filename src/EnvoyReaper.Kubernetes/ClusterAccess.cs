@@ -1,11 +1,46 @@
+using EnvoyReaper.Kubernetes.Access;
 using k8s;
+using k8s.Authentication;
 
 namespace EnvoyReaper.Kubernetes;
 
 public static class ClusterAccess
 {
+    /// <summary>
+    /// The client configuration for <paramref name="options"/>. In <see cref="ClusterAccessMode.AksEntra"/> the tokens
+    /// come from <see cref="AksEntraAccess.CreateCredential"/>; use the overload with a token provider to choose it.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The settings do not describe a reachable cluster configuration.</exception>
-    public static KubernetesClientConfiguration BuildConfiguration(ClusterAccessOptions options)
+    public static KubernetesClientConfiguration BuildConfiguration(ClusterAccessOptions options) => BuildConfiguration(options, aksEntraTokens: null);
+
+    /// <param name="options">The settings.</param>
+    /// <param name="aksEntraTokens">
+    /// AksEntra mode: the source of the bearer tokens (an <see cref="AksEntraTokenProvider"/>); when null one is made
+    /// over <see cref="AksEntraAccess.CreateCredential"/>. Ignored in the other modes.
+    /// </param>
+    /// <exception cref="InvalidOperationException">The settings do not describe a reachable cluster configuration.</exception>
+    public static KubernetesClientConfiguration BuildConfiguration(ClusterAccessOptions options, ITokenProvider? aksEntraTokens)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var configuration = BuildUnauthenticated(options);
+        if (options.Mode == ClusterAccessMode.AksEntra)
+        {
+            configuration.TokenProvider = aksEntraTokens ?? new AksEntraTokenProvider(AksEntraAccess.CreateCredential(options), clientId: options.ClientId);
+        }
+
+        return configuration;
+    }
+
+    public static IKubernetes CreateClient(ClusterAccessOptions options) => new k8s.Kubernetes(BuildConfiguration(options));
+
+    /// <summary>A client whose AksEntra tokens come from <paramref name="aksEntraTokens"/> (see <see cref="BuildConfiguration(ClusterAccessOptions, ITokenProvider?)"/>).</summary>
+    public static IKubernetes CreateClient(ClusterAccessOptions options, ITokenProvider? aksEntraTokens) =>
+        new k8s.Kubernetes(BuildConfiguration(options, aksEntraTokens));
+
+    /// <summary>
+    /// Everything but the AksEntra token provider, which needs a credential: what the start-up validation checks.
+    /// </summary>
+    internal static KubernetesClientConfiguration BuildUnauthenticated(ClusterAccessOptions options)
     {
         KubernetesClientConfiguration configuration;
         switch (options.Mode)
@@ -37,13 +72,41 @@ public static class ClusterAccess
                 }
 
                 break;
+            case ClusterAccessMode.AksEntra:
+                configuration = BuildAksEntra(options);
+                break;
             default:
-                throw new InvalidOperationException("Kubernetes:Mode is required: InCluster or KubeConfig.");
+                throw new InvalidOperationException("Kubernetes:Mode is required: InCluster, KubeConfig or AksEntra.");
         }
 
         configuration.HttpClientTimeout = TimeSpan.FromSeconds(options.RequestTimeoutSeconds);
         return configuration;
     }
 
-    public static IKubernetes CreateClient(ClusterAccessOptions options) => new k8s.Kubernetes(BuildConfiguration(options));
+    private static KubernetesClientConfiguration BuildAksEntra(ClusterAccessOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.Server))
+        {
+            throw new InvalidOperationException("Kubernetes:Server is required when Kubernetes:Mode is AksEntra: the https URL of the AKS API server.");
+        }
+
+        if (!AksEntraAccess.TryParseServer(options.Server, out var server, out var problem))
+        {
+            throw new InvalidOperationException(problem + ".");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.ClientId) && !Guid.TryParse(options.ClientId.Trim(), out _))
+        {
+            throw new InvalidOperationException($"Kubernetes:ClientId '{options.ClientId}' is not a GUID: it is the client id of the user-assigned managed identity.");
+        }
+
+        return new KubernetesClientConfiguration
+        {
+            Host = server.GetLeftPart(UriPartial.Path).TrimEnd('/'),
+
+            // Null: the system trust store decides (KubernetesClient only installs its own validation when CAs are given).
+            SslCaCerts = string.IsNullOrWhiteSpace(options.CertificateAuthorityData) ? null : AksEntraAccess.ParseCertificateAuthorityData(options.CertificateAuthorityData),
+            SkipTlsVerify = false,
+        };
+    }
 }

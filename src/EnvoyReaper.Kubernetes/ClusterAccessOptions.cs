@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using EnvoyReaper.Kubernetes.Access;
 
 namespace EnvoyReaper.Kubernetes;
 
@@ -9,6 +10,12 @@ public enum ClusterAccessMode
 
     /// <summary>A kubeconfig file, with an optional context.</summary>
     KubeConfig,
+
+    /// <summary>
+    /// An AKS cluster with Microsoft Entra ID integration and Azure RBAC for Kubernetes: <see cref="ClusterAccessOptions.Server"/>,
+    /// with bearer tokens for the AKS server application from the app's managed identity (see <see cref="AksEntraAccess"/>).
+    /// </summary>
+    AksEntra,
 }
 
 /// <summary>Settings section "Kubernetes". The mode is always explicit: no silent fallback to localhost:8080.</summary>
@@ -16,12 +23,27 @@ public sealed class ClusterAccessOptions : IValidatableObject
 {
     public const string SectionName = "Kubernetes";
 
-    [Required(ErrorMessage = "Kubernetes:Mode is required: InCluster or KubeConfig")]
+    [Required(ErrorMessage = "Kubernetes:Mode is required: InCluster, KubeConfig or AksEntra")]
     public ClusterAccessMode? Mode { get; set; }
 
     public string? KubeConfigPath { get; set; }
 
     public string? Context { get; set; }
+
+    /// <summary>AksEntra: the https URL of the AKS API server (required in that mode).</summary>
+    public string? Server { get; set; }
+
+    /// <summary>
+    /// AksEntra: the cluster CA as in a kubeconfig's certificate-authority-data (base64 of the PEM bundle). Optional: when
+    /// absent the API server certificate is checked against the system trust store.
+    /// </summary>
+    public string? CertificateAuthorityData { get; set; }
+
+    /// <summary>
+    /// AksEntra: the client id of the user-assigned managed identity that gets the tokens. Optional: when absent,
+    /// DefaultAzureCredential (the system-assigned identity in Azure).
+    /// </summary>
+    public string? ClientId { get; set; }
 
     [Range(1, 300)]
     public int RequestTimeoutSeconds { get; set; } = 30;
@@ -37,6 +59,13 @@ public sealed class ClusterAccessOptions : IValidatableObject
             else if (!File.Exists(KubeConfigPath))
             {
                 yield return new ValidationResult($"Kubernetes:KubeConfigPath '{KubeConfigPath}' does not exist", [nameof(KubeConfigPath)]);
+            }
+        }
+        else if (Mode == ClusterAccessMode.AksEntra)
+        {
+            foreach (var (message, member) in AksEntraAccess.Problems(this))
+            {
+                yield return new ValidationResult(message, [member]);
             }
         }
     }

@@ -1,7 +1,11 @@
+using Azure.Core;
 using EnvoyReaper.Cluster;
+using EnvoyReaper.Kubernetes.Access;
 using k8s;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace EnvoyReaper.Kubernetes;
@@ -17,7 +21,23 @@ public static class KubernetesServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<ClusterAccessOptions>, ClusterAccessValidator>();
         services.AddOptions<EnvoyReaper.Injection.InjectionOptions>().Bind(configuration.GetSection(EnvoyReaper.Injection.InjectionOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<EnvoyReaper.Kubernetes.Injection.SidecarInjector>();
-        services.AddSingleton<IKubernetes>(provider => ClusterAccess.CreateClient(provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value));
+
+        // AksEntra mode only (resolved lazily): the managed identity, replaceable under its key, and the token cache over it.
+        services.TryAddKeyedSingleton<TokenCredential>(
+            AksEntraAccess.CredentialServiceKey,
+            (provider, _) => AksEntraAccess.CreateCredential(provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value));
+        services.TryAddSingleton(provider => new AksEntraTokenProvider(
+            provider.GetRequiredKeyedService<TokenCredential>(AksEntraAccess.CredentialServiceKey),
+            provider.GetService<TimeProvider>() ?? TimeProvider.System,
+            provider.GetService<ILogger<AksEntraTokenProvider>>(),
+            provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value.ClientId));
+        services.AddSingleton<IKubernetes>(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value;
+            return options.Mode == ClusterAccessMode.AksEntra
+                ? ClusterAccess.CreateClient(options, provider.GetRequiredService<AksEntraTokenProvider>())
+                : ClusterAccess.CreateClient(options);
+        });
         services.AddSingleton<KubernetesCluster>();
         services.AddSingleton<IClusterReader>(provider => provider.GetRequiredService<KubernetesCluster>());
         services.AddSingleton<IClusterWriter>(provider => provider.GetRequiredService<KubernetesCluster>());
