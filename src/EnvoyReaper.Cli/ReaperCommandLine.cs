@@ -15,6 +15,8 @@ public static class ReaperCommandLine
         var root = new RootCommand("envoy-reaper: operator tools for EnvoyReaper, the idle-workload reaper for Envoy-fronted Deployments.");
         root.Subcommands.Add(BuildScan());
         root.Subcommands.Add(BuildInject(input ?? Console.In));
+        root.Subcommands.Add(BuildSnapshots());
+        root.Subcommands.Add(BuildRestore());
         return root;
     }
 
@@ -44,6 +46,55 @@ public static class ReaperCommandLine
             return await ScanCommand.RunAsync(access, parseResult.GetValue(output) ?? "table", stdout, stderr, cancellationToken);
         });
         return scan;
+    }
+
+    private static Option<string> NamespaceOption() => new("--namespace", "-n") { Description = "Namespace of the workload.", Required = true };
+
+    private static Option<string> DeploymentOption() => new("--deployment", "-d") { Description = "Name of the Deployment.", Required = true };
+
+    private static Option<string?> StorageOption() => new("--storage")
+    {
+        Description = "Storage connection string of the reaper (default: $AzureWebJobsStorage).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AzureWebJobsStorage"),
+    };
+
+    private static Option<string> ContainerOption() => new("--snapshot-container")
+    {
+        Description = "Blob container of the snapshots (default: $Reaper__SnapshotContainer, else envoy-reaper-snapshots).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("Reaper__SnapshotContainer") ?? "envoy-reaper-snapshots",
+    };
+
+    private static Command BuildSnapshots()
+    {
+        var ns = NamespaceOption();
+        var deployment = DeploymentOption();
+        var storage = StorageOption();
+        var container = ContainerOption();
+        var command = new Command("snapshots", "List the snapshots the reaper took of a workload, oldest first.") { ns, deployment, storage, container };
+        command.SetAction(async (parseResult, cancellationToken) => await RestoreCommands.ListAsync(
+            parseResult.GetValue(ns)!, parseResult.GetValue(deployment)!, parseResult.GetValue(storage), parseResult.GetValue(container)!,
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+        return command;
+    }
+
+    private static Command BuildRestore()
+    {
+        var ns = NamespaceOption();
+        var deployment = DeploymentOption();
+        var snapshot = new Option<string?>("--snapshot") { Description = "Snapshot name (default: the newest)." };
+        var storage = StorageOption();
+        var container = ContainerOption();
+        var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Path of the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)." };
+        var context = new Option<string?>("--context") { Description = "kubeconfig context to use." };
+        var command = new Command("restore", "Recreate a torn-down workload from its snapshot, or scale a scaled-to-zero one back.")
+        {
+            ns, deployment, snapshot, storage, container, kubeconfig, context,
+        };
+        command.SetAction(async (parseResult, cancellationToken) => await RestoreCommands.RestoreAsync(
+            new ClusterAccessOptions { Mode = ClusterAccessMode.KubeConfig, KubeConfigPath = parseResult.GetValue(kubeconfig) ?? DefaultKubeConfigPath(), Context = parseResult.GetValue(context) },
+            parseResult.GetValue(ns)!, parseResult.GetValue(deployment)!, parseResult.GetValue(snapshot), parseResult.GetValue(storage), parseResult.GetValue(container)!,
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+        return command;
     }
 
     private static Command BuildInject(TextReader input)

@@ -1,0 +1,89 @@
+using EnvoyReaper.Kubernetes;
+using EnvoyReaper.Storage;
+using EnvoyReaper.Teardown;
+using k8s.Autorest;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Cli;
+
+/// <summary>`snapshots` and `restore`: the same code as POST /api/restore, from a terminal.</summary>
+internal static class RestoreCommands
+{
+    public static async Task<int> ListAsync(string @namespace, string deployment, string? storage, string container, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(storage))
+        {
+            await stderr.WriteLineAsync("error: no storage connection: pass --storage or set AzureWebJobsStorage");
+            return 2;
+        }
+
+        try
+        {
+            var store = new BlobSnapshotStore(new Azure.Storage.Blobs.BlobContainerClient(storage, container));
+            foreach (var name in await store.ListAsync(@namespace, deployment, cancellationToken))
+            {
+                await stdout.WriteLineAsync(name);
+            }
+
+            return 0;
+        }
+        catch (Exception exception) when (exception is Azure.RequestFailedException or FormatException or ArgumentException or AggregateException)
+        {
+            await stderr.WriteLineAsync($"error: cannot read snapshots: {exception.Message.Split('\n')[0]}");
+            return 3;
+        }
+    }
+
+    public static async Task<int> RestoreAsync(
+        ClusterAccessOptions access, string @namespace, string deployment, string? snapshot, string? storage, string container,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(storage))
+        {
+            await stderr.WriteLineAsync("error: no storage connection: pass --storage or set AzureWebJobsStorage");
+            return 2;
+        }
+
+        try
+        {
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["AzureWebJobsStorage"] = storage,
+                ["Reaper:SnapshotContainer"] = container,
+                ["Kubernetes:Mode"] = access.Mode?.ToString(),
+                ["Kubernetes:KubeConfigPath"] = access.KubeConfigPath,
+                ["Kubernetes:Context"] = access.Context,
+            }).Build();
+            await using var services = new ServiceCollection()
+                .AddLogging(logging => logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning))
+                .AddReaperCore(configuration)
+                .AddReaperPipeline()
+                .AddReaperKubernetes(configuration)
+                .AddReaperStorage(configuration)
+                .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+            _ = services.GetRequiredService<IOptions<ClusterAccessOptions>>().Value;
+            var result = await services.GetRequiredService<WorkloadRestorer>().RestoreAsync(@namespace, deployment, snapshot, cancellationToken);
+            if (result.Status is RestoreStatus.Restored or RestoreStatus.ScaledBack)
+            {
+                await stdout.WriteLineAsync(result.Detail);
+                return 0;
+            }
+
+            await stderr.WriteLineAsync($"error: {result.Detail}");
+            return result.Status == RestoreStatus.AlreadyExists ? 4 : 3;
+        }
+        catch (Exception exception) when (exception is InvalidOperationException or OptionsValidationException or k8s.Exceptions.KubeConfigException)
+        {
+            await stderr.WriteLineAsync($"error: {exception.Message}");
+            return 2;
+        }
+        catch (HttpOperationException exception)
+        {
+            await stderr.WriteLineAsync($"error: the API server answered {(int)exception.Response.StatusCode}: {exception.Response.Content}");
+            return 3;
+        }
+    }
+}

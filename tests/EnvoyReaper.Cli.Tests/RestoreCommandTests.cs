@@ -1,0 +1,100 @@
+using System.CommandLine;
+using EnvoyReaper.Storage;
+using EnvoyReaper.Teardown;
+using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
+using k8s.Models;
+
+namespace EnvoyReaper.Cli.Tests;
+
+/// <summary>`snapshots` and `restore` against Azurite and the fake API server.</summary>
+public sealed class RestoreCommandTests : IAsyncLifetime
+{
+    private readonly string container = AzuriteStorage.UniqueName("clisnap");
+    private FakeKubernetesApiServer api = null!;
+    private string directory = null!;
+    private string kubeconfig = null!;
+
+    public async Task InitializeAsync()
+    {
+        await AzuriteStorage.EnsureReachableAsync();
+        api = await FakeKubernetesApiServer.StartAsync();
+        directory = Directory.CreateTempSubdirectory("envoy-reaper-cli-restore-").FullName;
+        kubeconfig = api.WriteKubeConfig(directory);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await api.DisposeAsync();
+        await AzuriteStorage.Blobs().GetBlobContainerClient(container).DeleteIfExistsAsync();
+        Directory.Delete(directory, recursive: true);
+    }
+
+    private static async Task<(int Exit, string Out, string Error)> RunAsync(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var exit = await ReaperCommandLine.Build().Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    private async Task<string> SnapshotThenDeleteAsync()
+    {
+        var seeded = api.SeedWorkload("previews", "pr-9", ["10.0.0.9"], withIngress: false);
+        var store = new BlobSnapshotStore(AzuriteStorage.Blobs().GetBlobContainerClient(container));
+        var name = await store.SaveAsync(new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, "previews", "pr-9", seeded.Deployment.Metadata.Uid,
+            DateTimeOffset.UtcNow, "delete", "idle", [api.Get("apps", "v1", "deployments", "previews", "pr-9")!, api.Get("", "v1", "services", "previews", "pr-9-service")!]),
+            CancellationToken.None);
+        var client = new k8s.Kubernetes(api.ClientConfiguration());
+        await k8s.AppsV1OperationsExtensions.DeleteNamespacedDeploymentAsync(client.AppsV1, "pr-9", "previews");
+        await k8s.CoreV1OperationsExtensions.DeleteNamespacedServiceAsync(client.CoreV1, "pr-9-service", "previews");
+        return name;
+    }
+
+    [Fact]
+    public async Task Snapshots_lists_the_snapshots_of_a_workload()
+    {
+        var name = await SnapshotThenDeleteAsync();
+
+        var (exit, output, error) = await RunAsync("snapshots", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString, "--snapshot-container", container);
+
+        Assert.True(exit == 0, error);
+        Assert.Equal(name, output.Trim());
+    }
+
+    [Fact]
+    public async Task Restore_recreates_the_deleted_objects()
+    {
+        await SnapshotThenDeleteAsync();
+
+        var (exit, output, error) = await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString,
+            "--snapshot-container", container, "--kubeconfig", kubeconfig);
+
+        Assert.True(exit == 0, error);
+        Assert.Contains("Restored", output);
+        Assert.True(api.Exists<V1Deployment>("previews", "pr-9"));
+        Assert.True(api.Exists<V1Service>("previews", "pr-9-service"));
+    }
+
+    [Fact]
+    public async Task Restore_of_a_workload_that_exists_is_refused()
+    {
+        await SnapshotThenDeleteAsync();
+        await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString, "--snapshot-container", container, "--kubeconfig", kubeconfig);
+
+        var (exit, _, error) = await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString,
+            "--snapshot-container", container, "--kubeconfig", kubeconfig);
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("exists", error);
+    }
+
+    [Fact]
+    public async Task Without_storage_the_error_says_how_to_give_it()
+    {
+        var (exit, _, error) = await RunAsync("snapshots", "-n", "previews", "-d", "pr-9", "--storage", "");
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--storage", error);
+    }
+}
