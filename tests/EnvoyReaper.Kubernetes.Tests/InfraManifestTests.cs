@@ -84,6 +84,22 @@ public sealed class InfraManifestTests
     }
 
     [Fact]
+    public void The_game_server_example_is_opted_in_by_label_with_valid_settings_and_a_tcp_proxy_sidecar()
+    {
+        var objects = KubernetesYaml.LoadAllFromString(File.ReadAllText(Infra("k8s", "game-deployment.yaml")), DefaultTypes([]), strict: true);
+        var deployment = Assert.Single(objects.OfType<V1Deployment>());
+        var configMap = Assert.Single(objects.OfType<V1ConfigMap>());
+
+        Assert.Equal("true", deployment.Metadata.Labels["envoy-reaper/enabled"]);
+        var settings = new WorkloadSettingsParser(new ReaperOptions()).FromAnnotations(new Dictionary<string, string>(deployment.Metadata.Annotations));
+        Assert.True(settings.IsValid, string.Join("; ", settings.Errors));
+        Assert.Equal(["inbound"], settings.Settings!.Listeners);
+        Assert.Contains("envoy.filters.network.tcp_proxy", configMap.Data["envoy.yaml"]);
+        Assert.Single(deployment.Spec.Template.Spec.Containers, container => container.Name == "envoy");
+        Assert.Equal("envoy-inbound", Assert.Single(Assert.Single(objects.OfType<V1Service>()).Spec.Ports).TargetPort.Value);
+    }
+
+    [Fact]
     public void The_CRD_serves_EnvoyMonitor_v1alpha1_with_a_status_subresource()
     {
         var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(File.ReadAllText(Infra("k8s", "envoymonitor-crd.yaml")), strict: true);
