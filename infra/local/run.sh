@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs EnvoyReaper on this machine: Azurite for storage, then `func start` against the cluster in your kubeconfig.
+# Runs EnvoyReaper on this machine: Azurite for storage, the CRD/RBAC/examples on the current kube context (a kind or
+# k3d cluster), then `func start` against that cluster.
 # Usage: infra/local/run.sh            (Ctrl-C stops both)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +30,13 @@ else
   azurite=$!
   trap 'kill "$azurite" 2>/dev/null || true' EXIT
   for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/10001) 2>/dev/null && break; sleep 0.5; done
+fi
+
+if command -v kubectl >/dev/null 2>&1 && kubectl config current-context >/dev/null 2>&1; then
+  echo "installing the EnvoyMonitor CRD, RBAC and the examples on context '$(kubectl config current-context)'"
+  "$root/infra/local/install-cluster.sh" --examples
+else
+  echo "warning: kubectl or a current context is missing: skipping the CRD/RBAC/examples (infra/local/install-cluster.sh)" >&2
 fi
 
 cd "$root/src/EnvoyReaper.Functions"
