@@ -1,12 +1,8 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using EnvoyReaper.TestSupport.Kubernetes;
 using k8s;
 using k8s.Models;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.Mvc.Abstractions;
-using Microsoft.AspNetCore.Routing;
+using EnvoyReaper.Functions.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using YamlDotNet.RepresentationModel;
@@ -102,38 +98,18 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         }
     }
 
-    private sealed record Response(int Status, JsonNode Body, string? ContentType);
-
-    private async Task<Response> PostAsync(string json, string query = "", IServiceProvider? services = null)
+    private async Task<HttpResult> PostAsync(string json, string query = "", IServiceProvider? services = null)
     {
         services ??= Services();
-        var context = new DefaultHttpContext { RequestServices = services };
-        context.Request.Method = "POST";
-        context.Request.QueryString = new QueryString(query);
-        context.Request.Body = new MemoryStream(Encoding.UTF8.GetBytes(json));
-        context.Request.ContentType = "application/json";
-        var result = await ActivatorUtilities.CreateInstance<InjectSidecar>(services).Run(context.Request, CancellationToken.None);
-        return await ExecuteAsync(context, result);
+        var context = HttpResults.Request("POST", json, query, services);
+        return await HttpResults.ExecuteAsync(context, await ActivatorUtilities.CreateInstance<InjectSidecar>(services).Run(context.Request, CancellationToken.None));
     }
 
-    private async Task<Response> DeleteAsync(string @namespace, string deployment, string query = "")
+    private async Task<HttpResult> DeleteAsync(string @namespace, string deployment, string query = "")
     {
         var services = Services();
-        var context = new DefaultHttpContext { RequestServices = services };
-        context.Request.Method = "DELETE";
-        context.Request.QueryString = new QueryString(query);
-        var result = await ActivatorUtilities.CreateInstance<RemoveSidecar>(services).Run(context.Request, @namespace, deployment, CancellationToken.None);
-        return await ExecuteAsync(context, result);
-    }
-
-    private static async Task<Response> ExecuteAsync(DefaultHttpContext context, IActionResult result)
-    {
-        var body = new MemoryStream();
-        context.Response.Body = body;
-        await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new ActionDescriptor()));
-        var text = Encoding.UTF8.GetString(body.ToArray());
-        Assert.DoesNotContain("   at ", text); // never a stack trace
-        return new Response(context.Response.StatusCode, JsonNode.Parse(text)!, context.Response.ContentType);
+        var context = HttpResults.Request("DELETE", query: query, services: services);
+        return await HttpResults.ExecuteAsync(context, await ActivatorUtilities.CreateInstance<RemoveSidecar>(services).Run(context.Request, @namespace, deployment, CancellationToken.None));
     }
 
     private static string Inject(string extra = "") => $$"""{"namespace":"{{Namespace}}","deployment":"{{Name}}","appPort":8080,"protocol":"http"{{extra}}}""";

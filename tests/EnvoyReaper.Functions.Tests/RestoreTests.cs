@@ -1,15 +1,9 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using EnvoyReaper.Functions.Tests.Support;
 using EnvoyReaper.TestSupport.Envoy;
 using EnvoyReaper.TestSupport.Kubernetes;
 using EnvoyReaper.TestSupport.Storage;
 using k8s.Models;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.Mvc.Abstractions;
-using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace EnvoyReaper.Functions.Tests;
 
@@ -53,13 +47,9 @@ public sealed class RestoreTests : IAsyncLifetime
 
     private async Task<(int Status, JsonNode Body)> RestoreAsync(string json)
     {
-        var services = new ServiceCollection().AddLogging().AddMvcCore().Services.BuildServiceProvider();
-        var context = new DefaultHttpContext { RequestServices = services };
-        context.Request.Body = new MemoryStream(Encoding.UTF8.GetBytes(json));
-        context.Response.Body = new MemoryStream();
-        var result = await host.Create<RestoreWorkload>().Run(context.Request, CancellationToken.None);
-        await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new ActionDescriptor()));
-        return (context.Response.StatusCode, JsonNode.Parse(Encoding.UTF8.GetString(((MemoryStream)context.Response.Body).ToArray()))!);
+        var context = HttpResults.Request("POST", json);
+        var (status, body, _) = await HttpResults.ExecuteAsync(context, await host.Create<RestoreWorkload>().Run(context.Request, CancellationToken.None));
+        return (status, body);
     }
 
     private static JsonObject WithoutServerFields(JsonObject manifest)

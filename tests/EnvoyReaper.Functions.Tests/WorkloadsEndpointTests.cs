@@ -1,14 +1,8 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using EnvoyReaper.Functions.Tests.Support;
 using EnvoyReaper.TestSupport.Envoy;
 using EnvoyReaper.TestSupport.Kubernetes;
 using EnvoyReaper.TestSupport.Storage;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.Mvc.Abstractions;
-using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace EnvoyReaper.Functions.Tests;
 
@@ -37,14 +31,10 @@ public sealed class WorkloadsEndpointTests
             }
         }
 
-        var services = new ServiceCollection().AddLogging().AddMvcCore().Services.BuildServiceProvider();
-        var context = new DefaultHttpContext { RequestServices = services };
-        context.Response.Body = new MemoryStream();
-        var result = await host.Create<ListWorkloads>().Run(context.Request, CancellationToken.None);
-        await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new ActionDescriptor()));
+        var context = HttpResults.Request("GET");
+        var (status, body, _) = await HttpResults.ExecuteAsync(context, await host.Create<ListWorkloads>().Run(context.Request, CancellationToken.None));
 
-        Assert.Equal(200, context.Response.StatusCode);
-        var body = JsonNode.Parse(Encoding.UTF8.GetString(((MemoryStream)context.Response.Body).ToArray()))!;
+        Assert.Equal(200, status);
         var workloads = body["workloads"]!.AsArray().ToDictionary(item => item!["name"]!.GetValue<string>());
         Assert.Equal("Idle", workloads["quiet"]!["verdict"]!.GetValue<string>());
         Assert.Equal("3m", workloads["quiet"]!["idleFor"]!.GetValue<string>());
