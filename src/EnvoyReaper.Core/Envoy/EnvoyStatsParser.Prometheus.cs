@@ -29,12 +29,8 @@ public static partial class EnvoyStatsParser
 
     private static void ParsePrometheusLine(ReadOnlySpan<byte> line, int lineNumber, Accumulator accumulator)
     {
-        int i = 0;
-        while (i < line.Length && IsMetricNameChar(line[i], i == 0))
-        {
-            i++;
-        }
-
+        // Vectorized scans: names and label values are most of the bytes of a Prometheus dump.
+        int i = line.IsEmpty || IsDigit(line[0]) ? 0 : EndOf(line, 0, MetricNameChars);
         if (i == 0)
         {
             throw Malformed(lineNumber, "expected a metric name");
@@ -58,10 +54,7 @@ public static partial class EnvoyStatsParser
                 }
 
                 int labelStart = i;
-                while (i < line.Length && IsLabelNameChar(line[i], i == labelStart))
-                {
-                    i++;
-                }
+                i = i < line.Length && IsDigit(line[i]) ? i : EndOf(line, i, LabelNameChars);
 
                 ReadOnlySpan<byte> labelName = line[labelStart..i];
                 if (labelName.IsEmpty || i + 1 >= line.Length || line[i] != (byte)'=' || line[i + 1] != (byte)'"')
@@ -79,6 +72,13 @@ public static partial class EnvoyStatsParser
                         throw Malformed(lineNumber, "unterminated label value");
                     }
 
+                    int special = line[i..].IndexOfAny((byte)'"', (byte)'\\');
+                    if (special < 0)
+                    {
+                        throw Malformed(lineNumber, "unterminated label value");
+                    }
+
+                    i += special;
                     byte b = line[i];
                     if (b == (byte)'"')
                     {
@@ -344,11 +344,20 @@ public static partial class EnvoyStatsParser
         return i;
     }
 
-    private static bool IsMetricNameChar(byte b, bool first) =>
-        (uint)((b | 0x20) - 'a') <= 'z' - 'a' || b is (byte)'_' or (byte)':' || (!first && (uint)(b - '0') <= 9);
+    private static readonly System.Buffers.SearchValues<byte> MetricNameChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:"u8);
 
-    private static bool IsLabelNameChar(byte b, bool first) =>
-        (uint)((b | 0x20) - 'a') <= 'z' - 'a' || b == (byte)'_' || (!first && (uint)(b - '0') <= 9);
+    private static readonly System.Buffers.SearchValues<byte> LabelNameChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"u8);
+
+    private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
+
+    /// <summary>The index of the first byte at or after <paramref name="start"/> that is not in <paramref name="allowed"/>.</summary>
+    private static int EndOf(ReadOnlySpan<byte> line, int start, System.Buffers.SearchValues<byte> allowed)
+    {
+        int end = line[start..].IndexOfAnyExcept(allowed);
+        return end < 0 ? line.Length : start + end;
+    }
 
     private static bool IsPrometheusFloat(ReadOnlySpan<byte> value) =>
         value.SequenceEqual("NaN"u8) || value.SequenceEqual("+Inf"u8) || value.SequenceEqual("-Inf"u8)

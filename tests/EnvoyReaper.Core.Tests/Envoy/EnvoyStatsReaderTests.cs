@@ -269,7 +269,7 @@ public class EnvoyStatsReaderTests(FakeEnvoyFleetFixture fixture) : IClassFixtur
         string reason = Failed(await ReadAsync(pod, reader: Reader(timeout: TimeSpan.FromMilliseconds(200))));
 
         Assert.Equal("timed out after 200ms", reason);
-        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(2));
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(8)); // cut short of the 10 s delay, with room for a loaded machine
     }
 
     [Fact]
@@ -617,7 +617,7 @@ public class FakeEnvoyFleetTests(FakeEnvoyFleetFixture fixture) : IClassFixture<
         var watch = Stopwatch.StartNew();
         await fleet.DisposeAsync();
 
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"dispose took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"dispose took {watch.Elapsed}");
         await Assert.ThrowsAnyAsync<Exception>(async () => (await pending).EnsureSuccessStatusCode());
     }
 }

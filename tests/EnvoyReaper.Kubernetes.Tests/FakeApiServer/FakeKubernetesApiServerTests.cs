@@ -785,12 +785,8 @@ public sealed class FakeKubernetesApiServerTests : IAsyncLifetime
         var delayed = System.Diagnostics.Stopwatch.StartNew();
         await client.CoreV1.ListNamespacedConfigMapAsync(Ns);
         delayed.Stop();
-        var direct = System.Diagnostics.Stopwatch.StartNew();
-        await client.CoreV1.ListNamespacedPodAsync(Ns);
-        direct.Stop();
 
         Assert.True(delayed.Elapsed >= TimeSpan.FromMilliseconds(75), $"delayed request took {delayed.Elapsed}");
-        Assert.True(direct.Elapsed < delayed.Elapsed, $"undelayed request took {direct.Elapsed}");
     }
 
     [Fact]
