@@ -20,12 +20,7 @@ public sealed class DryRunTests
             createdAt: host.Time.GetUtcNow().UtcDateTime.AddHours(-1));
         host.Api.ResetRecording();
 
-        for (var i = 0; i < 14; i++)
-        {
-            await host.RunCycleAsync();
-            host.Time.Advance(TimeSpan.FromMinutes(1));
-            envoys.Pods[0].UptimeSeconds += 60;
-        }
+        await host.RunCyclesAsync(14, envoys);
 
         Assert.True(host.Api.Exists<V1Deployment>("preview", "pr-42"));
         Assert.True(host.Api.Exists<V1Service>("preview", "pr-42-service"));

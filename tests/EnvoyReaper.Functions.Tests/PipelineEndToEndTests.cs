@@ -55,24 +55,9 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
 
     private bool DeploymentExists => host.Api.Exists<V1Deployment>(Namespace, Name);
 
-    private async Task CyclesAsync(int count)
-    {
-        for (var i = 0; i < count; i++)
-        {
-            await host.RunCycleAsync();
-            Advance(TimeSpan.FromMinutes(1));
-        }
-    }
+    private Task CyclesAsync(int count) => host.RunCyclesAsync(count, envoys);
 
-    /// <summary>Moves the clock of the reaper and of the cluster, and the Envoys' uptime with it.</summary>
-    private void Advance(TimeSpan by)
-    {
-        host.Time.Advance(by);
-        foreach (var pod in envoys.Pods)
-        {
-            pod.UptimeSeconds += (ulong)by.TotalSeconds;
-        }
-    }
+    private void Advance(TimeSpan by) => host.Advance(by, envoys);
 
     private IEnumerable<string> EventReasons() =>
         host.Api.List("", "v1", "events", Namespace).Select(item => item["reason"]!.GetValue<string>());

@@ -35,15 +35,7 @@ public sealed class PipelineScenarioTests : IAsyncLifetime
 
     private bool Exists => host.Api.Exists<V1Deployment>("sandbox", "box");
 
-    private async Task CyclesAsync(int count)
-    {
-        for (var i = 0; i < count; i++)
-        {
-            await host.RunCycleAsync();
-            host.Time.Advance(TimeSpan.FromMinutes(1));
-            Pod.UptimeSeconds += 60;
-        }
-    }
+    private Task CyclesAsync(int count) => host.RunCyclesAsync(count, envoys);
 
     [Fact]
     public async Task In_an_Istio_pod_the_app_own_outbound_connections_do_not_keep_it_alive()

@@ -35,15 +35,7 @@ public sealed class RestoreTests : IAsyncLifetime
         },
         createdAt: host.Time.GetUtcNow().UtcDateTime.AddHours(-1));
 
-    private async Task ReapAsync()
-    {
-        for (var i = 0; i < 13; i++)
-        {
-            await host.RunCycleAsync();
-            host.Time.Advance(TimeSpan.FromMinutes(1));
-            envoys.Pods[0].UptimeSeconds += 60;
-        }
-    }
+    private Task ReapAsync() => host.RunCyclesAsync(13, envoys);
 
     private async Task<(int Status, JsonNode Body)> RestoreAsync(string json)
     {

@@ -21,15 +21,7 @@ public sealed class WorkloadsEndpointTests
         host.Api.SeedWorkload("games", "quiet", [envoys.Pods[0].Ip], port, createdAt: anHourAgo);
         host.Api.SeedWorkload("games", "busy", [envoys.Pods[1].Ip], port, createdAt: anHourAgo);
         host.Api.SeedWorkload("games", "bad", [envoys.Pods[1].Ip], new Dictionary<string, string> { ["envoy-reaper/action"] = "destroy" }, createdAt: anHourAgo);
-        for (var i = 0; i < 4; i++)
-        {
-            await host.RunCycleAsync();
-            host.Time.Advance(TimeSpan.FromMinutes(1));
-            foreach (var pod in envoys.Pods)
-            {
-                pod.UptimeSeconds += 60;
-            }
-        }
+        await host.RunCyclesAsync(4, envoys);
 
         var context = HttpResults.Request("GET");
         var (status, body, _) = await HttpResults.ExecuteAsync(context, await host.Create<ListWorkloads>().Run(context.Request, CancellationToken.None));

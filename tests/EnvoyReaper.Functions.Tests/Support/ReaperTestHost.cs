@@ -1,6 +1,7 @@
 using System.Text;
 using Azure.Storage.Queues.Models;
 using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Envoy;
 using EnvoyReaper.TestSupport.Kubernetes;
 using EnvoyReaper.TestSupport.Storage;
 using EnvoyReaper.Workloads;
@@ -92,6 +93,26 @@ public sealed class ReaperTestHost : IAsyncDisposable
     public Task<int> DeliverStatsChecksAsync() => DeliverAsync(QueueNames.StatsCheck, (body, context) => Create<CheckStats>().Run(body, context, CancellationToken.None));
 
     public Task<int> DeliverTeardownsAsync() => DeliverAsync(QueueNames.Teardown, (body, context) => Create<TearDown>().Run(body, context, CancellationToken.None));
+
+    /// <summary>Moves the clock of the reaper and of the cluster, and the Envoys' uptime with it, as real Envoys' moves.</summary>
+    public void Advance(TimeSpan by, FakeEnvoyFleet? envoys = null)
+    {
+        Time.Advance(by);
+        foreach (var pod in envoys?.Pods ?? [])
+        {
+            pod.UptimeSeconds += (ulong)by.TotalSeconds;
+        }
+    }
+
+    /// <summary>Whole cycles one minute apart.</summary>
+    public async Task RunCyclesAsync(int count, FakeEnvoyFleet? envoys = null)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await RunCycleAsync();
+            Advance(TimeSpan.FromMinutes(1), envoys);
+        }
+    }
 
     /// <summary>One whole cycle: timer, then the checks it queued, then any teardown they raised.</summary>
     public async Task RunCycleAsync()
