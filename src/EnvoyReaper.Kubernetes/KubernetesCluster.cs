@@ -73,7 +73,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         string? continueToken = null;
         do
         {
-            var page = await client.CoreV1.ListNamespacedPodAsync(@namespace, continueParameter: continueToken, labelSelector: labelSelector, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var page = await client.CoreV1.ListNamespacedPodAsync(@namespace, continueParameter: continueToken, labelSelector: labelSelector, limit: options.Value.PodListPageSize, cancellationToken: cancellationToken).ConfigureAwait(false);
             foreach (var pod in page.Items)
             {
                 yield return ToInfo(pod);

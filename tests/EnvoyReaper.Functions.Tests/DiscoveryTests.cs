@@ -13,7 +13,7 @@ public sealed class DiscoveryTests
     [Fact]
     public async Task The_timer_costs_API_requests_per_page_not_per_workload()
     {
-        await using var host = await ReaperTestHost.StartAsync(new() { ["Reaper:ListPageSize"] = "10" });
+        await using var host = await ReaperTestHost.StartAsync(new() { ["Reaper:ListPageSize"] = "10", ["Reaper:PodListPageSize"] = "10" });
         await using var envoys = await FakeEnvoyFleet.StartAsync(2);
         var ips = envoys.Pods.Select(pod => pod.Ip).ToList();
         foreach (var ns in new[] { "team-a", "team-b", "team-c" })

@@ -1112,7 +1112,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     // ---------------------------------------------------------------- helpers
 
     private KubernetesCluster Cluster(int pageSize = 500, TimeProvider? time = null) =>
-        new(RawClient(), Options.Create(new ReaperOptions { ListPageSize = pageSize }), time ?? TimeProvider.System);
+        new(RawClient(), Options.Create(new ReaperOptions { ListPageSize = pageSize, PodListPageSize = pageSize }), time ?? TimeProvider.System);
 
     private k8s.Kubernetes RawClient()
     {

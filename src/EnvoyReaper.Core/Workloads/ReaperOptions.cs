@@ -41,8 +41,13 @@ public sealed class ReaperOptions : IValidatableObject
     [Range(1, 1024)]
     public int MaxConcurrentStatsReads { get; set; } = 32;
 
-    [Range(1, 5000)]
-    public int ListPageSize { get; set; } = 500;
+    /// <summary>limit of the Deployment, EnvoyMonitor, Service and Ingress lists.</summary>
+    [Range(1, 10000)]
+    public int ListPageSize { get; set; } = 1000;
+
+    /// <summary>limit of the pod lists: a workload has several pods, so their pages are larger to keep requests per cycle low.</summary>
+    [Range(1, 10000)]
+    public int PodListPageSize { get; set; } = 2000;
 
     [Required]
     public string StateTable { get; set; } = "EnvoyReaperState";
