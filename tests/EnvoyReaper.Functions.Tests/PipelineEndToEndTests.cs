@@ -350,6 +350,17 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_first_sight_of_a_workload_writes_nothing_to_the_cluster()
+    {
+        Seed();
+        host.Api.ResetRecording();
+
+        await CyclesAsync(1);
+
+        Assert.Equal(0, host.Api.WriteCount);
+    }
+
+    [Fact]
     public async Task Quiet_cycles_before_the_timeout_write_nothing_to_the_cluster_but_the_transition_event()
     {
         Seed();

@@ -69,7 +69,9 @@ public sealed partial class StatsCheckProcessor(
             }
 
             await AnnounceAsync(message, evaluation, cancellationToken).ConfigureAwait(false);
-            if (evaluation.VerdictChanged || evaluation.TeardownDue)
+            // First sight is Unknown by rule (no baseline yet): not worth a write per workload on the first cycle.
+            var firstSight = evaluation.PreviousVerdict is null && evaluation.Verdict == Verdict.Unknown && message.Settings is not null;
+            if ((evaluation.VerdictChanged && !firstSight) || evaluation.TeardownDue)
             {
                 await WriteStatusAsync(message, evaluation, now, cancellationToken).ConfigureAwait(false);
             }
