@@ -37,7 +37,8 @@ public sealed class IdlePolicy(ReaperOptions options)
 
         var (verdict, reason, active) = Decide(input, previous, now);
         var idleSince = verdict == Verdict.Idle ? (previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : now) : (DateTimeOffset?)null;
-        var baselines = NextBaselines(input, previous, verdict, now);
+        var activeByGauge = verdict == Verdict.Active && input.Settings is { } current && active >= current.MinConnections;
+        var baselines = NextBaselines(input, previous, activeByGauge, now);
 
         DateTimeOffset? teardownRequestedAt = verdict == Verdict.Idle ? previous?.TeardownRequestedAt : null;
         DateTimeOffset? teardownCompletedAt = verdict == Verdict.Idle ? previous?.TeardownCompletedAt : null;
@@ -215,13 +216,15 @@ public sealed class IdlePolicy(ReaperOptions options)
         return moved ? CounterChange.Moved : CounterChange.Same;
     }
 
-    private static IReadOnlyList<PodBaseline> NextBaselines(CheckInput input, WorkloadState? previous, Verdict verdict, DateTimeOffset now)
+    private static IReadOnlyList<PodBaseline> NextBaselines(CheckInput input, WorkloadState? previous, bool activeByGauge, DateTimeOffset now)
     {
         var previousByUid = previous?.Pods.ToDictionary(pod => pod.PodUid) ?? [];
 
         // A busy workload stays Active on its gauge alone; refreshing its counters every cycle would be a write per
         // cycle for nothing. The older baseline only makes the first quiet check after it read as Active once more.
-        var keepOld = verdict == Verdict.Active
+        // Only while the gauge alone says Active: a verdict drawn from moved counters must move the baseline on, or the
+        // same old movement would read as activity again at every later check and the workload would never go idle.
+        var keepOld = activeByGauge
             && previous?.Verdict == Verdict.Active
             && input.Pods.All(pod => previousByUid.ContainsKey(pod.PodUid))
             && previousByUid.Count == input.Pods.Count;
