@@ -49,6 +49,7 @@ public static class ReaperServiceCollectionExtensions
     {
         services.AddSingleton<DiscoveryCycle>();
         services.AddSingleton<MessageIntake>();
+        services.AddSingleton<WorkloadStateCache>();
         services.AddSingleton<StatsCheckProcessor>();
         services.AddSingleton<TeardownProcessor>();
         services.AddSingleton<WorkloadOverview>();

@@ -46,7 +46,7 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
         return states;
     }
 
-    public async Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
+    public async Task<string?> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
     {
         await created.EnsureAsync().ConfigureAwait(false);
         var entity = new TableEntity(@namespace, deployment)
@@ -60,20 +60,14 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
         };
         try
         {
-            if (expectedETag is null)
-            {
-                await table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await table.UpdateEntityAsync(entity, new ETag(expectedETag), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-            }
-
-            return true;
+            var response = expectedETag is null
+                ? await table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false)
+                : await table.UpdateEntityAsync(entity, new ETag(expectedETag), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            return response.Headers.ETag?.ToString() ?? throw new InvalidOperationException($"The table service answered a write of {@namespace}/{deployment} without an ETag");
         }
         catch (RequestFailedException exception) when (exception.Status is (int)HttpStatusCode.PreconditionFailed or (int)HttpStatusCode.Conflict)
         {
-            return false;
+            return null;
         }
     }
 }

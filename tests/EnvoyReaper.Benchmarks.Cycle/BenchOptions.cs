@@ -31,6 +31,9 @@ public sealed class BenchOptions
 
     public int? MaxConcurrentStatsReads { get; set; }
 
+    /// <summary>Reaper:StateCacheTimeToLive; 00:00:00 reads the table at every check, as before the cache.</summary>
+    public TimeSpan? StateCacheTimeToLive { get; set; }
+
     public string Storage { get; set; } =
         Environment.GetEnvironmentVariable("ENVOYREAPER_BENCH_STORAGE") is { Length: > 0 } bench ? bench
         : Environment.GetEnvironmentVariable("ENVOYREAPER_TEST_STORAGE") is { Length: > 0 } test ? test
@@ -89,6 +92,7 @@ public sealed class BenchOptions
                 case "--sequential": options.Overlap = false; break;
                 case "--page-size": options.PageSize = Int(); break;
                 case "--max-reads": options.MaxConcurrentStatsReads = Int(); break;
+                case "--state-cache-ttl": options.StateCacheTimeToLive = TimeSpan.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--storage": options.Storage = Next(); break;
                 case "--no-ceiling": options.Ceiling = false; break;
                 case "--no-storage-baseline": options.StorageBaseline = false; break;
@@ -111,6 +115,7 @@ public sealed class BenchOptions
                           --workloads N (10000)  --pods P (3)  --namespaces K (20)  --ips A (1000 loopback addresses, shared by the pods)
                           --idle-fraction F (0.5)  --cycles C (3)  --receivers R (4)  --batch B (32)  --sequential (drain after the timer)
                           --page-size N (Reaper:ListPageSize)  --max-reads N (Reaper:MaxConcurrentStatsReads)
+                          --state-cache-ttl 00:10:00 (Reaper:StateCacheTimeToLive; 00:00:00 = a table read per check)
                           --storage CONNECTION (ENVOYREAPER_BENCH_STORAGE, ENVOYREAPER_TEST_STORAGE, else UseDevelopmentStorage=true)
                           --no-ceiling  --no-storage-baseline  --no-memory-run  --no-latency  --latency-only
                           --unbatched-floor (also above 2,000 workloads)  --timer-only (cycles run only the timer: listing + enqueue)

@@ -5,6 +5,7 @@ using EnvoyReaper.Envoy;
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
 using EnvoyReaper.TestSupport.Envoy;
+using EnvoyReaper.TestSupport.Storage;
 using EnvoyReaper.Workloads;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -75,11 +76,11 @@ public static class DetectionLatency
         var options = Options.Create(reaper);
         var envoy = FakeEnvoy.CreateDetached();
         envoy.SetListener(Listener, 0, 0);
-        var store = new MemoryStateStore();
+        var store = new InMemoryWorkloadStateStore();
         var queue = new CapturingQueue();
         var cluster = new NoClusterWrites();
         var collector = new PodStatsCollector(new RenderingReader(envoy), options);
-        var processor = new StatsCheckProcessor(collector, new IdlePolicy(reaper), store, queue, cluster, cluster, time, options, NullLogger<StatsCheckProcessor>.Instance);
+        var processor = new StatsCheckProcessor(collector, new IdlePolicy(reaper), store, new WorkloadStateCache(time, options), queue, cluster, cluster, time, options, NullLogger<StatsCheckProcessor>.Instance);
         var annotations = new Dictionary<string, string>
         {
             [ReaperLabels.StatsPort] = "15090",

@@ -155,6 +155,11 @@ public sealed class Harness : IAsyncDisposable
             values["Reaper:ListPageSize"] = pageSize.ToString(CultureInfo.InvariantCulture);
         }
 
+        if (options.StateCacheTimeToLive is { } cacheTimeToLive)
+        {
+            values["Reaper:StateCacheTimeToLive"] = cacheTimeToLive.ToString("c", CultureInfo.InvariantCulture);
+        }
+
         if (options.MaxConcurrentStatsReads is { } reads)
         {
             values["Reaper:MaxConcurrentStatsReads"] = reads.ToString(CultureInfo.InvariantCulture);

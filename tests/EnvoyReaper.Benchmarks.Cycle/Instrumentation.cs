@@ -3,6 +3,7 @@ using EnvoyReaper.Cluster;
 using EnvoyReaper.Envoy;
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Storage;
 
 namespace EnvoyReaper.Benchmarks.Cycle;
 
@@ -180,7 +181,7 @@ public sealed class StateStoreSwitch
 {
     public bool InMemory { get; set; }
 
-    public MemoryStateStore Memory { get; } = new();
+    public InMemoryWorkloadStateStore Memory { get; } = new();
 }
 
 /// <summary>Times the real Table state store.</summary>
@@ -202,48 +203,15 @@ public sealed class TimedStateStore(IWorkloadStateStore table, Counters counters
     public Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken) =>
         Inner.ListAsync(cancellationToken);
 
-    public async Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
+    public async Task<string?> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
     {
         var inner = Inner;
         var start = Stopwatch.GetTimestamp();
         var written = await inner.TryWriteAsync(@namespace, deployment, state, expectedETag, cancellationToken).ConfigureAwait(false);
         var elapsed = Stopwatch.GetTimestamp() - start;
-        counters.StateWrites.Add(elapsed, failed: !written);
+        counters.StateWrites.Add(elapsed, failed: written is null);
         InvocationProbe.Current?.AddState(elapsed);
         return written;
-    }
-}
-
-/// <summary>ETag semantics of the Table store, and its JSON round trip of the state, in memory.</summary>
-public sealed class MemoryStateStore : IWorkloadStateStore
-{
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), (string Json, long ETag)> rows = new();
-    private long nextETag;
-
-    public Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken) =>
-        Task.FromResult(rows.TryGetValue((@namespace, deployment), out var row)
-            ? new StoredState(System.Text.Json.JsonSerializer.Deserialize<WorkloadState>(row.Json, ReaperJson.Options)!, row.ETag.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            : null);
-
-    public Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken) =>
-        throw new NotSupportedException();
-
-    public Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
-    {
-        var key = (@namespace, deployment);
-        var json = System.Text.Json.JsonSerializer.Serialize(state, ReaperJson.Options);
-        var etag = Interlocked.Increment(ref nextETag);
-        if (expectedETag is null)
-        {
-            return Task.FromResult(rows.TryAdd(key, (json, etag)));
-        }
-
-        if (!rows.TryGetValue(key, out var row) || row.ETag.ToString(System.Globalization.CultureInfo.InvariantCulture) != expectedETag)
-        {
-            return Task.FromResult(false);
-        }
-
-        return Task.FromResult(rows.TryUpdate(key, (json, etag), row));
     }
 }
 

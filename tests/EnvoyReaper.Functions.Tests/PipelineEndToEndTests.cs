@@ -67,7 +67,9 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     {
         var seeded = Seed();
 
-        await CyclesAsync(11); // first sight (baseline), then idle from minute 1; minute 10 of idleness is cycle 11
+        // First sight at minute 0 records the baseline; nothing was open then and nothing moved after it, so the workload
+        // is idle from minute 0 and its ten minutes are reached at minute 10, the eleventh cycle.
+        await CyclesAsync(10);
         Assert.True(DeploymentExists, "torn down before the idle timeout");
 
         await CyclesAsync(1);
@@ -113,16 +115,21 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_short_connection_between_two_polls_counts_as_activity()
+    public async Task A_short_connection_between_two_polls_counts_as_activity_and_the_teardown_follows_within_timeout_plus_one_interval()
     {
         Seed();
         await CyclesAsync(6);
 
         envoys.Pods[0].OpenConnection(Listener);
-        envoys.Pods[0].CloseConnection(Listener); // opened and closed between polls: only the counter shows it
+        envoys.Pods[0].CloseConnection(Listener); // opened and closed between polls (minutes 5 and 6): only the counter shows it
         await CyclesAsync(10);
 
         Assert.True(DeploymentExists);
+
+        // Idle from minute 6, the check that saw the connection: reaped at minute 16, at most 11 minutes (the idle
+        // timeout plus one check interval) after the connection closed.
+        await CyclesAsync(1);
+        Assert.False(DeploymentExists);
     }
 
     [Fact]
@@ -170,7 +177,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     public async Task Activity_between_the_teardown_request_and_the_teardown_aborts_it()
     {
         Seed();
-        await CyclesAsync(11);
+        await CyclesAsync(10);
         Advance(TimeSpan.FromMinutes(1));
         await host.RunTimerAsync();
         await host.DeliverStatsChecksAsync();
@@ -189,7 +196,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     public async Task A_Deployment_recreated_under_the_same_name_before_the_teardown_is_not_deleted()
     {
         var seeded = Seed();
-        await CyclesAsync(11);
+        await CyclesAsync(10);
         Advance(TimeSpan.FromMinutes(1));
         await host.RunTimerAsync();
         await host.DeliverStatsChecksAsync();
@@ -212,7 +219,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     public async Task A_teardown_message_delivered_twice_acts_once()
     {
         Seed();
-        await CyclesAsync(11);
+        await CyclesAsync(10);
         Advance(TimeSpan.FromMinutes(1));
         await host.RunTimerAsync();
         await host.DeliverStatsChecksAsync();
@@ -232,7 +239,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     public async Task A_stale_teardown_message_does_nothing()
     {
         Seed();
-        await CyclesAsync(11);
+        await CyclesAsync(10);
         Advance(TimeSpan.FromMinutes(1));
         await host.RunTimerAsync();
         await host.DeliverStatsChecksAsync();

@@ -29,7 +29,7 @@ public sealed class WorkloadsEndpointTests
         Assert.Equal(200, status);
         var workloads = body["workloads"]!.AsArray().ToDictionary(item => item!["name"]!.GetValue<string>());
         Assert.Equal("Idle", workloads["quiet"]!["verdict"]!.GetValue<string>());
-        Assert.Equal("3m", workloads["quiet"]!["idleFor"]!.GetValue<string>());
+        Assert.Equal("4m", workloads["quiet"]!["idleFor"]!.GetValue<string>()); // idle since the first (quiet) sample
         Assert.StartsWith("delete at ", workloads["quiet"]!["nextAction"]!.GetValue<string>());
         Assert.Equal("Active", workloads["busy"]!["verdict"]!.GetValue<string>());
         Assert.Equal(2, workloads["busy"]!["activeConnections"]!.GetValue<int>());

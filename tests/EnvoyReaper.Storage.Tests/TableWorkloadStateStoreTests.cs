@@ -34,7 +34,7 @@ public sealed class TableWorkloadStateStoreTests : IAsyncLifetime
         var at = new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero).AddTicks(1234567);
         var state = State(Verdict.Idle, at) with { TeardownRequestedAt = at.AddTicks(1) };
 
-        Assert.True(await store.TryWriteAsync("games", "arena", state, null, CancellationToken.None));
+        Assert.NotNull(await store.TryWriteAsync("games", "arena", state, null, CancellationToken.None));
         var read = await store.GetAsync("games", "arena", CancellationToken.None);
 
         Assert.NotNull(read);
@@ -48,8 +48,8 @@ public sealed class TableWorkloadStateStoreTests : IAsyncLifetime
     public async Task Only_one_of_two_instances_creating_the_same_state_wins()
     {
         var at = DateTimeOffset.UnixEpoch;
-        Assert.True(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), null, CancellationToken.None));
-        Assert.False(await store.TryWriteAsync("games", "arena", State(Verdict.Active, at), null, CancellationToken.None));
+        Assert.NotNull(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), null, CancellationToken.None));
+        Assert.Null(await store.TryWriteAsync("games", "arena", State(Verdict.Active, at), null, CancellationToken.None));
 
         Assert.Equal(Verdict.Idle, (await store.GetAsync("games", "arena", CancellationToken.None))!.State.Verdict);
     }
@@ -62,9 +62,26 @@ public sealed class TableWorkloadStateStoreTests : IAsyncLifetime
         var first = (await store.GetAsync("games", "arena", CancellationToken.None))!;
         var second = (await store.GetAsync("games", "arena", CancellationToken.None))!;
 
-        Assert.True(await store.TryWriteAsync("games", "arena", State(Verdict.Active, at), first.ETag, CancellationToken.None));
-        Assert.False(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at.AddMinutes(1)), second.ETag, CancellationToken.None));
+        Assert.NotNull(await store.TryWriteAsync("games", "arena", State(Verdict.Active, at), first.ETag, CancellationToken.None));
+        Assert.Null(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at.AddMinutes(1)), second.ETag, CancellationToken.None));
 
         Assert.Equal(Verdict.Active, (await store.GetAsync("games", "arena", CancellationToken.None))!.State.Verdict);
+    }
+
+    [Fact]
+    public async Task A_write_returns_the_ETag_the_stored_row_now_has()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var created = await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), null, CancellationToken.None);
+        Assert.Equal((await store.GetAsync("games", "arena", CancellationToken.None))!.ETag, created);
+
+        var replaced = await store.TryWriteAsync("games", "arena", State(Verdict.Active, at), created, CancellationToken.None);
+        Assert.NotNull(replaced);
+        Assert.NotEqual(created, replaced);
+        Assert.Equal((await store.GetAsync("games", "arena", CancellationToken.None))!.ETag, replaced);
+
+        // The ETag a write returned is good for the next write without a read in between, and the one before it is not.
+        Assert.Null(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), created, CancellationToken.None));
+        Assert.NotNull(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), replaced, CancellationToken.None));
     }
 }

@@ -36,7 +36,8 @@ public sealed class IdlePolicy(ReaperOptions options)
         }
 
         var (verdict, reason, active) = Decide(input, previous, now);
-        var idleSince = verdict == Verdict.Idle ? (previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : now) : (DateTimeOffset?)null;
+        var quietSince = QuietSince(input, previous, verdict, active, now);
+        var idleSince = verdict == Verdict.Idle ? (previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : quietSince) : null;
         var activeByGauge = verdict == Verdict.Active && input.Settings is { } current && active >= current.MinConnections;
         var baselines = NextBaselines(input, previous, activeByGauge, now);
 
@@ -64,6 +65,7 @@ public sealed class IdlePolicy(ReaperOptions options)
             && previous.TeardownRequestedAt == teardownRequestedAt
             && previous.TeardownCompletedAt == teardownCompletedAt
             && previous.TeardownAction == teardownAction
+            && previous.QuietSince == quietSince
             && SameBaselines(previous.Pods, baselines);
 
         var state = new WorkloadState(
@@ -77,9 +79,42 @@ public sealed class IdlePolicy(ReaperOptions options)
             teardownRequestedAt,
             teardownCompletedAt,
             previous?.LastSnapshot,
-            teardownAction);
+            teardownAction,
+            quietSince);
         return new Evaluation(verdict, reason, active, state, !unchanged, teardownDue, previous?.Verdict);
     }
+
+    /// <summary>
+    /// Since when the workload is known to have had fewer connections than the minimum and no new one. A quiet, complete
+    /// sample vouches for itself; an Idle verdict (no counter moved since the stored sample) extends the stored sample's
+    /// time back, so an idle streak starts when the traffic stopped being seen, not one check later. Anything less than a
+    /// complete quiet sample vouches for nothing.
+    /// </summary>
+    private static DateTimeOffset? QuietSince(CheckInput input, WorkloadState? previous, Verdict verdict, long? active, DateTimeOffset now)
+    {
+        var completeAndQuiet = input.Settings is { } settings
+            && input.Pods.Count > 0
+            && input.NotReadyPods == 0
+            && input.Pods.All(pod => pod.Readable)
+            && active < settings.MinConnections;
+        if (!completeAndQuiet)
+        {
+            return null;
+        }
+
+        if (verdict != Verdict.Idle || previous is null || !SamePods(input.Pods, previous.Pods))
+        {
+            return now;
+        }
+
+        // States written before QuietSince existed: an idle streak already vouches for its start.
+        var since = previous.QuietSince ?? (previous.Verdict == Verdict.Idle ? previous.IdleSince : null);
+        return since is { } earlier && earlier <= now ? earlier : now;
+    }
+
+    /// <summary>A pod gone since the stored sample may have had connections after it: only the same pods vouch for the time between.</summary>
+    private static bool SamePods(IReadOnlyList<PodReading> pods, IReadOnlyList<PodBaseline> baselines) =>
+        pods.Count == baselines.Count && pods.All(pod => baselines.Any(baseline => baseline.PodUid == pod.PodUid));
 
     /// <summary>
     /// A teardown that only observed (action observe, or Reaper:DryRun) does not stand in the way of a real one once

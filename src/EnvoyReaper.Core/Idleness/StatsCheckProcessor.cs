@@ -11,6 +11,9 @@ public enum CheckOutcome
     Evaluated,
     Stale,
     LostRace,
+
+    /// <summary>The stored state came from a sample taken after this one (a duplicate or overlapping check): it stands.</summary>
+    Superseded,
 }
 
 public sealed record CheckResult(CheckOutcome Outcome, Evaluation? Evaluation);
@@ -20,6 +23,7 @@ public sealed partial class StatsCheckProcessor(
     PodStatsCollector collector,
     IdlePolicy policy,
     IWorkloadStateStore stateStore,
+    WorkloadStateCache stateCache,
     IWorkQueue queue,
     IEventRecorder events,
     IWorkloadStatusWriter status,
@@ -47,12 +51,35 @@ public sealed partial class StatsCheckProcessor(
             : [];
         var input = new CheckInput(message.DeploymentUid, message.DeploymentCreatedAt, message.Settings, message.ConfigurationErrors, readings, message.NotReadyPods);
 
+        // The time of the sample, not of the decision: server.uptime was read now, and a slow state read must not make
+        // an Envoy look restarted (now - uptime moving later) or make an old sample look newer than the stored one.
+        var sampledAt = time.GetUtcNow();
+
         for (var attempt = 1; attempt <= MaxStateWriteAttempts; attempt++)
         {
-            var stored = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
-            var now = time.GetUtcNow();
+            var stored = attempt == 1 && stateCache.TryGet(message.Namespace, message.Deployment, out var cached)
+                ? cached
+                : await ReadStateAsync(message, cancellationToken).ConfigureAwait(false);
+            if (stored?.State is { } newer && newer.DeploymentUid == message.DeploymentUid && newer.LastChange > sampledAt)
+            {
+                // Its counters are newer than ours: compared with them ours would read as a reset, and writing ours would
+                // move the baseline back. Activity we saw is not lost: the counters still show it against the stored ones.
+                LogSuperseded(messageId, message.Namespace, message.Deployment, sampledAt, newer.LastChange);
+                return new CheckResult(CheckOutcome.Superseded, null);
+            }
+
+            var now = sampledAt;
             var evaluation = policy.Evaluate(input, stored?.State, now);
-            LogVerdict(messageId, message.Namespace, message.Deployment, evaluation.Verdict, evaluation.ActiveConnections, evaluation.Reason);
+            // A verdict per workload per minute at Information would be most of the app's log volume (and its bill).
+            if (evaluation.StateChanged)
+            {
+                LogVerdict(messageId, message.Namespace, message.Deployment, evaluation.Verdict, evaluation.ActiveConnections, evaluation.Reason);
+            }
+            else
+            {
+                LogVerdictUnchanged(messageId, message.Namespace, message.Deployment, evaluation.Verdict, evaluation.ActiveConnections, evaluation.Reason);
+            }
+
             if (attempt == 1)
             {
                 metrics?.CheckEvaluated(evaluation.Verdict.ToString());
@@ -63,9 +90,9 @@ public sealed partial class StatsCheckProcessor(
                 return new CheckResult(CheckOutcome.Evaluated, evaluation);
             }
 
-            if (!await stateStore.TryWriteAsync(message.Namespace, message.Deployment, evaluation.State, stored?.ETag, cancellationToken).ConfigureAwait(false))
+            if (await WriteStateAsync(message, evaluation.State, stored?.ETag, cancellationToken).ConfigureAwait(false) is null)
             {
-                continue; // Another instance checked the same workload: decide again on its state.
+                continue; // Another instance checked the same workload, or the copy was out of date: decide again on a fresh read.
             }
 
             await AnnounceAsync(message, evaluation, cancellationToken).ConfigureAwait(false);
@@ -86,6 +113,42 @@ public sealed partial class StatsCheckProcessor(
 
         LogLostRace(messageId, message.Namespace, message.Deployment);
         return new CheckResult(CheckOutcome.LostRace, null);
+    }
+
+    private async Task<StoredState?> ReadStateAsync(StatsCheckMessage message, CancellationToken cancellationToken)
+    {
+        var stored = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        if (stored is null)
+        {
+            stateCache.Forget(message.Namespace, message.Deployment);
+        }
+        else
+        {
+            stateCache.Set(message.Namespace, message.Deployment, stored);
+        }
+
+        return stored;
+    }
+
+    private async Task<string?> WriteStateAsync(StatsCheckMessage message, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
+    {
+        string? etag = null;
+        try
+        {
+            etag = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, state, expectedETag, cancellationToken).ConfigureAwait(false);
+            return etag;
+        }
+        finally
+        {
+            if (etag is null)
+            {
+                stateCache.Forget(message.Namespace, message.Deployment);
+            }
+            else
+            {
+                stateCache.Set(message.Namespace, message.Deployment, new StoredState(state, etag));
+            }
+        }
     }
 
     private async Task RequestTeardownAsync(StatsCheckMessage message, Evaluation evaluation, DateTimeOffset now, CancellationToken cancellationToken)
@@ -171,6 +234,12 @@ public sealed partial class StatsCheckProcessor(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stats check {MessageId}: {Namespace}/{Name} is {Verdict} ({ActiveConnections} active): {Reason}")]
     private partial void LogVerdict(string messageId, string @namespace, string name, Verdict verdict, long? activeConnections, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Stats check {MessageId}: {Namespace}/{Name} is still {Verdict} ({ActiveConnections} active): {Reason}")]
+    private partial void LogVerdictUnchanged(string messageId, string @namespace, string name, Verdict verdict, long? activeConnections, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stats check {MessageId} for {Namespace}/{Name} dropped its sample of {SampledAt}: the stored state is from a later one ({StoredAt})")]
+    private partial void LogSuperseded(string messageId, string @namespace, string name, DateTimeOffset sampledAt, DateTimeOffset storedAt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Stats check {MessageId} for {Namespace}/{Name} gave up: the state kept changing under it")]
     private partial void LogLostRace(string messageId, string @namespace, string name);

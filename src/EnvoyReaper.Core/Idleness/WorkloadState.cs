@@ -5,6 +5,10 @@ namespace EnvoyReaper.Idleness;
 public sealed record PodBaseline(string PodUid, DateTimeOffset? EnvoyStartedAt, IReadOnlyDictionary<string, ulong> ConnectionTotals);
 
 /// <summary>What the reaper remembers of a workload between checks; shared by all instances through the state store.</summary>
+/// <param name="QuietSince">
+/// When the sample behind <see cref="Pods"/> was taken, if it was complete (every pod read, none unready) and below the
+/// minimum of connections, and no check since has seen a connection: the workload is known to have been idle since then.
+/// </param>
 public sealed record WorkloadState(
     string DeploymentUid,
     Verdict Verdict,
@@ -16,7 +20,8 @@ public sealed record WorkloadState(
     DateTimeOffset? TeardownRequestedAt,
     DateTimeOffset? TeardownCompletedAt,
     string? LastSnapshot,
-    string? TeardownAction = null);
+    string? TeardownAction = null,
+    DateTimeOffset? QuietSince = null);
 
 public sealed record StoredState(WorkloadState State, string ETag);
 
@@ -28,6 +33,6 @@ public interface IWorkloadStateStore
     Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken);
 
     /// <summary>Writes the state if the stored copy still has <paramref name="expectedETag"/> (null: must not exist yet).</summary>
-    /// <returns>false when another instance wrote first.</returns>
-    Task<bool> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken);
+    /// <returns>The ETag of the written state; null when another instance wrote first.</returns>
+    Task<string?> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken);
 }

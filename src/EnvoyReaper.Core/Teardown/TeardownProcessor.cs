@@ -115,7 +115,7 @@ public sealed partial class TeardownProcessor(
             time.GetUtcNow());
 
         // Written with the ETag read at the start: if a stats check recorded anything since, this fails and we stop.
-        var claimed = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false);
+        var claimed = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false) is not null;
         if (recheck.Verdict != Verdict.Idle)
         {
             return new(TeardownOutcome.Aborted, $"a fresh read found the workload {recheck.Verdict}: {recheck.Reason}");
@@ -275,7 +275,7 @@ public sealed partial class TeardownProcessor(
                 TeardownAction = action,
                 LastSnapshot = snapshot ?? current.State.LastSnapshot,
             };
-            if (await stateStore.TryWriteAsync(message.Namespace, message.Deployment, completed, current.ETag, cancellationToken).ConfigureAwait(false))
+            if (await stateStore.TryWriteAsync(message.Namespace, message.Deployment, completed, current.ETag, cancellationToken).ConfigureAwait(false) is not null)
             {
                 return;
             }

@@ -52,6 +52,16 @@ public sealed class ReaperOptions : IValidatableObject
     [Required]
     public string StateTable { get; set; } = "EnvoyReaperState";
 
+    /// <summary>
+    /// How long a stats check may decide on the copy of a workload's state this instance last read or wrote, instead of
+    /// reading the table (0 = always read). Writes still carry the ETag, so a copy another instance outdated costs a retry.
+    /// </summary>
+    public TimeSpan StateCacheTimeToLive { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Most workload states kept by <see cref="StateCacheTimeToLive"/>; workloads beyond it are read from the table.</summary>
+    [Range(0, 10_000_000)]
+    public int StateCacheEntries { get; set; } = 100_000;
+
     [Required]
     public string SnapshotContainer { get; set; } = "envoy-reaper-snapshots";
 
@@ -70,6 +80,11 @@ public sealed class ReaperOptions : IValidatableObject
         if (TimerPeriod < TimeSpan.FromSeconds(1))
         {
             yield return new ValidationResult("Reaper:TimerPeriod must be at least 1 second", [nameof(TimerPeriod)]);
+        }
+
+        if (StateCacheTimeToLive < TimeSpan.Zero)
+        {
+            yield return new ValidationResult("Reaper:StateCacheTimeToLive must not be negative (0 turns the cache off)", [nameof(StateCacheTimeToLive)]);
         }
 
         if (StartupGrace < TimeSpan.Zero)

@@ -59,7 +59,10 @@ public sealed class IdlePolicyTests
     private Evaluation Check(WorkloadState? previous, DateTimeOffset now, params PodReading[] pods) =>
         policy.Evaluate(Input(pods), previous, now);
 
-    /// <summary>Two quiet checks a minute apart: the second one is the first Idle (at T0 + 1 min).</summary>
+    /// <summary>
+    /// Two quiet checks a minute apart: the second one is the first Idle (at T0 + 1 min), idle since the first sample
+    /// (T0), which had no connection open and whose counters did not move after it.
+    /// </summary>
     private WorkloadState IdleAtT0PlusOneMinute(WorkloadSettings? settings = null, DateTimeOffset? createdAt = null)
     {
         var first = policy.Evaluate(Input([Pod(T0)], settings, createdAt: createdAt), null, T0);
@@ -67,7 +70,7 @@ public sealed class IdlePolicyTests
         var now = T0.AddMinutes(1);
         var second = policy.Evaluate(Input([Pod(now)], settings, createdAt: createdAt), first.State, now);
         Assert.Equal(Verdict.Idle, second.Verdict);
-        Assert.Equal(now, second.State.IdleSince);
+        Assert.Equal(T0, second.State.IdleSince);
         return second.State;
     }
 
@@ -185,7 +188,7 @@ public sealed class IdlePolicyTests
         var later = now.AddMinutes(1);
         var next = Check(replaced.State, later, Pod(later, uid: "pod-new", total: 3, envoyStart: now.AddSeconds(-40)));
         Assert.Equal(Verdict.Idle, next.Verdict);
-        Assert.Equal(later, next.State.IdleSince);
+        Assert.Equal(now, next.State.IdleSince); // the new pod's first sample was quiet and nothing moved after it
     }
 
     [Fact]
@@ -232,7 +235,7 @@ public sealed class IdlePolicyTests
         var later = now.AddMinutes(1);
         var next = Check(evaluation.State, later, Pod(later, total: 100, envoyStart: restartedAt));
         Assert.Equal(Verdict.Idle, next.Verdict);
-        Assert.Equal(later, next.State.IdleSince);
+        Assert.Equal(now, next.State.IdleSince); // from the first sample of the restarted Envoy, not from before the restart
     }
 
     [Fact]
@@ -256,7 +259,7 @@ public sealed class IdlePolicyTests
         var evaluation = Check(idle, now, Pod(now, envoyStart: EnvoyStart.AddSeconds(20)));
 
         Assert.Equal(Verdict.Idle, evaluation.Verdict);
-        Assert.Equal(T0.AddMinutes(1), evaluation.State.IdleSince);
+        Assert.Equal(T0, evaluation.State.IdleSince);
     }
 
     [Fact]
@@ -407,7 +410,7 @@ public sealed class IdlePolicyTests
             var now = T0.AddMinutes(minute);
             var evaluation = Check(state, now, Pod(now));
             Assert.Equal(Verdict.Idle, evaluation.Verdict);
-            Assert.Equal(T0.AddMinutes(1), evaluation.State.IdleSince);
+            Assert.Equal(T0, evaluation.State.IdleSince);
             state = evaluation.State;
         }
     }
@@ -577,10 +580,101 @@ public sealed class IdlePolicyTests
         Assert.True(evaluation.StateChanged);
     }
 
+    // ----- When an idle streak starts -----
+
+    [Fact]
+    public void Short_connections_seen_only_in_the_counters_start_the_idle_streak_at_the_check_that_saw_them()
+    {
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline(total: 100)]);
+        var churn = Check(previous, T0, Pod(T0, total: 103));
+        Assert.Equal(Verdict.Active, churn.Verdict);
+        Assert.Equal(T0, churn.State.QuietSince); // nothing open at T0, so no user from then on unless a counter moves
+
+        var quiet = Check(churn.State, T0.AddMinutes(1), Pod(T0.AddMinutes(1), total: 103));
+
+        Assert.Equal(Verdict.Idle, quiet.Verdict);
+        Assert.Equal(T0, quiet.State.IdleSince);
+    }
+
+    [Fact]
+    public void A_connection_open_at_the_last_check_starts_the_idle_streak_only_at_the_check_that_finds_it_closed()
+    {
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline(total: 100)]);
+        var open = Check(previous, T0, Pod(T0, active: 1, total: 100));
+        Assert.Equal(Verdict.Active, open.Verdict);
+        Assert.Null(open.State.QuietSince);
+
+        var later = T0.AddMinutes(1);
+        var closed = Check(open.State, later, Pod(later, active: 0, total: 100));
+
+        Assert.Equal(Verdict.Idle, closed.Verdict);
+        Assert.Equal(later, closed.State.IdleSince);
+    }
+
+    [Fact]
+    public void Connections_below_the_minimum_at_the_last_check_count_as_quiet()
+    {
+        var settings = Settings(minConnections: 3);
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline(total: 100)]);
+        var churn = policy.Evaluate(Input([Pod(T0, active: 2, total: 101)], settings), previous, T0);
+        Assert.Equal(Verdict.Active, churn.Verdict);
+
+        var later = T0.AddMinutes(1);
+        var quiet = policy.Evaluate(Input([Pod(later, active: 2, total: 101)], settings), churn.State, later);
+
+        Assert.Equal(Verdict.Idle, quiet.Verdict);
+        Assert.Equal(T0, quiet.State.IdleSince);
+    }
+
+    [Fact]
+    public void An_incomplete_last_check_vouches_for_nothing_and_the_idle_streak_starts_now()
+    {
+        var later = T0.AddMinutes(1);
+        var baselines = new[] { Baseline("pod-a"), Baseline("pod-b") };
+
+        var unreadable = Check(StateWith(Verdict.Idle, T0.AddMinutes(-30), baselines), T0, Pod(T0, "pod-a"), Unreadable("pod-b"));
+        var notReady = policy.Evaluate(Input([Pod(T0, "pod-a"), Pod(T0, "pod-b")], notReady: 1), StateWith(Verdict.Idle, T0.AddMinutes(-30), baselines), T0);
+
+        foreach (var incomplete in new[] { unreadable, notReady })
+        {
+            Assert.Equal(Verdict.Unknown, incomplete.Verdict);
+            Assert.Null(incomplete.State.QuietSince);
+            var next = Check(incomplete.State, later, Pod(later, "pod-a"), Pod(later, "pod-b"));
+            Assert.Equal(Verdict.Idle, next.Verdict);
+            Assert.Equal(later, next.State.IdleSince);
+        }
+    }
+
+    [Fact]
+    public void A_pod_gone_since_the_last_check_may_have_had_users_so_the_idle_streak_starts_now()
+    {
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline("pod-a"), Baseline("pod-b")]);
+        var churn = Check(previous, T0, Pod(T0, "pod-a", total: 105), Pod(T0, "pod-b"));
+        Assert.Equal(T0, churn.State.QuietSince);
+
+        var later = T0.AddMinutes(1);
+        var oneLeft = Check(churn.State, later, Pod(later, "pod-a", total: 105));
+
+        Assert.Equal(Verdict.Idle, oneLeft.Verdict);
+        Assert.Equal(later, oneLeft.State.IdleSince);
+    }
+
+    [Fact]
+    public void A_quiet_streak_keeps_its_start_and_writes_nothing_new()
+    {
+        var churn = Check(StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline(total: 100)]), T0, Pod(T0, total: 101));
+        var first = Check(churn.State, T0.AddMinutes(1), Pod(T0.AddMinutes(1), total: 101));
+        var second = Check(first.State, T0.AddMinutes(2), Pod(T0.AddMinutes(2), total: 101));
+
+        Assert.Equal(T0, second.State.QuietSince);
+        Assert.Equal(T0, second.State.IdleSince);
+        Assert.False(second.StateChanged);
+    }
+
     // ----- Realistic sequences over time -----
 
     [Fact]
-    public void Minute_by_minute_idle_checks_reach_teardown_exactly_at_the_first_check_ten_minutes_after_the_first_idle()
+    public void Minute_by_minute_quiet_checks_reach_teardown_exactly_ten_minutes_after_the_first_quiet_sample()
     {
         var clock = new FakeTimeProvider(T0);
         WorkloadState? state = null;
@@ -588,7 +682,7 @@ public sealed class IdlePolicyTests
         DateTimeOffset? dueAt = null;
         var dueCount = 0;
 
-        for (var check = 0; check < 16; check++)
+        for (var check = 0; check < 15; check++)
         {
             var now = clock.GetUtcNow();
             var evaluation = Check(state, now, Pod(now));
@@ -607,9 +701,10 @@ public sealed class IdlePolicyTests
             clock.Advance(TimeSpan.FromMinutes(1));
         }
 
-        Assert.Equal(T0.AddMinutes(1), firstIdle); // the first check only records the baseline
-        Assert.Equal(firstIdle!.Value.AddMinutes(10), dueAt);
-        Assert.Equal(1, dueCount); // checks 12..15 fall within MessageMaxAge of the request
+        // The first check only records the baseline, but it was a quiet sample: the streak counts from it.
+        Assert.Equal(T0.AddMinutes(1), firstIdle);
+        Assert.Equal(T0.AddMinutes(10), dueAt);
+        Assert.Equal(1, dueCount); // checks 11..14 fall within MessageMaxAge of the request
     }
 
     [Fact]
@@ -646,8 +741,9 @@ public sealed class IdlePolicyTests
         Assert.Equal(Verdict.Active, v[6]);
         Assert.All(v[7..], verdict => Assert.Equal(Verdict.Idle, verdict));
 
-        // Without the activity it would have been due at minute 11; the streak restarted at minute 7.
-        Assert.Equal(T0.AddMinutes(17), dueAt);
+        // Without the activity it would have been due at minute 10; the streak restarted at minute 6, the first check
+        // after the connections (nothing was open then and no counter moved after it).
+        Assert.Equal(T0.AddMinutes(16), dueAt);
     }
 
     [Fact]

@@ -34,10 +34,10 @@ public sealed class StatsCheckProcessorTests : IDisposable
     public StatsCheckProcessorTests()
     {
         collector = new PodStatsCollector(statsReader, Options.Create(options));
-        processor = new StatsCheckProcessor(collector, new IdlePolicy(options), stateStore, queue, events, Substitute.For<IWorkloadStatusWriter>(), clock, Options.Create(options),
+        processor = new StatsCheckProcessor(collector, new IdlePolicy(options), stateStore, new WorkloadStateCache(clock, Options.Create(options)), queue, events, Substitute.For<IWorkloadStatusWriter>(), clock, Options.Create(options),
             NullLogger<StatsCheckProcessor>.Instance);
         stateStore.TryWriteAsync(Namespace, Name, Arg.Do<WorkloadState>(written.Add), Arg.Any<string?>(), Arg.Any<CancellationToken>())
-            .Returns(true);
+            .Returns("etag-2");
         EnvoyReports(total: 100);
     }
 
@@ -139,7 +139,7 @@ public sealed class StatsCheckProcessorTests : IDisposable
     public async Task Losing_every_write_race_requests_no_teardown()
     {
         Stored(IdleSince(T0.AddMinutes(-10)));
-        stateStore.TryWriteAsync(default!, default!, default!, default, default).ReturnsForAnyArgs(false);
+        stateStore.TryWriteAsync(default!, default!, default!, default, default).ReturnsForAnyArgs((string?)null);
 
         var result = await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
 
@@ -158,5 +158,34 @@ public sealed class StatsCheckProcessorTests : IDisposable
         Assert.Equal(Verdict.Idle, result.Evaluation!.Verdict);
         Assert.Single(written);
         await events.ReceivedWithAnyArgs().RecordAsync(default!, default);
+    }
+
+    [Fact]
+    public async Task A_slow_state_read_does_not_make_the_Envoy_look_restarted()
+    {
+        // Envoy's uptime is read first; three minutes pass before the state arrives (a throttled or retried table read).
+        stateStore.GetAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(_ =>
+        {
+            clock.Advance(TimeSpan.FromMinutes(3));
+            return new StoredState(IdleSince(T0.AddMinutes(-3)), "etag-1");
+        });
+
+        var result = await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
+
+        Assert.Equal(Verdict.Idle, result.Evaluation!.Verdict); // judged "now minus uptime" at T0+3: a restart, Unknown
+        Assert.Equal(T0.AddMinutes(-3), result.Evaluation.State.IdleSince);
+    }
+
+    [Fact]
+    public async Task A_sample_older_than_the_stored_state_is_dropped_without_a_write()
+    {
+        // Another instance checked the same workload (a duplicate message) and stored a sample taken after ours.
+        Stored(IdleSince(T0.AddMinutes(-10)) with { LastChange = T0.AddSeconds(10) });
+
+        var result = await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
+
+        Assert.Equal(CheckOutcome.Superseded, result.Outcome);
+        Assert.Empty(written);
+        await queue.DidNotReceiveWithAnyArgs().EnqueueTeardownAsync(default!, default, default);
     }
 }

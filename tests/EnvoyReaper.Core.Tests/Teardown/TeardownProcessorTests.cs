@@ -40,7 +40,7 @@ public sealed class TeardownProcessorTests : IDisposable
         collector = new PodStatsCollector(statsReader, Options.Create(options));
 
         stateStore.GetAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(new StoredState(IdleState(), "etag-1"));
-        stateStore.TryWriteAsync(Namespace, Name, Arg.Do<WorkloadState>(written.Add), Arg.Any<string?>(), Arg.Any<CancellationToken>()).Returns(true);
+        stateStore.TryWriteAsync(Namespace, Name, Arg.Do<WorkloadState>(written.Add), Arg.Any<string?>(), Arg.Any<CancellationToken>()).Returns("etag-2");
 
         DeploymentIs(DeploymentUid);
         reader.ListPodsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => new[] { Pod("pod-a") }.ToAsyncEnumerable());
@@ -289,7 +289,7 @@ public sealed class TeardownProcessorTests : IDisposable
     [Fact]
     public async Task A_stats_check_that_wrote_state_during_the_teardown_makes_it_stop()
     {
-        stateStore.TryWriteAsync(Namespace, Name, Arg.Any<WorkloadState>(), "etag-1", Arg.Any<CancellationToken>()).Returns(false);
+        stateStore.TryWriteAsync(Namespace, Name, Arg.Any<WorkloadState>(), "etag-1", Arg.Any<CancellationToken>()).Returns((string?)null);
 
         var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
 
