@@ -63,11 +63,12 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
             var response = expectedETag is null
                 ? await table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false)
                 : await table.UpdateEntityAsync(entity, new ETag(expectedETag), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-            return response.Headers.ETag?.ToString() ?? throw new InvalidOperationException($"The table service answered a write of {@namespace}/{deployment} without an ETag");
+            return response.Headers.ETag?.ToString() ?? string.Empty;
         }
-        catch (RequestFailedException exception) when (exception.Status is (int)HttpStatusCode.PreconditionFailed or (int)HttpStatusCode.Conflict)
+        catch (RequestFailedException exception) when (exception.Status is (int)HttpStatusCode.PreconditionFailed or (int)HttpStatusCode.Conflict
+            || (exception.Status == (int)HttpStatusCode.NotFound && expectedETag is not null && exception.ErrorCode == "ResourceNotFound"))
         {
-            return null;
+            return null; // 404 on a replace: the row was deleted since it was read (by an operator, say)
         }
     }
 }

@@ -149,10 +149,16 @@ public static class Baselines
         var deletes = new CallStats();
         var processed = 0;
         started = Stopwatch.GetTimestamp();
+        var deadline = started + (long)(TimeSpan.FromMinutes(5).TotalSeconds * Stopwatch.Frequency);
         var loops = Enumerable.Range(0, options.Receivers).Select(_ => Task.Run(async () =>
         {
             while (Volatile.Read(ref processed) < checks.Count)
             {
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    throw new TimeoutException($"the storage floor did not drain in 5 minutes ({Volatile.Read(ref processed)} of {checks.Count})");
+                }
+
                 var t = Stopwatch.GetTimestamp();
                 QueueMessage[] batch = (await raw.ReceiveMessagesAsync(options.Batch, TimeSpan.FromMinutes(5))).Value;
                 receives.Add(Stopwatch.GetTimestamp() - t);
@@ -212,10 +218,16 @@ public static class Baselines
         var processed = 0;
         var rows = 0;
         started = Stopwatch.GetTimestamp();
+        var deadline = started + (long)(TimeSpan.FromMinutes(5).TotalSeconds * Stopwatch.Frequency);
         var loops = Enumerable.Range(0, options.Receivers).Select(_ => Task.Run(async () =>
         {
             while (Volatile.Read(ref processed) < groups.Count)
             {
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    throw new TimeoutException($"the storage floor did not drain in 5 minutes ({Volatile.Read(ref processed)} of {groups.Count})");
+                }
+
                 var t = Stopwatch.GetTimestamp();
                 QueueMessage[] batch = (await raw.ReceiveMessagesAsync(options.Batch, TimeSpan.FromMinutes(5))).Value;
                 receives.Add(Stopwatch.GetTimestamp() - t);

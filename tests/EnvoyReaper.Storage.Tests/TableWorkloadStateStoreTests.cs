@@ -84,4 +84,25 @@ public sealed class TableWorkloadStateStoreTests : IAsyncLifetime
         Assert.Null(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), created, CancellationToken.None));
         Assert.NotNull(await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), replaced, CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_replace_of_a_row_deleted_since_it_was_read_is_refused_not_thrown()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var etag = await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), null, CancellationToken.None);
+        await AzuriteStorage.Tables().GetTableClient(tableName).DeleteEntityAsync("games", "arena");
+
+        Assert.Null(await store.TryWriteAsync("games", "arena", State(Verdict.Active, at), etag, CancellationToken.None));
+        Assert.Null(await store.GetAsync("games", "arena", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_write_to_a_table_that_is_gone_fails_loudly()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var etag = await store.TryWriteAsync("games", "arena", State(Verdict.Idle, at), null, CancellationToken.None);
+        await AzuriteStorage.Tables().DeleteTableAsync(tableName);
+
+        await Assert.ThrowsAsync<Azure.RequestFailedException>(() => store.TryWriteAsync("games", "arena", State(Verdict.Active, at), etag, CancellationToken.None));
+    }
 }

@@ -36,8 +36,15 @@ public sealed class IdlePolicy(ReaperOptions options)
         }
 
         var (verdict, reason, active) = Decide(input, previous, now);
-        var quietSince = QuietSince(input, previous, verdict, active, now);
-        var idleSince = verdict == Verdict.Idle ? (previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : quietSince) : null;
+
+        // Quiet under a minimum of 3 says nothing about a minimum of 1: a lowered minimum starts the streak again.
+        var streakCarries = previous is not null
+            && (previous.QuietBelow is not { } judgedBelow || input.Settings is not { } minimum || judgedBelow <= minimum.MinConnections);
+        var quietSince = QuietSince(input, streakCarries ? previous : null, verdict, active, now);
+        var idleSince = verdict == Verdict.Idle
+            ? (streakCarries && previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : quietSince)
+            : null;
+        int? quietBelow = quietSince is not null || idleSince is not null ? input.Settings?.MinConnections : null;
         var activeByGauge = verdict == Verdict.Active && input.Settings is { } current && active >= current.MinConnections;
         var baselines = NextBaselines(input, previous, activeByGauge, now);
 
@@ -66,6 +73,7 @@ public sealed class IdlePolicy(ReaperOptions options)
             && previous.TeardownCompletedAt == teardownCompletedAt
             && previous.TeardownAction == teardownAction
             && previous.QuietSince == quietSince
+            && previous.QuietBelow == quietBelow
             && SameBaselines(previous.Pods, baselines);
 
         var state = new WorkloadState(
@@ -80,7 +88,8 @@ public sealed class IdlePolicy(ReaperOptions options)
             teardownCompletedAt,
             previous?.LastSnapshot,
             teardownAction,
-            quietSince);
+            quietSince,
+            quietBelow);
         return new Evaluation(verdict, reason, active, state, !unchanged, teardownDue, previous?.Verdict);
     }
 
@@ -110,6 +119,53 @@ public sealed class IdlePolicy(ReaperOptions options)
         // States written before QuietSince existed: an idle streak already vouches for its start.
         var since = previous.QuietSince ?? (previous.Verdict == Verdict.Idle ? previous.IdleSince : null);
         return since is { } earlier && earlier <= now ? earlier : now;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="stored"/> holds counters read after this sample: a counter of the same Envoy lower here
+    /// than stored (counters only grow), or this Envoy started well before the stored one, and the stored state written
+    /// after this sample was taken. Both, so that neither a reset counter nor a clock ahead on another instance alone
+    /// can make a check drop its sample.
+    /// </summary>
+    public bool IsOlderSample(CheckInput input, WorkloadState stored, DateTimeOffset sampledAt)
+    {
+        if (stored.DeploymentUid != input.DeploymentUid || stored.LastChange <= sampledAt)
+        {
+            return false;
+        }
+
+        foreach (var pod in input.Pods)
+        {
+            var baseline = stored.Pods.FirstOrDefault(candidate => candidate.PodUid == pod.PodUid);
+            if (!pod.Readable || baseline is null)
+            {
+                continue;
+            }
+
+            var startedAt = StartedAt(pod, sampledAt);
+            if (startedAt is { } start && baseline.EnvoyStartedAt is { } storedStart)
+            {
+                if (start + RestartTolerance < storedStart)
+                {
+                    return true; // the stored counters are from the Envoy that replaced this one
+                }
+
+                if (start > storedStart + RestartTolerance)
+                {
+                    continue; // restarted since the stored sample: its counters are not comparable
+                }
+            }
+
+            foreach (var (listener, total) in pod.ConnectionTotals)
+            {
+                if (baseline.ConnectionTotals.TryGetValue(listener, out var storedTotal) && storedTotal > total)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A pod gone since the stored sample may have had connections after it: only the same pods vouch for the time between.</summary>

@@ -60,16 +60,25 @@ public sealed partial class StatsCheckProcessor(
             var stored = attempt == 1 && stateCache.TryGet(message.Namespace, message.Deployment, out var cached)
                 ? cached
                 : await ReadStateAsync(message, cancellationToken).ConfigureAwait(false);
-            if (stored?.State is { } newer && newer.DeploymentUid == message.DeploymentUid && newer.LastChange > sampledAt)
+            if (stored?.State is { } newer && policy.IsOlderSample(input, newer, sampledAt))
             {
-                // Its counters are newer than ours: compared with them ours would read as a reset, and writing ours would
-                // move the baseline back. Activity we saw is not lost: the counters still show it against the stored ones.
-                LogSuperseded(messageId, message.Namespace, message.Deployment, sampledAt, newer.LastChange);
+                // Another check stored counters read after ours (a duplicate or overlapping message): compared with them
+                // ours would read as a reset, and writing ours would move the baseline back. Whatever ours saw is not
+                // lost: the stored counters include it.
+                LogSuperseded(messageId, message.Namespace, message.Deployment);
                 return new CheckResult(CheckOutcome.Superseded, null);
             }
 
             var now = sampledAt;
             var evaluation = policy.Evaluate(input, stored?.State, now);
+            if (evaluation.StateChanged
+                && await WriteStateAsync(message, evaluation.State, stored?.ETag, cancellationToken).ConfigureAwait(false) is null)
+            {
+                // Another instance checked the same workload, or the copy was out of date: decide again on a fresh read,
+                // and report only the decision that stands.
+                continue;
+            }
+
             // A verdict per workload per minute at Information would be most of the app's log volume (and its bill).
             if (evaluation.StateChanged)
             {
@@ -80,19 +89,10 @@ public sealed partial class StatsCheckProcessor(
                 LogVerdictUnchanged(messageId, message.Namespace, message.Deployment, evaluation.Verdict, evaluation.ActiveConnections, evaluation.Reason);
             }
 
-            if (attempt == 1)
-            {
-                metrics?.CheckEvaluated(evaluation.Verdict.ToString());
-            }
-
+            metrics?.CheckEvaluated(evaluation.Verdict.ToString());
             if (!evaluation.StateChanged)
             {
                 return new CheckResult(CheckOutcome.Evaluated, evaluation);
-            }
-
-            if (await WriteStateAsync(message, evaluation.State, stored?.ETag, cancellationToken).ConfigureAwait(false) is null)
-            {
-                continue; // Another instance checked the same workload, or the copy was out of date: decide again on a fresh read.
             }
 
             await AnnounceAsync(message, evaluation, cancellationToken).ConfigureAwait(false);
@@ -140,7 +140,7 @@ public sealed partial class StatsCheckProcessor(
         }
         finally
         {
-            if (etag is null)
+            if (string.IsNullOrEmpty(etag))
             {
                 stateCache.Forget(message.Namespace, message.Deployment);
             }
@@ -238,8 +238,8 @@ public sealed partial class StatsCheckProcessor(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Stats check {MessageId}: {Namespace}/{Name} is still {Verdict} ({ActiveConnections} active): {Reason}")]
     private partial void LogVerdictUnchanged(string messageId, string @namespace, string name, Verdict verdict, long? activeConnections, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Stats check {MessageId} for {Namespace}/{Name} dropped its sample of {SampledAt}: the stored state is from a later one ({StoredAt})")]
-    private partial void LogSuperseded(string messageId, string @namespace, string name, DateTimeOffset sampledAt, DateTimeOffset storedAt);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stats check {MessageId} for {Namespace}/{Name} dropped its sample: the stored counters were read after it")]
+    private partial void LogSuperseded(string messageId, string @namespace, string name);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Stats check {MessageId} for {Namespace}/{Name} gave up: the state kept changing under it")]
     private partial void LogLostRace(string messageId, string @namespace, string name);

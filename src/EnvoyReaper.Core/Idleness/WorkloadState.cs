@@ -9,6 +9,7 @@ public sealed record PodBaseline(string PodUid, DateTimeOffset? EnvoyStartedAt, 
 /// When the sample behind <see cref="Pods"/> was taken, if it was complete (every pod read, none unready) and below the
 /// minimum of connections, and no check since has seen a connection: the workload is known to have been idle since then.
 /// </param>
+/// <param name="QuietBelow">The minimum of connections that QuietSince and IdleSince were judged against.</param>
 public sealed record WorkloadState(
     string DeploymentUid,
     Verdict Verdict,
@@ -21,7 +22,8 @@ public sealed record WorkloadState(
     DateTimeOffset? TeardownCompletedAt,
     string? LastSnapshot,
     string? TeardownAction = null,
-    DateTimeOffset? QuietSince = null);
+    DateTimeOffset? QuietSince = null,
+    int? QuietBelow = null);
 
 public sealed record StoredState(WorkloadState State, string ETag);
 
@@ -33,6 +35,9 @@ public interface IWorkloadStateStore
     Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken);
 
     /// <summary>Writes the state if the stored copy still has <paramref name="expectedETag"/> (null: must not exist yet).</summary>
-    /// <returns>The ETag of the written state; null when another instance wrote first.</returns>
+    /// <returns>
+    /// The ETag of the written state (empty if the service did not say); null when another instance wrote first or the
+    /// row expected was deleted.
+    /// </returns>
     Task<string?> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken);
 }

@@ -13,6 +13,7 @@ namespace EnvoyReaper.Idleness;
 public sealed class WorkloadStateCache(TimeProvider time, IOptions<ReaperOptions> options)
 {
     private readonly ConcurrentDictionary<(string Namespace, string Deployment), Entry> entries = new();
+    private long nextSweepTicks;
 
     public int Count => entries.Count;
 
@@ -47,7 +48,14 @@ public sealed class WorkloadStateCache(TimeProvider time, IOptions<ReaperOptions
         var key = (@namespace, deployment);
         if (entries.Count >= options.Value.StateCacheEntries && !entries.ContainsKey(key))
         {
-            RemoveExpired(now);
+            // A sweep walks every entry: at most one per tenth of the time to live, not one per check of a full cache.
+            var nextSweep = Interlocked.Read(ref nextSweepTicks);
+            if (now.UtcTicks >= nextSweep
+                && Interlocked.CompareExchange(ref nextSweepTicks, (now + TimeToLive / 10).UtcTicks, nextSweep) == nextSweep)
+            {
+                RemoveExpired(now);
+            }
+
             if (entries.Count >= options.Value.StateCacheEntries)
             {
                 return; // Full of live entries: this workload is read from the table, as without a cache.

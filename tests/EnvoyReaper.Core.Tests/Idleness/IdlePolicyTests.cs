@@ -671,6 +671,67 @@ public sealed class IdlePolicyTests
         Assert.False(second.StateChanged);
     }
 
+    [Fact]
+    public void A_lowered_minimum_of_connections_starts_the_idle_streak_again()
+    {
+        // Two users were connected under a minimum of 3 (idle then); the owner lowers the minimum to 1 and the users leave.
+        var streak = policy.Evaluate(Input([Pod(T0, active: 2)], Settings(minConnections: 3)), StateWith(Verdict.Idle, T0.AddMinutes(-5), [Baseline()]), T0);
+        Assert.Equal(T0.AddMinutes(-5), streak.State.IdleSince);
+        Assert.Equal(3, streak.State.QuietBelow);
+
+        var later = T0.AddMinutes(1);
+        var lowered = policy.Evaluate(Input([Pod(later, active: 0)], Settings(minConnections: 1)), streak.State, later);
+
+        Assert.Equal(Verdict.Idle, lowered.Verdict);
+        Assert.Equal(later, lowered.State.IdleSince); // under a minimum of 1 it was busy until after T0
+        Assert.Equal(1, lowered.State.QuietBelow);
+    }
+
+    [Fact]
+    public void A_raised_minimum_of_connections_keeps_the_idle_streak()
+    {
+        var streak = policy.Evaluate(Input([Pod(T0)], Settings(minConnections: 1)), StateWith(Verdict.Idle, T0.AddMinutes(-5), [Baseline()]), T0);
+
+        var later = T0.AddMinutes(1);
+        var raised = policy.Evaluate(Input([Pod(later)], Settings(minConnections: 3)), streak.State, later);
+
+        Assert.Equal(T0.AddMinutes(-5), raised.State.IdleSince); // quiet under 1 is quiet under 3
+    }
+
+    // ----- Which of two samples is older -----
+
+    private static WorkloadState StoredAt(DateTimeOffset lastChange, ulong total, DateTimeOffset? envoyStart = null) =>
+        new(DeploymentUid, Verdict.Idle, "earlier", 0, lastChange, lastChange,
+            [new PodBaseline("pod-a", envoyStart ?? EnvoyStart, new Dictionary<string, ulong> { [Listener] = total })], null, null, null);
+
+    [Fact]
+    public void A_sample_with_lower_counters_than_a_state_stored_after_it_is_the_older_one()
+    {
+        Assert.True(policy.IsOlderSample(Input([Pod(T0, total: 100)]), StoredAt(T0.AddSeconds(5), total: 104), T0));
+    }
+
+    [Fact]
+    public void Lower_counters_than_a_state_stored_before_the_sample_are_a_reset_not_an_older_sample()
+    {
+        Assert.False(policy.IsOlderSample(Input([Pod(T0, total: 100)]), StoredAt(T0.AddSeconds(-60), total: 104), T0));
+        Assert.Equal(Verdict.Unknown, Check(StoredAt(T0.AddSeconds(-60), total: 104), T0, Pod(T0, total: 100)).Verdict);
+    }
+
+    [Fact]
+    public void A_state_stored_later_by_another_clock_with_the_same_or_lower_counters_does_not_drop_the_sample()
+    {
+        Assert.False(policy.IsOlderSample(Input([Pod(T0, total: 100)]), StoredAt(T0.AddMinutes(5), total: 100), T0));
+        Assert.False(policy.IsOlderSample(Input([Pod(T0, total: 100)]), StoredAt(T0.AddMinutes(5), total: 90), T0));
+    }
+
+    [Fact]
+    public void A_sample_from_the_Envoy_before_a_restart_is_older_than_one_stored_from_the_Envoy_after_it()
+    {
+        var restarted = T0.AddSeconds(-30);
+        Assert.True(policy.IsOlderSample(Input([Pod(T0, total: 500)]), StoredAt(T0.AddSeconds(5), total: 2, envoyStart: restarted), T0));
+        Assert.False(policy.IsOlderSample(Input([Pod(T0, total: 2, envoyStart: restarted)]), StoredAt(T0.AddSeconds(5), total: 500), T0));
+    }
+
     // ----- Realistic sequences over time -----
 
     [Fact]

@@ -4,6 +4,7 @@ using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
 using EnvoyReaper.TestSupport.Storage;
 using EnvoyReaper.Workloads;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -118,6 +119,7 @@ public sealed class WorkloadStateCacheTests : IDisposable
 
         // A's copy still said Idle since minute 0 with older counters: the counters moved against them, its write of
         // "Active" was refused, and on the fresh state nothing moved since B's check: a new streak from B's check.
+        Assert.Equal(1, store.Refused);
         Assert.Equal(Verdict.Idle, onStaleCopy.Verdict);
         Assert.Equal(T0.AddMinutes(2), onStaleCopy.State.IdleSince);
         Assert.Equal(T0.AddMinutes(2), (await store.GetAsync(Namespace, Name, CancellationToken.None))!.State.IdleSince);
@@ -126,6 +128,7 @@ public sealed class WorkloadStateCacheTests : IDisposable
     [Fact]
     public async Task A_stale_copy_never_requests_a_second_teardown_after_another_instance_requested_one()
     {
+        options.StateCacheTimeToLive = TimeSpan.FromHours(1); // A's copy, written at minute 1, is still in use at minute 11
         for (var minute = 0; minute <= 9; minute++)
         {
             await CheckOn(a);
@@ -137,6 +140,7 @@ public sealed class WorkloadStateCacheTests : IDisposable
 
         var onStaleCopy = await CheckOn(a); // A's copy has no teardown request: it would ask again
 
+        Assert.Equal(1, store.Refused); // the copy did decide on a teardown; its write was refused
         Assert.False(onStaleCopy.TeardownDue);
         Assert.Equal(0, a.TeardownsRequested);
         Assert.Equal(1, b.TeardownsRequested);
@@ -155,12 +159,85 @@ public sealed class WorkloadStateCacheTests : IDisposable
         Assert.Equal(Verdict.Active, (await CheckOn(b)).Verdict);
         await MinuteLater();
 
-        active = 0; // minute 10: the user left; A's copy says idle since minute 0, ten minutes ago
+        // Minute 10: the user left. A's copy says idle since minute 0, ten minutes ago, and the total did not move (kept
+        // so on purpose: the ETag is then the only thing between the stale copy and a teardown).
+        active = 0;
         var onStaleCopy = await CheckOn(a);
 
+        Assert.Equal(1, store.Refused);
         Assert.False(onStaleCopy.TeardownDue);
         Assert.Equal(0, a.TeardownsRequested + b.TeardownsRequested);
         Assert.Equal(T0.AddMinutes(10), (await store.GetAsync(Namespace, Name, CancellationToken.None))!.State.IdleSince);
+    }
+
+    [Fact]
+    public async Task Only_the_decision_that_stands_is_logged_not_the_one_drawn_from_a_stale_copy()
+    {
+        var logger = new ListLogger();
+        using var collector = new PodStatsCollector(envoy, Options.Create(options));
+        var processor = new StatsCheckProcessor(collector, new IdlePolicy(options), store, a.Cache, Substitute.For<IWorkQueue>(),
+            Substitute.For<IEventRecorder>(), Substitute.For<IWorkloadStatusWriter>(), clock, Options.Create(options), logger);
+        await CheckOn(a);
+        await MinuteLater();
+        await CheckOn(a);
+        await MinuteLater();
+        total += 5;
+        await CheckOn(b);
+        await MinuteLater();
+
+        await processor.ProcessAsync(new StatsCheckMessage(StatsCheckMessage.CurrentVersion, "c", clock.GetUtcNow(), Namespace, Name, "dep-uid",
+            T0.AddDays(-3), OptInSource.Label, null, Settings, null, [new PodTarget("web-5d8f-abcde", "pod-a", "10.0.0.7", false)], 0), "m-stale", CancellationToken.None);
+
+        Assert.Equal(1, store.Refused); // A's copy said Active (counters moved against its old baseline)
+        var verdicts = logger.Lines.Where(line => line.Message.Contains("m-stale", StringComparison.Ordinal)).ToList();
+        Assert.DoesNotContain(verdicts, line => line.Message.Contains("Active", StringComparison.Ordinal));
+        Assert.Contains(verdicts, line => line.Level == LogLevel.Information && line.Message.Contains("is Idle", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_row_deleted_behind_the_copy_is_created_again_without_an_error()
+    {
+        await CheckOn(a);
+        await MinuteLater();
+        store.Delete(Namespace, Name);
+
+        var evaluation = await CheckOn(a);
+
+        Assert.Equal(1, store.Refused); // the copy's ETag matched no row
+        var stored = (await store.GetAsync(Namespace, Name, CancellationToken.None))!.State;
+        Assert.Equal((evaluation.Verdict, evaluation.State.LastChange), (stored.Verdict, stored.LastChange));
+    }
+
+    [Fact]
+    public async Task A_Deployment_recreated_under_the_same_name_starts_from_nothing_even_with_a_copy_of_the_old_one()
+    {
+        for (var minute = 0; minute <= 9; minute++)
+        {
+            await CheckOn(a);
+            await MinuteLater();
+        }
+
+        var message = new StatsCheckMessage(StatsCheckMessage.CurrentVersion, "c", clock.GetUtcNow(), Namespace, Name, "dep-uid-2",
+            T0.AddDays(-3), OptInSource.Label, null, Settings, null, [new PodTarget("web-77f9-zzzzz", "pod-z", "10.0.0.9", false)], 0);
+        var result = await a.Processor.ProcessAsync(message, "m-new", CancellationToken.None);
+
+        Assert.Equal(Verdict.Unknown, result.Evaluation!.Verdict); // first sight of the new Deployment's pod
+        Assert.False(result.Evaluation.TeardownDue);
+        Assert.Equal("dep-uid-2", (await store.GetAsync(Namespace, Name, CancellationToken.None))!.State.DeploymentUid);
+        Assert.Equal(0, a.TeardownsRequested);
+    }
+
+    private sealed class ListLogger : ILogger<StatsCheckProcessor>
+    {
+        public List<(LogLevel Level, string Message)> Lines { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Add((logLevel, formatter(state, exception)));
     }
 
     [Fact]

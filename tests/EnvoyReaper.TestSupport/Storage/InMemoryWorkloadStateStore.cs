@@ -16,10 +16,18 @@ public sealed class InMemoryWorkloadStateStore : IWorkloadStateStore
     private long nextETag;
     private int reads;
     private int writes;
+    private int refused;
 
     public int Reads => Volatile.Read(ref reads);
 
+    /// <summary>Write attempts, refused ones included.</summary>
     public int Writes => Volatile.Read(ref writes);
+
+    /// <summary>Writes refused for a wrong or missing ETag, or an insert over an existing row.</summary>
+    public int Refused => Volatile.Read(ref refused);
+
+    /// <summary>Removes a row, as an operator clearing the table would.</summary>
+    public void Delete(string @namespace, string deployment) => rows.TryRemove((@namespace, deployment), out _);
 
     public Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken)
     {
@@ -38,11 +46,14 @@ public sealed class InMemoryWorkloadStateStore : IWorkloadStateStore
         Interlocked.Increment(ref writes);
         var key = (@namespace, deployment);
         var written = (JsonSerializer.Serialize(state, ReaperJson.Options), "W/\"" + Interlocked.Increment(ref nextETag).ToString(CultureInfo.InvariantCulture) + "\"");
-        if (expectedETag is null)
+        var accepted = expectedETag is null
+            ? rows.TryAdd(key, written)
+            : rows.TryGetValue(key, out var row) && row.ETag == expectedETag && rows.TryUpdate(key, written, row);
+        if (!accepted)
         {
-            return Task.FromResult(rows.TryAdd(key, written) ? written.Item2 : null);
+            Interlocked.Increment(ref refused);
         }
 
-        return Task.FromResult(rows.TryGetValue(key, out var row) && row.ETag == expectedETag && rows.TryUpdate(key, written, row) ? written.Item2 : null);
+        return Task.FromResult(accepted ? written.Item2 : null);
     }
 }
