@@ -34,6 +34,9 @@ public sealed class BenchOptions
     /// <summary>Reaper:StateCacheTimeToLive; 00:00:00 reads the table at every check, as before the cache.</summary>
     public TimeSpan? StateCacheTimeToLive { get; set; }
 
+    /// <summary>One more cycle after the others with the state cache off: its baseline in the same run.</summary>
+    public bool UncachedCycle { get; set; } = true;
+
     public string Storage { get; set; } =
         Environment.GetEnvironmentVariable("ENVOYREAPER_BENCH_STORAGE") is { Length: > 0 } bench ? bench
         : Environment.GetEnvironmentVariable("ENVOYREAPER_TEST_STORAGE") is { Length: > 0 } test ? test
@@ -93,6 +96,7 @@ public sealed class BenchOptions
                 case "--page-size": options.PageSize = Int(); break;
                 case "--max-reads": options.MaxConcurrentStatsReads = Int(); break;
                 case "--state-cache-ttl": options.StateCacheTimeToLive = TimeSpan.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--no-uncached-cycle": options.UncachedCycle = false; break;
                 case "--storage": options.Storage = Next(); break;
                 case "--no-ceiling": options.Ceiling = false; break;
                 case "--no-storage-baseline": options.StorageBaseline = false; break;
@@ -116,6 +120,7 @@ public sealed class BenchOptions
                           --idle-fraction F (0.5)  --cycles C (3)  --receivers R (4)  --batch B (32)  --sequential (drain after the timer)
                           --page-size N (Reaper:ListPageSize)  --max-reads N (Reaper:MaxConcurrentStatsReads)
                           --state-cache-ttl 00:10:00 (Reaper:StateCacheTimeToLive; 00:00:00 = a table read per check)
+                          --no-uncached-cycle (skip the last cycle, run with the state cache off as its baseline)
                           --storage CONNECTION (ENVOYREAPER_BENCH_STORAGE, ENVOYREAPER_TEST_STORAGE, else UseDevelopmentStorage=true)
                           --no-ceiling  --no-storage-baseline  --no-memory-run  --no-latency  --latency-only
                           --unbatched-floor (also above 2,000 workloads)  --timer-only (cycles run only the timer: listing + enqueue)

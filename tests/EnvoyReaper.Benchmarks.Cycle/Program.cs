@@ -68,6 +68,19 @@ if (!options.LatencyOnly)
         }
     }
 
+    if (options.UncachedCycle && options.Cycles >= 3 && !options.TimerOnly)
+    {
+        var reaper = harness.Services.GetRequiredService<IOptions<ReaperOptions>>().Value;
+        var cacheTimeToLive = reaper.StateCacheTimeToLive;
+        reaper.StateCacheTimeToLive = TimeSpan.Zero;
+        report.UncachedCycle = options.Cycles + 1;
+        Progress($"cycle {report.UncachedCycle} (state cache off: a table read per check, as before the cache)");
+        var result = await harness.RunCycleAsync(report.UncachedCycle.Value);
+        report.Cycles.Add(result);
+        Progress($"  {result.Processed:N0} checks, end to end {result.EndToEnd.TotalSeconds:F2} s, timer {result.TimerTime.TotalSeconds:F2} s, {result.CycleRequests} API requests, {result.ApiWrites} writes");
+        reaper.StateCacheTimeToLive = cacheTimeToLive;
+    }
+
     if (options.MemoryRun && harness.Counters.LastChecks is { Count: > 0 })
     {
         Progress("the same checks without storage (state in memory, bodies handed over directly): 2 warm passes + 1 measured");

@@ -14,6 +14,9 @@ public sealed class Report(BenchOptions options, string command)
 
     public List<CycleResult> Cycles { get; } = [];
 
+    /// <summary>The number of the cycle run with the state cache off, if any.</summary>
+    public int? UncachedCycle { get; set; }
+
     public CeilingResult? CeilingBefore { get; set; }
 
     public CeilingResult? CeilingAfter { get; set; }
@@ -72,6 +75,7 @@ public sealed class Report(BenchOptions options, string command)
             0 => "checks only: state in memory, no queue",
             1 => "cycle 1 (cold: no state)",
             2 => "cycle 2 (idle ones settle)",
+            _ when c.Number == UncachedCycle => $"cycle {c.Number} (nothing changed, state cache off)",
             _ => $"cycle {c.Number} (nothing changed)",
         }).ToList();
         o.WriteLine("| figure | " + string.Join(" | ", names) + " | target / baseline (same run) |");

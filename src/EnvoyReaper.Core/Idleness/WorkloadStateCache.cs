@@ -22,7 +22,7 @@ public sealed class WorkloadStateCache(TimeProvider time, IOptions<ReaperOptions
     public bool TryGet(string @namespace, string deployment, out StoredState stored)
     {
         stored = null!;
-        if (!entries.TryGetValue((@namespace, deployment), out var entry))
+        if (TimeToLive <= TimeSpan.Zero || !entries.TryGetValue((@namespace, deployment), out var entry))
         {
             return false;
         }

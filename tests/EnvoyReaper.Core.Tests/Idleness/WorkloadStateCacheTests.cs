@@ -283,6 +283,21 @@ public sealed class WorkloadStateCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task Turning_the_cache_off_takes_effect_at_once_for_copies_already_kept()
+    {
+        await CheckOn(a);
+        await MinuteLater();
+        await CheckOn(a);
+        Assert.Equal(1, store.Reads);
+
+        options.StateCacheTimeToLive = TimeSpan.Zero;
+        await MinuteLater();
+        await CheckOn(a);
+
+        Assert.Equal(2, store.Reads);
+    }
+
+    [Fact]
     public void A_full_cache_makes_room_only_from_expired_copies()
     {
         options.StateCacheEntries = 2;
