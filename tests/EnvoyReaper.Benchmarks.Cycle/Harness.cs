@@ -169,7 +169,9 @@ public sealed class Harness : IAsyncDisposable
         var counters = new Counters();
         var verdicts = new VerdictCounter();
         var collection = new ServiceCollection();
-        collection.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Information).AddProvider(new BenchLoggerProvider(verdicts)));
+        collection.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Information)
+            .AddFilter(typeof(StatsCheckProcessor).FullName, LogLevel.Debug)
+            .AddProvider(new BenchLoggerProvider(verdicts)));
         collection.AddEnvoyReaperFunctions(configuration);
         Decorate<IEnvoyStatsReader>(collection, (inner, _) => new TimedStatsReader(inner, counters));
         var stateSwitch = new StateStoreSwitch();
@@ -597,7 +599,9 @@ internal sealed class BenchLoggerProvider(VerdictCounter verdicts) : ILoggerProv
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        // Unchanged verdicts are logged at Debug: counted too, from this one category only.
+        public bool IsEnabled(LogLevel logLevel) =>
+            logLevel >= LogLevel.Information || (logLevel == LogLevel.Debug && category == typeof(StatsCheckProcessor).FullName);
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {

@@ -14,6 +14,9 @@ public sealed class Report(BenchOptions options, string command)
 
     public List<CycleResult> Cycles { get; } = [];
 
+    /// <summary>A cycle that did not finish, and why.</summary>
+    public string? Incomplete { get; set; }
+
     /// <summary>The number of the cycle run with the state cache off, if any.</summary>
     public int? UncachedCycle { get; set; }
 
@@ -56,6 +59,12 @@ public sealed class Report(BenchOptions options, string command)
                 $"Drain: {options.Receivers} receive loops x batches of {options.Batch}, {(options.Overlap ? "overlapping the timer" : "after the timer")}; " +
                 $"Reaper:MaxConcurrentStatsReads {MaxReads}, Reaper:ListPageSize {PageSize}.");
             o.WriteLine();
+            if (Incomplete is not null)
+            {
+                o.WriteLine($"**Incomplete:** {Incomplete}.");
+                o.WriteLine();
+            }
+
             PrintCycles(o);
             o.WriteLine();
             PrintBaselines(o);
