@@ -128,14 +128,22 @@ public static class DetectionLatency
             }
         }
 
-        var timeline = userEvents.Select(e => (e.At, Order: 0, Check: (TimeSpan?)null, e.Apply))
-            .Concat(checks.Select(c => (c.At, Order: 1, Check: (TimeSpan?)c.Due, Apply: (Action)(() => { }))))
-            .OrderBy(e => e.At).ThenBy(e => e.Order)
-            .ToList();
+        // One timeline; checks the reaper queues itself (at an idle timeout) join it when they fall due, as late as the rest.
+        var timeline = new PriorityQueue<(TimeSpan At, TimeSpan? Check, Action Apply), (TimeSpan, int)>();
+        foreach (var e in userEvents)
+        {
+            timeline.Enqueue((e.At, null, e.Apply), (e.At, 0));
+        }
+
+        foreach (var c in checks)
+        {
+            timeline.Enqueue((c.At, c.Due, () => { }), (c.At, 1));
+        }
 
         const ulong uptimeAtStart = 3600;
-        foreach (var (at, _, check, apply) in timeline)
+        while (timeline.TryDequeue(out var next, out _) && next.At < horizon + horizon)
         {
+            var (at, check, apply) = next;
             time.SetUtcNow(start + at);
             envoy.UptimeSeconds = uptimeAtStart + (ulong)at.TotalSeconds;
             if (check is not { } due)
@@ -159,6 +167,13 @@ public static class DetectionLatency
                 [new PodTarget("app-5d8f7c9b6-p0000", "pod-uid", "127.0.0.1", false)],
                 0);
             processor.ProcessAsync(message, message.Id, CancellationToken.None).GetAwaiter().GetResult();
+            foreach (var queued in queue.TakeChecks())
+            {
+                var queuedDue = at + queued.Delay;
+                var queuedAt = queuedDue + TimeSpan.FromTicks((long)(random.NextDouble() * jitter.Ticks));
+                timeline.Enqueue((queuedAt, queuedDue, () => { }), (queuedAt, 1));
+            }
+
             if (queue.Teardowns.Count > 0)
             {
                 var teardown = queue.Teardowns[0];
@@ -187,7 +202,20 @@ public static class DetectionLatency
     {
         public List<TeardownMessage> Teardowns { get; } = [];
 
-        public Task EnqueueStatsChecksAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken) => Task.CompletedTask;
+        private readonly List<ScheduledCheck> checks = [];
+
+        public IReadOnlyList<ScheduledCheck> TakeChecks()
+        {
+            var taken = checks.ToList();
+            checks.Clear();
+            return taken;
+        }
+
+        public Task EnqueueStatsChecksAsync(IReadOnlyList<ScheduledCheck> scheduled, CancellationToken cancellationToken)
+        {
+            checks.AddRange(scheduled);
+            return Task.CompletedTask;
+        }
 
         public Task EnqueueTeardownAsync(TeardownMessage message, TimeSpan timeToLive, CancellationToken cancellationToken)
         {

@@ -90,6 +90,7 @@ public sealed partial class StatsCheckProcessor(
             }
 
             metrics?.CheckEvaluated(evaluation.Verdict.ToString());
+            await ScheduleCheckAtTimeoutAsync(message, evaluation, now, cancellationToken).ConfigureAwait(false);
             if (!evaluation.StateChanged)
             {
                 return new CheckResult(CheckOutcome.Evaluated, evaluation);
@@ -114,6 +115,44 @@ public sealed partial class StatsCheckProcessor(
         LogLostRace(messageId, message.Namespace, message.Deployment);
         return new CheckResult(CheckOutcome.LostRace, null);
     }
+
+    /// <summary>
+    /// A workload whose idle timeout ends before its next regular check gets one more check at that moment, so that it
+    /// is torn down at idle-since + timeout, not up to a check interval later. It is an ordinary check: it reads every
+    /// pod again and decides on its own.
+    /// </summary>
+    private async Task ScheduleCheckAtTimeoutAsync(StatsCheckMessage message, Evaluation evaluation, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (evaluation is not { Verdict: Verdict.Idle, TeardownDue: false, State.IdleSince: { } idleSince } || message.Settings is not { } settings)
+        {
+            return;
+        }
+
+        var wait = idleSince + settings.IdleTimeout - now;
+        if (wait <= TimeSpan.Zero || wait >= (settings.CheckInterval ?? options.Value.TimerPeriod))
+        {
+            return;
+        }
+
+        // A little after the timeout, so that the check cannot land just short of it and ask for yet another.
+        var delay = wait + TimeoutCheckMargin;
+        var check = message with { Id = Guid.NewGuid().ToString("n"), DueAt = now + delay };
+        try
+        {
+            await queue.EnqueueStatsChecksAsync([new ScheduledCheck(check, delay, delay + options.Value.MessageMaxAge)], cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // The regular check after the timeout still comes: only the extra precision is lost.
+            LogTimeoutCheckFailed(exception, message.Namespace, message.Deployment);
+        }
+    }
+
+    /// <summary>How long after the idle timeout the extra check is due.</summary>
+    public static readonly TimeSpan TimeoutCheckMargin = TimeSpan.FromSeconds(2);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not queue the check at the idle timeout of {Namespace}/{Name}")]
+    private partial void LogTimeoutCheckFailed(Exception exception, string @namespace, string name);
 
     private async Task<StoredState?> ReadStateAsync(StatsCheckMessage message, CancellationToken cancellationToken)
     {

@@ -190,4 +190,52 @@ public sealed class StatsCheckProcessorTests : IDisposable
         Assert.Empty(written);
         await queue.DidNotReceiveWithAnyArgs().EnqueueTeardownAsync(default!, default, default);
     }
+
+    [Fact]
+    public async Task An_idle_timeout_ending_before_the_next_check_gets_one_more_check_at_that_moment()
+    {
+        Stored(IdleSince(T0.AddMinutes(-9).AddSeconds(-30)));
+        var checks = new List<ScheduledCheck>();
+        await queue.EnqueueStatsChecksAsync(Arg.Do<IReadOnlyList<ScheduledCheck>>(checks.AddRange), Arg.Any<CancellationToken>());
+
+        var result = await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
+
+        Assert.False(result.Evaluation!.TeardownDue);
+        var check = Assert.Single(checks);
+        Assert.Equal(TimeSpan.FromSeconds(30) + StatsCheckProcessor.TimeoutCheckMargin, check.Delay);
+        Assert.Equal(T0 + check.Delay, check.Message.DueAt);
+        Assert.True(check.TimeToLive > check.Delay);
+        Assert.Equal((Namespace, Name, DeploymentUid), (check.Message.Namespace, check.Message.Deployment, check.Message.DeploymentUid));
+        Assert.NotEqual("check-1", check.Message.Id);
+
+        // That check, when it comes, finds the timeout reached and asks for the teardown itself: nothing more is queued.
+        clock.Advance(check.Delay);
+        Stored(result.Evaluation.State);
+        var atTimeout = await processor.ProcessAsync(check.Message, "m-2", CancellationToken.None);
+        Assert.True(atTimeout.Evaluation!.TeardownDue);
+        Assert.Single(checks);
+    }
+
+    [Theory]
+    [InlineData(-8)] // two minutes left: the next regular check comes first
+    [InlineData(-10)] // due now: the teardown is requested by this check
+    public async Task No_extra_check_when_the_timeout_is_not_between_this_check_and_the_next(int idleMinutes)
+    {
+        Stored(IdleSince(T0.AddMinutes(idleMinutes)));
+
+        await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
+
+        await queue.DidNotReceiveWithAnyArgs().EnqueueStatsChecksAsync(default!, default);
+    }
+
+    [Fact]
+    public async Task No_extra_check_for_a_workload_that_is_not_idle()
+    {
+        Stored(IdleSince(T0.AddMinutes(-9).AddSeconds(-30)));
+        EnvoyReports(total: 100, active: 1);
+
+        await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
+
+        await queue.DidNotReceiveWithAnyArgs().EnqueueStatsChecksAsync(default!, default);
+    }
 }
