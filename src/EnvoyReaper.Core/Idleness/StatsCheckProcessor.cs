@@ -128,8 +128,14 @@ public sealed partial class StatsCheckProcessor(
             return;
         }
 
-        var wait = idleSince + settings.IdleTimeout - now;
-        if (wait <= TimeSpan.Zero || wait >= (settings.CheckInterval ?? options.Value.TimerPeriod))
+        // Due when the regular check would be: at the timeout, but not inside the startup grace.
+        var dueAt = Max(idleSince + settings.IdleTimeout, message.DeploymentCreatedAt + options.Value.StartupGrace);
+        var wait = dueAt - now;
+
+        // Within the next timer period only: the copy carries this message's pods and settings, which must not outlive
+        // the next discovery by much (a long per-workload check interval would otherwise send hours-old pod lists).
+        var interval = settings.CheckInterval is { } own && own < options.Value.TimerPeriod ? own : options.Value.TimerPeriod;
+        if (wait <= TimeSpan.Zero || wait >= interval)
         {
             return;
         }
@@ -147,6 +153,8 @@ public sealed partial class StatsCheckProcessor(
             LogTimeoutCheckFailed(exception, message.Namespace, message.Deployment);
         }
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     /// <summary>How long after the idle timeout the extra check is due.</summary>
     public static readonly TimeSpan TimeoutCheckMargin = TimeSpan.FromSeconds(2);

@@ -204,7 +204,7 @@ public sealed class StatsCheckProcessorTests : IDisposable
         var check = Assert.Single(checks);
         Assert.Equal(TimeSpan.FromSeconds(30) + StatsCheckProcessor.TimeoutCheckMargin, check.Delay);
         Assert.Equal(T0 + check.Delay, check.Message.DueAt);
-        Assert.True(check.TimeToLive > check.Delay);
+        Assert.Equal(check.Delay + options.MessageMaxAge, check.TimeToLive);
         Assert.Equal((Namespace, Name, DeploymentUid), (check.Message.Namespace, check.Message.Deployment, check.Message.DeploymentUid));
         Assert.NotEqual("check-1", check.Message.Id);
 
@@ -237,5 +237,41 @@ public sealed class StatsCheckProcessorTests : IDisposable
         await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
 
         await queue.DidNotReceiveWithAnyArgs().EnqueueStatsChecksAsync(default!, default);
+    }
+
+    [Fact]
+    public async Task The_extra_check_waits_for_a_startup_grace_that_ends_after_the_timeout()
+    {
+        Stored(IdleSince(T0.AddMinutes(-9).AddSeconds(-30)));
+        var checks = new List<ScheduledCheck>();
+        await queue.EnqueueStatsChecksAsync(Arg.Do<IReadOnlyList<ScheduledCheck>>(checks.AddRange), Arg.Any<CancellationToken>());
+        var young = Message(T0) with { DeploymentCreatedAt = T0 - options.StartupGrace + TimeSpan.FromSeconds(50) };
+
+        await processor.ProcessAsync(young, "m-1", CancellationToken.None);
+
+        Assert.Equal(TimeSpan.FromSeconds(50) + StatsCheckProcessor.TimeoutCheckMargin, Assert.Single(checks).Delay);
+    }
+
+    [Fact]
+    public async Task A_check_interval_shorter_than_the_time_left_brings_no_extra_check()
+    {
+        Stored(IdleSince(T0.AddMinutes(-9).AddSeconds(-15))); // 45 s left, checks every 30 s: a regular one comes first
+
+        await processor.ProcessAsync(Message(T0, Settings with { CheckInterval = TimeSpan.FromSeconds(30) }), "m-1", CancellationToken.None);
+
+        await queue.DidNotReceiveWithAnyArgs().EnqueueStatsChecksAsync(default!, default);
+    }
+
+    [Fact]
+    public async Task A_failure_to_queue_the_extra_check_does_not_undo_the_check()
+    {
+        Stored(IdleSince(T0.AddMinutes(-9).AddSeconds(-30)));
+        queue.EnqueueStatsChecksAsync(default!, default).ReturnsForAnyArgs(Task.FromException(new InvalidOperationException("queue down")));
+
+        var result = await processor.ProcessAsync(Message(T0), "m-1", CancellationToken.None);
+
+        Assert.Equal(CheckOutcome.Evaluated, result.Outcome);
+        Assert.Equal(Verdict.Idle, result.Evaluation!.Verdict);
+        Assert.Single(written);
     }
 }
