@@ -75,15 +75,10 @@ internal static class RestoreCommands
             await stderr.WriteLineAsync($"error: {result.Detail}");
             return result.Status == RestoreStatus.AlreadyExists ? 4 : 3;
         }
-        catch (Exception exception) when (exception is InvalidOperationException or OptionsValidationException or k8s.Exceptions.KubeConfigException)
+        catch (Exception exception) when (ClusterFailure.Describe(exception) is { } failure)
         {
-            await stderr.WriteLineAsync($"error: {exception.Message}");
-            return 2;
-        }
-        catch (HttpOperationException exception)
-        {
-            await stderr.WriteLineAsync($"error: the API server answered {(int)exception.Response.StatusCode}: {exception.Response.Content}");
-            return 3;
+            await stderr.WriteLineAsync($"error: {failure.Message}");
+            return failure.ExitCode;
         }
     }
 }

@@ -25,20 +25,10 @@ internal static class ScanCommand
             ReaperCommandLine.ValidateOptions(services);
             report = await services.GetRequiredService<WorkloadScanner>().ScanAsync(cancellationToken);
         }
-        catch (Exception exception) when (exception is InvalidOperationException or OptionsValidationException or k8s.Exceptions.KubeConfigException)
+        catch (Exception exception) when (ClusterFailure.Describe(exception) is { } failure)
         {
-            await stderr.WriteLineAsync($"error: {exception.Message}");
-            return 2;
-        }
-        catch (HttpOperationException exception)
-        {
-            await stderr.WriteLineAsync($"error: the API server answered {(int)exception.Response.StatusCode}: {exception.Response.Content}");
-            return 3;
-        }
-        catch (HttpRequestException exception)
-        {
-            await stderr.WriteLineAsync($"error: cannot reach the API server: {exception.Message}");
-            return 3;
+            await stderr.WriteLineAsync($"error: {failure.Message}");
+            return failure.ExitCode;
         }
 
         if (output == "json")

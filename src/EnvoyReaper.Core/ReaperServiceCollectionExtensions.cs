@@ -29,17 +29,7 @@ public static class ReaperServiceCollectionExtensions
         services.AddSingleton<WorkloadScanner>();
 
         services.AddHttpClient<IEnvoyStatsReader, EnvoyStatsReader>()
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-            {
-                // Pod IPs are reached directly: an HTTP proxy from the environment must never see them.
-                UseProxy = false,
-                AllowAutoRedirect = false,
-                UseCookies = false,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-                PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-                MaxConnectionsPerServer = 4,
-                ConnectTimeout = TimeSpan.FromSeconds(2),
-            })
+            .ConfigurePrimaryHttpMessageHandler(EnvoyStatsReader.CreateHandler)
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
         return services;
     }

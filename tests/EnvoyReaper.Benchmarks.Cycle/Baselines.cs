@@ -28,36 +28,27 @@ public static class Baselines
 {
     /// <summary>
     /// The raw ceiling: a bare HttpClient loop GETting exactly the URLs the reaper reads (same filter, same order), with
-    /// the same bound on concurrent reads and the same handler settings as the reaper's (ReaperServiceCollectionExtensions),
+    /// the same bound on concurrent reads and the reaper's own handler (EnvoyStatsReader.CreateHandler),
     /// reading each body into a pooled buffer and doing nothing with it.
     /// </summary>
     public static async Task<CeilingResult> HttpCeilingAsync(string name, IReadOnlyList<Uri> urls, int concurrency, bool newConnectionEach, int passes = 1)
     {
         var connections = 0;
-        using var handler = new SocketsHttpHandler
+        using var handler = EnvoyStatsReader.CreateHandler();
+        handler.ConnectCallback = async (context, token) =>
         {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-            MaxConnectionsPerServer = 4,
-            ConnectTimeout = TimeSpan.FromSeconds(2),
-            ConnectCallback = async (context, token) =>
+            Interlocked.Increment(ref connections);
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            try
             {
-                Interlocked.Increment(ref connections);
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(context.DnsEndPoint, token).ConfigureAwait(false);
-                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
+                await socket.ConnectAsync(context.DnsEndPoint, token).ConfigureAwait(false);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
         };
         using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
         CeilingResult? result = null;

@@ -97,4 +97,18 @@ public sealed class RestoreCommandTests : IAsyncLifetime
         Assert.NotEqual(0, exit);
         Assert.Contains("--storage", error);
     }
+
+    [Fact]
+    public async Task Restore_with_the_API_server_unreachable_is_a_clear_error_not_a_stack_trace()
+    {
+        await SnapshotThenDeleteAsync();
+        await api.DisposeAsync();
+
+        var (exit, _, error) = await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString,
+            "--snapshot-container", container, "--kubeconfig", kubeconfig);
+
+        Assert.Equal(3, exit);
+        Assert.StartsWith("error: cannot reach the API server", error);
+        Assert.DoesNotContain("   at ", error);
+    }
 }
