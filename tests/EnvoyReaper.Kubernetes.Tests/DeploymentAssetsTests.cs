@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Kubernetes.Authorization;
 using k8s;
 using k8s.Models;
 using Xunit.Abstractions;
@@ -19,7 +20,6 @@ namespace EnvoyReaper.Kubernetes.Tests;
 public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
 {
     private const string Namespace = "envoy-reaper";
-    private const string ServiceAccountName = "envoy-reaper";
     private const string FunctionsBaseImage = "mcr.microsoft.com/azure-functions/dotnet-isolated:4-dotnet-isolated10.0";
     private const string SdkImage = "mcr.microsoft.com/dotnet/sdk:10.0";
     private const string BicepPackage = "Azure.Bicep.CommandLine.linux-x64";
@@ -38,6 +38,7 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         ["apps/v1/Deployment"] = typeof(V1Deployment),
         ["rbac.authorization.k8s.io/v1/ClusterRole"] = typeof(V1ClusterRole),
         ["rbac.authorization.k8s.io/v1/ClusterRoleBinding"] = typeof(V1ClusterRoleBinding),
+        ["rbac.authorization.k8s.io/v1/RoleBinding"] = typeof(V1RoleBinding),
     };
 
     // One compile per test run, shared by the facts that read the ARM JSON.
@@ -127,19 +128,23 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         }
     }
 
-    // (b) Both Deployments: the reaper's service account, non-root, settings that exist, InCluster, a safe dry run.
+    // (b) Every Deployment (the opt-in injector's too): its own service account from rbac.yaml or its own file, non-root,
+    // settings that exist, InCluster, a safe dry run.
     [Fact]
-    public void Both_Deployments_run_as_the_reaper_service_account_non_root_with_settings_from_the_folder()
+    public void Every_Deployment_runs_as_its_own_service_account_non_root_with_settings_from_the_folder()
     {
-        var app = LoadApp();
-        var rbac = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(Root, "infra", "k8s", "rbac.yaml")), BuiltInKinds, strict: true);
-        Assert.Contains(rbac.OfType<V1ServiceAccount>(), account => account.Metadata.Name == ServiceAccountName && account.Metadata.NamespaceProperty == Namespace);
+        var app = LoadApp(includeInjector: true);
+        var accounts = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(Root, "infra", "k8s", "rbac.yaml")), BuiltInKinds, strict: true)
+            .OfType<V1ServiceAccount>().Concat(app.Objects.OfType<V1ServiceAccount>()).ToList();
+        var deployments = app.Objects.OfType<V1Deployment>().ToList();
+        Assert.Equal(3, deployments.Count);
+        Assert.Equal(deployments.Count, deployments.Select(deployment => deployment.Spec.Template.Spec.ServiceAccountName).Distinct().Count());
 
-        foreach (var deployment in app.Objects.OfType<V1Deployment>())
+        foreach (var deployment in deployments)
         {
             var name = deployment.Metadata.Name;
             var pod = deployment.Spec.Template.Spec;
-            Assert.Equal(ServiceAccountName, pod.ServiceAccountName);
+            Assert.Contains(accounts, account => account.Metadata.Name == pod.ServiceAccountName && account.Metadata.NamespaceProperty == Namespace);
             Assert.NotEqual(false, pod.AutomountServiceAccountToken);
             var container = Assert.Single(pod.Containers);
 
@@ -193,10 +198,10 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         }
 
         // One host id for every pod, or each pod keeps its own timer schedule state and its own function keys.
-        var hostIds = app.Objects.OfType<V1Deployment>().Select(deployment => EffectiveSettings(app, deployment).GetValueOrDefault("AzureFunctionsWebHost__hostid")).Distinct().ToList();
+        var hostIds = deployments.Select(deployment => EffectiveSettings(app, deployment).GetValueOrDefault("AzureFunctionsWebHost__hostid")).Distinct().ToList();
         var hostId = Assert.Single(hostIds);
         Assert.Matches("^[a-z0-9][a-z0-9-]{0,31}$", hostId ?? "");
-        Assert.Single(app.Objects.OfType<V1Deployment>().Select(deployment => deployment.Spec.Template.Spec.Containers[0].Image).Distinct());
+        Assert.Single(deployments.Select(deployment => deployment.Spec.Template.Spec.Containers[0].Image).Distinct());
     }
 
     [Fact]
@@ -213,20 +218,87 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         var consumer = EffectiveSettings(app, app.Consumer);
         var scheduler = EffectiveSettings(app, app.Scheduler);
         Assert.Equal(1, app.Scheduler.Spec.Replicas);
-        Assert.All(timers, timer => Assert.True(IsDisabled(consumer, timer), $"{timer} must be disabled in {app.Consumer.Metadata.Name}"));
-        Assert.All(timers, timer => Assert.False(IsDisabled(scheduler, timer), $"{timer} must run in {app.Scheduler.Metadata.Name}"));
-        Assert.All(queues, queue => Assert.True(IsDisabled(scheduler, queue), $"{queue} must be disabled in {app.Scheduler.Metadata.Name}"));
-        Assert.All(queues, queue => Assert.False(IsDisabled(consumer, queue), $"{queue} must run in {app.Consumer.Metadata.Name}"));
+        Assert.All(timers, timer => Assert.False(Runs(consumer, timer), $"{timer} must not run in {app.Consumer.Metadata.Name}"));
+        Assert.All(timers, timer => Assert.True(Runs(scheduler, timer), $"{timer} must run in {app.Scheduler.Metadata.Name}"));
+        Assert.All(queues, queue => Assert.False(Runs(scheduler, queue), $"{queue} must not run in {app.Scheduler.Metadata.Name}"));
+        Assert.All(queues, queue => Assert.True(Runs(consumer, queue), $"{queue} must run in {app.Consumer.Metadata.Name}"));
 
         // A setting for a function that does not exist (a typo) would silently disable nothing.
         var known = functions.Select(function => function.Name).ToHashSet();
-        foreach (var key in consumer.Keys.Concat(scheduler.Keys))
+        foreach (var settings in new[] { consumer, scheduler })
         {
-            if (DisabledSetting().Match(key) is { Success: true } match)
+            foreach (var key in settings.Keys)
             {
-                Assert.Contains(match.Groups["name"].Value, known);
+                if (DisabledSetting().Match(key) is { Success: true } match)
+                {
+                    Assert.Contains(match.Groups["name"].Value, known);
+                }
             }
+
+            Assert.All(FunctionAppManifests.AllowList(settings) ?? [], name => Assert.Contains(name, known));
         }
+    }
+
+    // Every function runs in exactly one Deployment; the HTTP endpoints that write (inject, remove, restore) only in the
+    // opt-in injector, never under the identity of the queue workers that talk to untrusted Envoys, nor the timer's.
+    [Fact]
+    public void Every_function_runs_in_one_Deployment_and_the_writing_endpoints_only_under_the_opt_in_injector_identity()
+    {
+        var manifests = FunctionAppManifests.Load(ManifestPaths().Append(Path.Combine(Root, "infra", "k8s", "injector", "injector.yaml")));
+        var app = LoadApp();
+        string[] writers = ["InjectSidecar", "RemoveSidecar", "RestoreWorkload"];
+
+        foreach (var (function, _) in FunctionsInSource())
+        {
+            var runners = manifests.Deployments.Where(deployment => manifests.Runs(deployment, function)).Select(deployment => deployment.Metadata.Name).ToList();
+            Assert.True(runners.Count == 1, $"{function} runs in {runners.Count} Deployments ({string.Join(", ", runners)})");
+            Assert.All(manifests.Deployments, deployment => Assert.NotNull(FunctionAppManifests.AllowList(manifests.Environment(deployment))));
+        }
+
+        Assert.All(writers, function => Assert.Equal(["envoy-reaper-injector"], manifests.Deployments.Where(deployment => manifests.Runs(deployment, function)).Select(deployment => deployment.Metadata.Name)));
+        var injectorAccount = FunctionAppManifests.IdentityOf(manifests.Deployments.Single(deployment => deployment.Metadata.Name == "envoy-reaper-injector"));
+        Assert.DoesNotContain(injectorAccount, app.Objects.OfType<V1Deployment>().Select(FunctionAppManifests.IdentityOf));
+    }
+
+    // What the default files grant: the scheduler reads, the worker reads and tears down; neither creates, rewrites or
+    // reads Secrets anywhere, and the injector's role is bound by nothing that the README applies by default.
+    [Theory]
+    [InlineData("POST", "/apis/apps/v1/namespaces/kube-system/deployments")]
+    [InlineData("PUT", "/apis/apps/v1/namespaces/kube-system/deployments/coredns")]
+    [InlineData("PUT", "/api/v1/namespaces/default/services/web")]
+    [InlineData("PATCH", "/api/v1/namespaces/default/services/web")]
+    [InlineData("POST", "/api/v1/namespaces/kube-system/configmaps")]
+    [InlineData("PUT", "/api/v1/namespaces/kube-system/configmaps/coredns")]
+    [InlineData("POST", "/apis/networking.k8s.io/v1/namespaces/default/ingresses")]
+    [InlineData("GET", "/api/v1/namespaces/envoy-reaper/secrets/envoy-reaper-storage")]
+    [InlineData("GET", "/api/v1/secrets")]
+    [InlineData("DELETE", "/api/v1/namespaces/default/pods")]
+    public void The_default_identities_cannot_create_or_rewrite_workloads_or_read_secrets(string method, string path)
+    {
+        var manifests = FunctionAppManifests.Load(ManifestPaths().Prepend(Path.Combine(Root, "infra", "k8s", "rbac.yaml")));
+        var policy = manifests.Policy();
+        var request = RequestAttributes.Parse(method, path, "");
+
+        Assert.All(app(manifests), identity => Assert.False(policy.Authorize(identity, request).Allowed, $"{identity} may {request}"));
+
+        static IEnumerable<ServiceAccountIdentity> app(FunctionAppManifests manifests) => manifests.Deployments.Select(FunctionAppManifests.IdentityOf);
+    }
+
+    [Theory]
+    [InlineData("DELETE", "/apis/apps/v1/namespaces/default/deployments/web")]
+    [InlineData("PATCH", "/apis/apps/v1/namespaces/default/deployments/web")]
+    [InlineData("DELETE", "/api/v1/namespaces/default/services/web")]
+    [InlineData("PATCH", "/apis/monitoring.example.com/v1alpha1/namespaces/default/envoymonitors/web/status")]
+    [InlineData("POST", "/api/v1/namespaces/default/events")]
+    public void The_discovery_timer_holds_no_verb_of_the_workers(string method, string path)
+    {
+        var manifests = FunctionAppManifests.Load(ManifestPaths().Prepend(Path.Combine(Root, "infra", "k8s", "rbac.yaml")));
+        var policy = manifests.Policy();
+        var app = LoadApp();
+        var request = RequestAttributes.Parse(method, path, "");
+
+        Assert.False(policy.Authorize(FunctionAppManifests.IdentityOf(app.Scheduler), request).Allowed);
+        Assert.True(policy.Authorize(FunctionAppManifests.IdentityOf(app.Consumer), request).Allowed);
     }
 
     [Fact]
@@ -423,8 +495,10 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         }
     }
 
-    private static bool IsDisabled(Dictionary<string, string> settings, string function) =>
-        string.Equals(settings.GetValueOrDefault($"AzureWebJobs.{function}.Disabled"), "true", StringComparison.OrdinalIgnoreCase);
+    /// <summary>The Functions host runs a function that its allow list (when set) names and that is not disabled.</summary>
+    private static bool Runs(Dictionary<string, string> settings, string function) =>
+        (FunctionAppManifests.AllowList(settings) is not { } allowList || allowList.Contains(function, StringComparer.OrdinalIgnoreCase))
+        && !string.Equals(settings.GetValueOrDefault($"AzureWebJobs.{function}.Disabled"), "true", StringComparison.OrdinalIgnoreCase);
 
     private static bool Selects(IDictionary<string, string>? selector, V1Deployment deployment) =>
         selector is { Count: > 0 } && selector.All(pair => deployment.Spec.Template.Metadata.Labels.TryGetValue(pair.Key, out var value) && value == pair.Value);
@@ -674,17 +748,18 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         public V1Deployment Consumer => Objects.OfType<V1Deployment>().Single(deployment =>
             Keda.Any(document => Scalar(document, "kind") == "ScaledObject" && Scalar(document, "spec", "scaleTargetRef", "name") == deployment.Metadata.Name));
 
-        public V1Deployment Scheduler => Objects.OfType<V1Deployment>().Single(deployment => deployment != Consumer);
+        public V1Deployment Scheduler => Objects.OfType<V1Deployment>().Single(deployment => deployment != Consumer && deployment.Metadata.Name != "envoy-reaper-injector");
     }
 
     private static IEnumerable<string> ManifestPaths() =>
         Directory.GetFiles(AppFolder, "*.yaml").Concat(Directory.GetFiles(AppFolder, "*.yml")).Order(StringComparer.Ordinal);
 
-    private static AppManifests LoadApp()
+    /// <summary>infra/k8s/app, and with <paramref name="includeInjector"/> the opt-in infra/k8s/injector/injector.yaml.</summary>
+    private static AppManifests LoadApp(bool includeInjector = false)
     {
         var objects = new List<IKubernetesObject<V1ObjectMeta>>();
         var keda = new List<YamlMappingNode>();
-        foreach (var file in ManifestPaths())
+        foreach (var file in includeInjector ? ManifestPaths().Append(Path.Combine(Root, "infra", "k8s", "injector", "injector.yaml")) : ManifestPaths())
         {
             var manifest = LoadFile(file);
             objects.AddRange(manifest.Objects);

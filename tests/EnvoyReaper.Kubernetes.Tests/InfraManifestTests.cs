@@ -25,9 +25,9 @@ public sealed class InfraManifestTests
     public static TheoryData<string> KubernetesManifests()
     {
         var data = new TheoryData<string>();
-        foreach (var file in Directory.GetFiles(Infra("k8s"), "*.yaml").Order())
+        foreach (var file in Directory.GetFiles(Infra("k8s"), "*.yaml").Concat(Directory.GetFiles(Infra("k8s", "injector"), "*.yaml")).Order())
         {
-            data.Add(Path.GetFileName(file));
+            data.Add(Path.GetRelativePath(Infra("k8s"), file));
         }
 
         return data;
@@ -56,6 +56,7 @@ public sealed class InfraManifestTests
             ["networking.k8s.io/v1/Ingress"] = typeof(V1Ingress),
             ["rbac.authorization.k8s.io/v1/ClusterRole"] = typeof(V1ClusterRole),
             ["rbac.authorization.k8s.io/v1/ClusterRoleBinding"] = typeof(V1ClusterRoleBinding),
+            ["rbac.authorization.k8s.io/v1/RoleBinding"] = typeof(V1RoleBinding),
             ["apiextensions.k8s.io/v1/CustomResourceDefinition"] = typeof(V1CustomResourceDefinition),
         };
         foreach (var (key, value) in extra)
@@ -64,6 +65,42 @@ public sealed class InfraManifestTests
         }
 
         return map;
+    }
+
+    /// <summary>
+    /// The injector's role (it creates and rewrites workloads) is granted only by the files of infra/k8s/injector: per
+    /// namespace by a RoleBinding, cluster-wide only by the file whose name says so. Nothing the README applies by
+    /// default binds it, nor gives its service account anything else.
+    /// </summary>
+    [Fact]
+    public void The_injector_role_is_bound_per_namespace_or_cluster_wide_only_by_the_explicitly_named_file()
+    {
+        var all = Directory.GetFiles(Infra("k8s"), "*.yaml", SearchOption.AllDirectories).Order().ToList();
+        var bindings = new List<(string File, object Binding, string Role, IList<Rbacv1Subject> Subjects)>();
+        foreach (var file in all.Where(file => !file.Contains($"{Path.DirectorySeparatorChar}app{Path.DirectorySeparatorChar}", StringComparison.Ordinal)))
+        {
+            foreach (var item in KubernetesYaml.LoadAllFromString(File.ReadAllText(file), DefaultTypes(new() { ["monitoring.example.com/v1alpha1/EnvoyMonitor"] = typeof(EnvoyMonitorDocument) }), strict: true))
+            {
+                switch (item)
+                {
+                    case V1ClusterRoleBinding binding:
+                        bindings.Add((Path.GetRelativePath(Infra("k8s"), file), binding, binding.RoleRef.Name, binding.Subjects));
+                        break;
+                    case V1RoleBinding binding:
+                        bindings.Add((Path.GetRelativePath(Infra("k8s"), file), binding, binding.RoleRef.Name, binding.Subjects));
+                        break;
+                }
+            }
+        }
+
+        var injector = bindings.Where(binding => binding.Role == "envoy-reaper-injector").ToList();
+        var clusterWide = Assert.Single(injector, binding => binding.Binding is V1ClusterRoleBinding);
+        Assert.Equal(Path.Combine("injector", "injector-cluster-wide-binding.yaml"), clusterWide.File);
+        var perNamespace = Assert.Single(injector, binding => binding.Binding is V1RoleBinding);
+        Assert.Equal(Path.Combine("injector", "injector-namespace-binding.yaml"), perNamespace.File);
+        Assert.All(injector, binding => Assert.Equal("envoy-reaper-injector", Assert.Single(binding.Subjects).Name));
+        Assert.DoesNotContain(bindings, binding => binding.Role != "envoy-reaper-injector" && binding.Subjects.Any(subject => subject.Name == "envoy-reaper-injector"));
+        Assert.DoesNotContain(bindings, binding => binding.File == "rbac.yaml" && binding.Role == "envoy-reaper-injector");
     }
 
     [Fact]
