@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the EnvoyMonitor CRD, the reaper's RBAC and (with --examples) the example workload on the current
-# kubectl context: a kind or k3d cluster on a laptop, or any cluster you may change.
+# kubectl context: a kind or k3d cluster on a laptop, or any cluster you may change. rbac.yaml holds the service accounts
+# and roles of the in-cluster Deployments (infra/k8s/app/); run.sh itself runs under your own kubeconfig. The opt-in
+# injector (infra/k8s/injector/: inject, remove and restore endpoints, bound per namespace) is not installed here.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v kubectl >/dev/null 2>&1 || { echo "error: 'kubectl' is not installed (https://kubernetes.io/docs/tasks/tools/)" >&2; exit 1; }
