@@ -1,9 +1,11 @@
 // EnvoyReaper on Azure: a Flex Consumption function app (.NET 10 isolated) with its storage account, reached only
 // through a user-assigned managed identity, Application Insights on a Log Analytics workspace, and the reaper's
 // settings. The cluster is reached as Kubernetes__Mode says; AksEntra (the default) gets tokens for the AKS API
-// server with the same identity, which needs Kubernetes RBAC on the cluster: bind the ClusterRoles of
-// infra/k8s/rbac.yaml to the output identityPrincipalId (subject kind User, name = that object ID) or grant the
-// equivalent Azure RBAC for Kubernetes roles.
+// server with the same identity, which needs Kubernetes RBAC on the cluster: bind the ClusterRoles envoy-reaper-discovery
+// and envoy-reaper-worker of infra/k8s/rbac.yaml to the output identityPrincipalId (subject kind User, name = that
+// object ID) or grant the equivalent Azure RBAC for Kubernetes roles. This one identity runs every function of the app,
+// the queue workers that read untrusted Envoys included: do not bind envoy-reaper-injector to it (inject and restore
+// then answer 403; use the CLI, or a second app with its own identity bound per namespace, see README "Deploy").
 //
 //   az deployment group create -g <resource-group> -f infra/azure/main.bicep -p infra/azure/main.bicepparam
 //   func azure functionapp publish <functionAppName>   (from src/EnvoyReaper.Functions)
