@@ -41,8 +41,10 @@ public sealed class IdlePolicy(ReaperOptions options)
         var streakCarries = previous is not null
             && (previous.QuietBelow is not { } judgedBelow || input.Settings is not { } minimum || judgedBelow <= minimum.MinConnections);
         var quietSince = QuietSince(input, streakCarries ? previous : null, verdict, active, now);
+        // Only the same pods carry an idle streak: a pod that went away (scaled down, evicted) may have had users
+        // since its last read, so the streak of the pods left starts at this, their first complete quiet sample.
         var idleSince = verdict == Verdict.Idle
-            ? (streakCarries && previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : quietSince)
+            ? (streakCarries && previous is { Verdict: Verdict.Idle, IdleSince: { } since } && SamePods(input.Pods, previous.Pods) ? since : quietSince)
             : null;
         int? quietBelow = quietSince is not null || idleSince is not null ? input.Settings?.MinConnections : null;
         var activeByGauge = verdict == Verdict.Active && input.Settings is { } current && active >= current.MinConnections;
@@ -210,7 +212,7 @@ public sealed class IdlePolicy(ReaperOptions options)
         }
 
         var readable = input.Pods.Where(pod => pod.Readable).ToList();
-        long active = readable.Sum(pod => (long)Math.Min(pod.ActiveConnections, long.MaxValue / 1024));
+        long active = SaturatingSum(readable);
         if (active >= settings.MinConnections && readable.Count > 0)
         {
             return (Verdict.Active, $"{active} active connection(s), minimum {settings.MinConnections}", active);
@@ -253,6 +255,19 @@ public sealed class IdlePolicy(ReaperOptions options)
         }
 
         return (Verdict.Idle, $"{active} active connection(s), minimum {settings.MinConnections}, no new connections", active);
+    }
+
+    /// <summary>Parsed gauges are whatever an Envoy said: their sum saturates (still at least any minimum) rather than throw.</summary>
+    private static long SaturatingSum(IEnumerable<PodReading> pods)
+    {
+        long sum = 0;
+        foreach (var pod in pods)
+        {
+            var connections = pod.ActiveConnections > long.MaxValue ? long.MaxValue : (long)pod.ActiveConnections;
+            sum = connections > long.MaxValue - sum ? long.MaxValue : sum + connections;
+        }
+
+        return sum;
     }
 
     private enum CounterChange

@@ -895,4 +895,53 @@ public sealed class IdlePolicyTests
         Assert.Equal(Verdict.Unknown, policy.EvaluateSample(Input([]), T0).Verdict);
         Assert.Equal(Verdict.Unknown, policy.EvaluateSample(new CheckInput(DeploymentUid, OldDeployment, null, ["bad"], [Pod(T0)], 0), T0).Verdict);
     }
+
+    // ----- a pod that went away ends the idle streak -----
+
+    [Fact]
+    public void An_idle_workload_scaled_down_restarts_its_idle_streak_and_requests_no_teardown()
+    {
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline("pod-a"), Baseline("pod-b")]);
+
+        var scaledDown = Check(previous, T0, Pod(T0, "pod-a"));
+
+        Assert.False(scaledDown.TeardownDue);
+        Assert.Equal(Verdict.Idle, scaledDown.Verdict);
+        Assert.Equal(T0, scaledDown.State.IdleSince);
+        Assert.Equal(T0, scaledDown.State.QuietSince);
+        Assert.Null(scaledDown.State.TeardownRequestedAt);
+
+        // The new pod set keeps its own streak from its first complete quiet sample.
+        var later = T0.AddMinutes(10);
+        var due = Check(scaledDown.State, later, Pod(later, "pod-a"));
+        Assert.Equal(T0, due.State.IdleSince);
+        Assert.True(due.TeardownDue);
+    }
+
+    [Fact]
+    public void A_pod_replaced_during_an_idle_streak_ends_it()
+    {
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline("pod-a"), Baseline("pod-b")]);
+
+        var replaced = Check(previous, T0, Pod(T0, "pod-a"), Pod(T0, "pod-c"));
+
+        Assert.Equal(Verdict.Unknown, replaced.Verdict);
+        Assert.False(replaced.TeardownDue);
+        Assert.Null(replaced.State.IdleSince);
+    }
+
+    // ----- arithmetic on parsed values never throws -----
+
+    [Fact]
+    public void Absurd_active_gauges_on_many_pods_do_not_overflow_the_sum()
+    {
+        var pods = Enumerable.Range(0, 1100).Select(i => Pod(T0, $"pod-{i}", active: ulong.MaxValue)).ToArray();
+
+        var evaluation = policy.Evaluate(Input(pods), null, T0);
+
+        Assert.NotEqual(Verdict.Idle, evaluation.Verdict);
+        Assert.Equal(long.MaxValue, evaluation.ActiveConnections);
+        Assert.NotEqual(Verdict.Idle, policy.EvaluateSample(Input(pods), T0).Verdict);
+    }
 }
+
