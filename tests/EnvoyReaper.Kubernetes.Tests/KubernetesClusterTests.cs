@@ -454,6 +454,46 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ListPods_maps_the_phase_so_that_an_evicted_pod_is_Finished()
+    {
+        var shop = server.SeedWorkload("retail", "shop", ["10.1.0.1"]);
+        server.SeedEvictedPod(shop, "shop-5d8f7c9b6-evict", "10.1.0.9");
+
+        var pods = (await ToListAsync(Cluster().ListPodsAsync("retail", null, Ct))).ToDictionary(p => p.Name);
+
+        Assert.Equal("Failed", pods["shop-5d8f7c9b6-evict"].Phase);
+        Assert.True(pods["shop-5d8f7c9b6-evict"].Finished);
+        Assert.False(pods["shop-5d8f7c9b6-evict"].Ready);
+        Assert.Equal("Running", pods["shop-5d8f7c9b6-p0000"].Phase);
+        Assert.False(pods["shop-5d8f7c9b6-p0000"].Finished);
+    }
+
+    [Fact]
+    public async Task ListPods_maps_the_restarts_of_every_container_from_the_container_statuses()
+    {
+        var created = new DateTime(2025, 3, 1, 10, 0, 0, DateTimeKind.Utc);
+        var shop = server.SeedWorkload("retail", "shop", ["10.1.0.1"], createdAt: created);
+        var rs = server.Get<V1ReplicaSet>("retail", "shop-5d8f7c9b6")!;
+        server.SeedPod("retail", "shop-5d8f7c9b6-crash", "10.1.0.2", new Dictionary<string, string> { ["app"] = "shop" }, "5d8f7c9b6", rs,
+            ready: true, istio: false, created, restartCount: 2);
+
+        var pods = (await ToListAsync(Cluster().ListPodsAsync("retail", null, Ct))).ToDictionary(p => p.Name);
+
+        Assert.Equal(new ContainerRestarts(0, new DateTimeOffset(created.AddSeconds(2))), pods[shop.Pods[0].Metadata.Name].Restarts);
+        Assert.Equal(new ContainerRestarts(4, new DateTimeOffset(created.AddMinutes(10))), pods["shop-5d8f7c9b6-crash"].Restarts);
+    }
+
+    [Fact]
+    public async Task A_pod_without_container_statuses_has_no_restarts_to_compare()
+    {
+        SeedPod("no-statuses", "Running", readyCondition: "True");
+
+        var pod = Assert.Single(await ToListAsync(Cluster().ListPodsAsync("default", null, Ct)));
+
+        Assert.Null(pod.Restarts);
+    }
+
+    [Fact]
     public async Task Init_container_sidecars_count_as_containers()
     {
         server.Seed(new V1Pod

@@ -31,8 +31,16 @@ public sealed record PodInfo(
     bool Terminating,
     IReadOnlyDictionary<string, string> Labels,
     string? OwnerReplicaSet,
-    IReadOnlyList<string> ContainerNames)
+    IReadOnlyList<string> ContainerNames,
+    string? Phase = null,
+    ContainerRestarts? Restarts = null)
 {
+    /// <summary>
+    /// Failed (evicted pods among them) or Succeeded: its containers have stopped for good, so it serves no one and never
+    /// will. Kubernetes keeps such pods until they are garbage-collected; they are not part of the workload.
+    /// </summary>
+    public bool Finished => Phase is "Failed" or "Succeeded";
+
     /// <summary>
     /// A Deployment's pods are owned by a ReplicaSet named after the Deployment and the pod-template-hash label,
     /// which ties a pod to exactly one Deployment without listing ReplicaSets.
@@ -54,6 +62,15 @@ public sealed record PodInfo(
 
     public bool HasIstioProxy => ContainerNames.Contains(Workloads.ReaperLabels.IstioProxyContainer);
 }
+
+/// <summary>
+/// How often a pod's containers (all of them, init sidecars included: whichever runs Envoy) have started, from
+/// <c>status.containerStatuses</c> and <c>status.initContainerStatuses</c>. Any change between two checks means a
+/// container restarted, and an Envoy that restarts starts its counters again.
+/// </summary>
+/// <param name="Count">The sum of the containers' <c>restartCount</c>.</param>
+/// <param name="LastStartedAt">The latest <c>state.running.startedAt</c> of a running container.</param>
+public sealed record ContainerRestarts(int Count, DateTimeOffset? LastStartedAt);
 
 /// <summary>The seed's EnvoyMonitor custom resource (monitoring.example.com/v1alpha1), spec as users write it.</summary>
 public sealed record MonitorInfo(

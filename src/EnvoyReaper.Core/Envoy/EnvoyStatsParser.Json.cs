@@ -140,9 +140,15 @@ public static partial class EnvoyStatsParser
             return;
         }
 
-        StatKind kind = ClassifyEnvoyName(name, out ReadOnlySpan<byte> listener);
-        if (kind is StatKind.Other or StatKind.PerWorkerCopy)
+        StatKind kind = ClassifyEnvoyName(name, out ReadOnlySpan<byte> listener, out bool perWorkerCopy);
+        if (kind is StatKind.Other)
         {
+            return;
+        }
+
+        if (perWorkerCopy)
+        {
+            accumulator.AddPerWorkerCopy(kind, listener, name);
             return;
         }
 

@@ -170,10 +170,10 @@ public static partial class EnvoyStatsParser
                 $"line {lineNumber}: UDP session statistics ({Describe(name)}) are not read in Prometheus format; read /stats (JSON) instead");
         }
 
-        StatKind kind = ClassifyPrometheusName(name, hasAddress, hasWorkerId, out ReadOnlySpan<byte> middle);
-        if (kind is StatKind.Other or StatKind.PerWorkerCopy)
+        StatKind kind = ClassifyPrometheusName(name, hasAddress, out ReadOnlySpan<byte> middle, out bool perWorkerCopy);
+        if (kind is StatKind.Other || (hasWorkerId && kind is not StatKind.Uptime))
         {
-            return;
+            return; // Envoy's tag extraction put a worker id on it: certainly a per-worker copy.
         }
 
         if (!TryParseIntegralPrometheusValue(value, out ulong parsed))
@@ -193,6 +193,12 @@ public static partial class EnvoyStatsParser
             if (middle.IsEmpty)
             {
                 throw Malformed(lineNumber, $"{Describe(name)} names no listener");
+            }
+
+            if (perWorkerCopy)
+            {
+                accumulator.AddPerWorkerCopy(kind, middle, name);
+                return;
             }
 
             accumulator.Add(kind, middle, parsed);
@@ -215,16 +221,24 @@ public static partial class EnvoyStatsParser
             }
         }
 
+        if (perWorkerCopy)
+        {
+            accumulator.AddPerWorkerCopy(kind, key[..written], name);
+            return;
+        }
+
         accumulator.AddListener(kind, key[..written], parsed);
     }
 
     /// <summary>
     /// Classifies a Prometheus metric name. <paramref name="middle"/> is what stands between <c>envoy_listener_</c> and
-    /// <c>_downstream_cx_*</c>: empty when the listener name is in a label.
+    /// <c>_downstream_cx_*</c>: empty when the listener name is in a label. For a per-worker copy whose worker is in the
+    /// name (<paramref name="perWorkerCopy"/>), what stands there for the listener it is a copy of.
     /// </summary>
-    internal static StatKind ClassifyPrometheusName(ReadOnlySpan<byte> name, bool hasAddress, bool hasWorkerId, out ReadOnlySpan<byte> middle)
+    internal static StatKind ClassifyPrometheusName(ReadOnlySpan<byte> name, bool hasAddress, out ReadOnlySpan<byte> middle, out bool perWorkerCopy)
     {
         middle = default;
+        perWorkerCopy = false;
         if (name.SequenceEqual("envoy_server_uptime"u8))
         {
             return StatKind.Uptime;
@@ -266,32 +280,30 @@ public static partial class EnvoyStatsParser
             }
         }
 
-        if (hasWorkerId)
+        // A worker Envoy did not turn into a label (Istio's tags have no worker id; Envoy's take it only after an address
+        // or a one-segment name): the per-worker segment "worker_<N>" or "main_thread" follows the listener's name in the
+        // metric name, as the whole rest (the listener is in a label) or after an underscore (a former dot).
+        if (hasAddress && IsWorkerSegment(rest))
         {
-            return StatKind.PerWorkerCopy;
+            perWorkerCopy = true;
+            rest = default;
         }
-
-        // Per-worker copies whose worker was not turned into a label: "worker_0", "worker" (the id went to a label
-        // but the label got lost), "main_thread", as the whole rest (the listener is in a label) or as its last part.
-        if (!rest.IsEmpty && IsPrometheusWorkerPart(rest, wholeCounts: hasAddress))
+        else if (WorkerSuffixLength(rest) is > 0 and var suffix && suffix < rest.Length)
         {
-            return StatKind.PerWorkerCopy;
+            perWorkerCopy = true;
+            rest = rest[..^suffix];
         }
 
         middle = rest;
         return kind;
     }
 
-    private static bool IsPrometheusWorkerPart(ReadOnlySpan<byte> rest, bool wholeCounts)
+    /// <summary>The length of a trailing <c>_worker_&lt;N&gt;</c> or <c>_main_thread</c>, or 0.</summary>
+    private static int WorkerSuffixLength(ReadOnlySpan<byte> rest)
     {
-        if (wholeCounts && (rest.SequenceEqual("worker"u8) || IsWorkerSegment(rest)))
+        if (rest.EndsWith("_main_thread"u8))
         {
-            return true;
-        }
-
-        if (rest.EndsWith("_main_thread"u8) || rest.EndsWith("_worker"u8))
-        {
-            return true;
+            return "_main_thread".Length;
         }
 
         int digits = rest.Length;
@@ -300,7 +312,7 @@ public static partial class EnvoyStatsParser
             digits--;
         }
 
-        return digits < rest.Length && rest[..digits].EndsWith("_worker_"u8);
+        return digits < rest.Length && rest[..digits].EndsWith("_worker_"u8) ? rest.Length - digits + "_worker_".Length : 0;
     }
 
     private static int DecodeLabelValue(ReadOnlySpan<byte> raw, bool escaped, Span<char> destination)

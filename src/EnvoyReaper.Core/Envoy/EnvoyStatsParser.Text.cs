@@ -31,9 +31,15 @@ public static partial class EnvoyStatsParser
                 }
             }
 
-            StatKind kind = ClassifyEnvoyName(name, out ReadOnlySpan<byte> listener);
-            if (kind is StatKind.Other or StatKind.PerWorkerCopy)
+            StatKind kind = ClassifyEnvoyName(name, out ReadOnlySpan<byte> listener, out bool perWorkerCopy);
+            if (kind is StatKind.Other)
             {
+                continue;
+            }
+
+            if (perWorkerCopy)
+            {
+                accumulator.AddPerWorkerCopy(kind, listener, name);
                 continue;
             }
 

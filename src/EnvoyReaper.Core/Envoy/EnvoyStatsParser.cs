@@ -7,8 +7,12 @@ namespace EnvoyReaper.Envoy;
 /// <c>downstream_cx_total</c> and <c>server.uptime</c> are kept; everything else is validated for shape and skipped.
 /// </summary>
 /// <remarks>
-/// <para>Per-worker copies (<c>listener.L.worker_N.*</c>, <c>listener.admin.main_thread.*</c>, and in Prometheus an
-/// <c>envoy_worker_id</c> label or a <c>worker</c>/<c>main_thread</c> name part) are dropped, so nothing is counted twice.</para>
+/// <para>Per-worker copies are dropped, so nothing is counted twice. They are recognised by Envoy's structure only: an
+/// <c>envoy_worker_id</c> label (Envoy's tag extraction), or a <c>worker_&lt;N&gt;</c> / <c>main_thread</c> segment right
+/// after a listener name (<c>listener.L.worker_N.*</c>, <c>listener.admin.main_thread.*</c>; in Prometheus without a
+/// worker label, e.g. Istio's tags, <c>L_worker_N</c> in the metric name). Such a segment could also end a listener's own
+/// name, so a copy is dropped only when its listener's own statistic is in the dump; otherwise the dump is rejected as
+/// ambiguous. A name that merely ends in <c>worker</c> is a listener.</para>
 /// <para>A statistic that appears twice with the same value is accepted; with different values the dump is ambiguous
 /// and rejected.</para>
 /// <para>Text and Prometheus bodies must end with a newline: Envoy ends every line with one, and a body cut mid-line
@@ -56,13 +60,14 @@ public static partial class EnvoyStatsParser
         ListenerActive,
         ListenerTotal,
         Uptime,
-        PerWorkerCopy,
     }
 
     /// <summary>Classifies an Envoy (untagged) stat name as printed by the JSON and text formats.</summary>
-    internal static StatKind ClassifyEnvoyName(ReadOnlySpan<byte> name, out ReadOnlySpan<byte> listener)
+    /// <param name="listener">The listener; for a per-worker copy, the listener it is a copy of.</param>
+    internal static StatKind ClassifyEnvoyName(ReadOnlySpan<byte> name, out ReadOnlySpan<byte> listener, out bool perWorkerCopy)
     {
         listener = default;
+        perWorkerCopy = false;
         if (name.Length < 13)
         {
             return StatKind.Other;
@@ -107,9 +112,10 @@ public static partial class EnvoyStatsParser
         }
 
         int dot = rest.LastIndexOf((byte)'.');
-        if (dot >= 0 && IsWorkerSegment(rest[(dot + 1)..]))
+        if (dot > 0 && IsWorkerSegment(rest[(dot + 1)..]))
         {
-            return StatKind.PerWorkerCopy;
+            perWorkerCopy = true;
+            rest = rest[..dot];
         }
 
         listener = rest;
@@ -223,14 +229,36 @@ public static partial class EnvoyStatsParser
         _ => key,
     };
 
+    private static string StatName(StatKind kind) => kind == StatKind.ListenerActive ? "downstream_cx_active" : "downstream_cx_total";
+
     /// <summary>Collects the kept statistics; allocates a key string only for the first statistic of each listener.</summary>
     private sealed class Accumulator
     {
         private readonly Dictionary<string, ListenerStats> _listeners = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ListenerStats>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+        private readonly Dictionary<string, string> _activeCopies = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, string> _totalCopies = new(StringComparer.Ordinal);
         private ulong? _uptime;
 
         public Accumulator() => _lookup = _listeners.GetAlternateLookup<ReadOnlySpan<char>>();
+
+        /// <summary>Notes a per-worker copy of <paramref name="listenerUtf8"/>: dropped, once its listener's own statistic is seen.</summary>
+        public void AddPerWorkerCopy(StatKind kind, ReadOnlySpan<byte> listenerUtf8, ReadOnlySpan<byte> statName)
+        {
+            char[] chars = new char[listenerUtf8.Length];
+            int n = DecodeKey(listenerUtf8, chars);
+            AddPerWorkerCopy(kind, chars.AsSpan(0, n), statName);
+        }
+
+        public void AddPerWorkerCopy(StatKind kind, ReadOnlySpan<char> listener, ReadOnlySpan<byte> statName)
+        {
+            var copies = kind == StatKind.ListenerActive ? _activeCopies : _totalCopies;
+            var lookup = copies.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (!lookup.ContainsKey(listener))
+            {
+                lookup[listener] = Describe(statName);
+            }
+        }
 
         public void Add(StatKind kind, ReadOnlySpan<byte> keyUtf8, ulong value)
         {
@@ -295,7 +323,28 @@ public static partial class EnvoyStatsParser
             _uptime = value;
         }
 
-        public EnvoyStats Build() => EnvoyStats.FromOwned(_listeners, _uptime);
+        public EnvoyStats Build()
+        {
+            CheckCopies(_activeCopies, StatKind.ListenerActive);
+            CheckCopies(_totalCopies, StatKind.ListenerTotal);
+            return EnvoyStats.FromOwned(_listeners, _uptime);
+        }
+
+        /// <summary>A copy whose listener has no statistic of its own may be a listener of that very name: never drop its users.</summary>
+        private void CheckCopies(Dictionary<string, string> copies, StatKind kind)
+        {
+            foreach (var (listener, statName) in copies)
+            {
+                var own = _listeners.TryGetValue(listener, out var stats)
+                    && (kind == StatKind.ListenerActive ? stats.ActiveConnections : stats.TotalConnections) is not null;
+                if (!own)
+                {
+                    throw new EnvoyStatsFormatException(
+                        $"{statName} is shaped like a per-worker copy of listener '{listener}', which has no {StatName(kind)} of its own: "
+                        + "a copy cannot be told from a listener of that name");
+                }
+            }
+        }
 
         private static EnvoyStatsFormatException Conflict(StatKind kind, ReadOnlySpan<char> key) =>
             new($"{DescribeKind(kind, key.ToString())} appears twice with different values");

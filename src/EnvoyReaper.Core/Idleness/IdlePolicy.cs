@@ -41,8 +41,10 @@ public sealed class IdlePolicy(ReaperOptions options)
         var streakCarries = previous is not null
             && (previous.QuietBelow is not { } judgedBelow || input.Settings is not { } minimum || judgedBelow <= minimum.MinConnections);
         var quietSince = QuietSince(input, streakCarries ? previous : null, verdict, active, now);
+        // Only the same pods carry an idle streak: a pod that went away (scaled down, evicted) may have had users
+        // since its last read, so the streak of the pods left starts at this, their first complete quiet sample.
         var idleSince = verdict == Verdict.Idle
-            ? (streakCarries && previous is { Verdict: Verdict.Idle, IdleSince: { } since } ? since : quietSince)
+            ? (streakCarries && previous is { Verdict: Verdict.Idle, IdleSince: { } since } && SamePods(input.Pods, previous.Pods) ? since : quietSince)
             : null;
         int? quietBelow = quietSince is not null || idleSince is not null ? input.Settings?.MinConnections : null;
         var activeByGauge = verdict == Verdict.Active && input.Settings is { } current && active >= current.MinConnections;
@@ -145,12 +147,12 @@ public sealed class IdlePolicy(ReaperOptions options)
             var startedAt = StartedAt(pod, sampledAt);
             if (startedAt is { } start && baseline.EnvoyStartedAt is { } storedStart)
             {
-                if (start + RestartTolerance < storedStart)
+                if (start + options.RestartSlack < storedStart)
                 {
                     return true; // the stored counters are from the Envoy that replaced this one
                 }
 
-                if (start > storedStart + RestartTolerance)
+                if (start > storedStart + options.RestartSlack)
                 {
                     continue; // restarted since the stored sample: its counters are not comparable
                 }
@@ -188,7 +190,7 @@ public sealed class IdlePolicy(ReaperOptions options)
     public (Verdict Verdict, string Reason, long? ActiveConnections) EvaluateSample(CheckInput input, DateTimeOffset now)
     {
         var sameAsNow = input.Pods.Where(pod => pod.Readable)
-            .Select(pod => new PodBaseline(pod.PodUid, StartedAt(pod, now), pod.ConnectionTotals))
+            .Select(pod => new PodBaseline(pod.PodUid, StartedAt(pod, now), pod.ConnectionTotals, pod.UptimeSeconds, ReadAt(pod, now), pod.Restarts))
             .ToList();
         var previous = new WorkloadState(input.DeploymentUid, Verdict.Unknown, null, null, null, now, sameAsNow, null, null, null);
         var (verdict, reason, active) = Decide(input, previous, now);
@@ -197,7 +199,7 @@ public sealed class IdlePolicy(ReaperOptions options)
             : (verdict, reason, active);
     }
 
-    private static (Verdict Verdict, string Reason, long? Active) Decide(CheckInput input, WorkloadState? previous, DateTimeOffset now)
+    private (Verdict Verdict, string Reason, long? Active) Decide(CheckInput input, WorkloadState? previous, DateTimeOffset now)
     {
         if (input.Settings is not { } settings)
         {
@@ -210,7 +212,7 @@ public sealed class IdlePolicy(ReaperOptions options)
         }
 
         var readable = input.Pods.Where(pod => pod.Readable).ToList();
-        long active = readable.Sum(pod => (long)Math.Min(pod.ActiveConnections, long.MaxValue / 1024));
+        long active = SaturatingSum(readable);
         if (active >= settings.MinConnections && readable.Count > 0)
         {
             return (Verdict.Active, $"{active} active connection(s), minimum {settings.MinConnections}", active);
@@ -226,12 +228,18 @@ public sealed class IdlePolicy(ReaperOptions options)
                 continue;
             }
 
-            switch (Compare(pod, baseline, now))
+            if (Restart(pod, baseline, now) is { } restart)
+            {
+                restarted ??= $"pod {pod.PodName}'s Envoy or a container restarted ({restart}): its counters were recorded for the next check";
+                continue;
+            }
+
+            switch (Compare(pod, baseline))
             {
                 case CounterChange.Moved:
                     return (Verdict.Active, $"pod {pod.PodName} accepted connections since the last check", active);
                 case CounterChange.Reset:
-                    restarted ??= $"pod {pod.PodName}'s Envoy restarted: its counters were recorded for the next check";
+                    restarted ??= $"pod {pod.PodName}'s Envoy restarted: its counters went down or changed listeners, and were recorded for the next check";
                     break;
             }
         }
@@ -255,6 +263,19 @@ public sealed class IdlePolicy(ReaperOptions options)
         return (Verdict.Idle, $"{active} active connection(s), minimum {settings.MinConnections}, no new connections", active);
     }
 
+    /// <summary>Parsed gauges are whatever an Envoy said: their sum saturates (still at least any minimum) rather than throw.</summary>
+    private static long SaturatingSum(IEnumerable<PodReading> pods)
+    {
+        long sum = 0;
+        foreach (var pod in pods)
+        {
+            var connections = pod.ActiveConnections > long.MaxValue ? long.MaxValue : (long)pod.ActiveConnections;
+            sum = connections > long.MaxValue - sum ? long.MaxValue : sum + connections;
+        }
+
+        return sum;
+    }
+
     private enum CounterChange
     {
         Same,
@@ -262,24 +283,63 @@ public sealed class IdlePolicy(ReaperOptions options)
         Reset,
     }
 
-    /// <summary>
-    /// server.uptime is refreshed at each stats flush (5 s by default), and the instances that compare start times may
-    /// disagree on the time; a real restart moves the start by the whole previous lifetime of the Envoy.
-    /// </summary>
-    private static readonly TimeSpan RestartTolerance = TimeSpan.FromSeconds(90);
+    /// <summary>server.uptime belongs to the moment the pod was read, which may be a little before the check's sample time.</summary>
+    private static DateTimeOffset ReadAt(PodReading pod, DateTimeOffset now) => now - pod.ReadBeforeSample;
 
     private static DateTimeOffset? StartedAt(PodReading pod, DateTimeOffset now) =>
         pod.UptimeSeconds is { } uptime && uptime < (ulong)TimeSpan.FromDays(3650).TotalSeconds
-            ? now - TimeSpan.FromSeconds(uptime)
+            ? ReadAt(pod, now) - TimeSpan.FromSeconds(uptime)
             : null;
 
-    private static CounterChange Compare(PodReading pod, PodBaseline baseline, DateTimeOffset now)
+    /// <summary>
+    /// Why the pod's Envoy (or another of its containers) restarted since <paramref name="baseline"/> was read, or null if
+    /// nothing says so. Any restart makes the counters incomparable: connections the old Envoy accepted after the
+    /// baseline died with it. server.uptime grows with the wall clock, so it must have grown by the time between the two
+    /// reads, less <see cref="ReaperOptions.RestartSlack"/> (the stats flush, whole seconds, clocks); the container
+    /// restarts are the kubelet's own count, which also sees a crash right after a start.
+    /// </summary>
+    private string? Restart(PodReading pod, PodBaseline baseline, DateTimeOffset now)
     {
-        if (StartedAt(pod, now) is { } startedAt && baseline.EnvoyStartedAt is { } previousStart && startedAt > previousStart + RestartTolerance)
+        if (baseline.Restarts is { } before && pod.Restarts != before)
         {
-            return CounterChange.Reset;
+            return pod.Restarts is { } after
+                ? $"container restarts {before.Count} -> {after.Count}, last start {before.LastStartedAt:u} -> {after.LastStartedAt:u}"
+                : "its container restarts can no longer be read";
         }
 
+        if (pod.UptimeSeconds is not { } uptime)
+        {
+            return baseline.Uptime is null ? null : "server.uptime is no longer reported";
+        }
+
+        if (baseline.Uptime is { } earlierUptime)
+        {
+            if (uptime < earlierUptime)
+            {
+                return $"server.uptime went down from {earlierUptime} s to {uptime} s";
+            }
+
+            if (baseline.SampledAt is { } earlierRead)
+            {
+                // Doubles: parsed uptimes may be absurd, and this arithmetic must not throw on them.
+                var elapsed = (ReadAt(pod, now) - earlierRead).TotalSeconds;
+                if (uptime + options.RestartSlack.TotalSeconds < earlierUptime + elapsed)
+                {
+                    return $"server.uptime is {uptime} s, {elapsed:0} s after a read at {earlierUptime} s";
+                }
+            }
+        }
+
+        if (StartedAt(pod, now) is { } startedAt && baseline.EnvoyStartedAt is { } previousStart && startedAt > previousStart + options.RestartSlack)
+        {
+            return $"Envoy started at {startedAt:u}, after {previousStart:u}";
+        }
+
+        return null;
+    }
+
+    private static CounterChange Compare(PodReading pod, PodBaseline baseline)
+    {
         foreach (var listener in baseline.ConnectionTotals.Keys)
         {
             if (!pod.ConnectionTotals.ContainsKey(listener))
@@ -307,7 +367,7 @@ public sealed class IdlePolicy(ReaperOptions options)
         return moved ? CounterChange.Moved : CounterChange.Same;
     }
 
-    private static IReadOnlyList<PodBaseline> NextBaselines(CheckInput input, WorkloadState? previous, bool activeByGauge, DateTimeOffset now)
+    private IReadOnlyList<PodBaseline> NextBaselines(CheckInput input, WorkloadState? previous, bool activeByGauge, DateTimeOffset now)
     {
         var previousByUid = previous?.Pods.ToDictionary(pod => pod.PodUid) ?? [];
 
@@ -329,17 +389,24 @@ public sealed class IdlePolicy(ReaperOptions options)
         {
             if (pod.Readable)
             {
-                // Keep the recorded start while Envoy has not restarted, so that an unchanged workload writes nothing.
                 var startedAt = StartedAt(pod, now);
-                if (previousByUid.TryGetValue(pod.PodUid, out var old)
-                    && old.EnvoyStartedAt is { } oldStart
-                    && startedAt is { } newStart
-                    && newStart <= oldStart + RestartTolerance)
+                if (previousByUid.TryGetValue(pod.PodUid, out var old) && Restart(pod, old, now) is null)
                 {
-                    startedAt = oldStart;
+                    // The same Envoy with the same counters: the stored read still stands for them, so that an unchanged
+                    // workload writes nothing, and the next check is measured against that read.
+                    if (old.Restarts == pod.Restarts
+                        && (old.Uptime is null) == (pod.UptimeSeconds is null)
+                        && SameTotals(old.ConnectionTotals, pod.ConnectionTotals))
+                    {
+                        next.Add(old);
+                        continue;
+                    }
+
+                    // Keep the recorded start while Envoy has not restarted.
+                    startedAt = old.EnvoyStartedAt ?? startedAt;
                 }
 
-                next.Add(new PodBaseline(pod.PodUid, startedAt, pod.ConnectionTotals));
+                next.Add(new PodBaseline(pod.PodUid, startedAt, pod.ConnectionTotals, pod.UptimeSeconds, ReadAt(pod, now), pod.Restarts));
             }
             else if (previousByUid.TryGetValue(pod.PodUid, out var unreadableBaseline))
             {
@@ -349,6 +416,10 @@ public sealed class IdlePolicy(ReaperOptions options)
 
         return next;
     }
+
+    private static bool SameTotals(IReadOnlyDictionary<string, ulong> left, IReadOnlyDictionary<string, ulong> right) =>
+        left.Count == right.Count
+        && left.All(pair => right.TryGetValue(pair.Key, out var other) && other == pair.Value);
 
     private static bool SameBaselines(IReadOnlyList<PodBaseline> left, IReadOnlyList<PodBaseline> right)
     {
@@ -361,17 +432,10 @@ public sealed class IdlePolicy(ReaperOptions options)
         {
             var a = left[i];
             var b = right[i];
-            if (a.PodUid != b.PodUid || a.EnvoyStartedAt != b.EnvoyStartedAt || a.ConnectionTotals.Count != b.ConnectionTotals.Count)
+            if (a.PodUid != b.PodUid || a.EnvoyStartedAt != b.EnvoyStartedAt || a.Uptime != b.Uptime || a.SampledAt != b.SampledAt
+                || a.Restarts != b.Restarts || !SameTotals(a.ConnectionTotals, b.ConnectionTotals))
             {
                 return false;
-            }
-
-            foreach (var (listener, total) in a.ConnectionTotals)
-            {
-                if (!b.ConnectionTotals.TryGetValue(listener, out var other) || other != total)
-                {
-                    return false;
-                }
             }
         }
 

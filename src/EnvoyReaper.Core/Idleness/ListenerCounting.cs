@@ -9,6 +9,19 @@ public static class ListenerCounting
     public const string AdminListener = "admin";
     public const string IstioInboundListener = "0.0.0.0_15006";
 
+    /// <summary>
+    /// Istio's inbound listener under every name its stats give it: <c>0.0.0.0:15006</c> and <c>[::]:15006</c> (IPv6-only
+    /// and dual-stack pods) with <c>:</c> turned into <c>_</c>, and the same names sanitized into a Prometheus metric name
+    /// (every character but <c>[a-zA-Z0-9_]</c> becomes <c>_</c>) when no tag extraction took the address into a label.
+    /// </summary>
+    public static readonly IReadOnlyList<string> IstioInboundListeners = [IstioInboundListener, "[__]_15006", "0_0_0_0_15006", "____15006"];
+
+    /// <summary>
+    /// No Envoy holds more connections than fit in a signed 64-bit count: a gauge above it is a gauge decremented below
+    /// zero (it wraps to nearly 2^64), which says nothing about the users.
+    /// </summary>
+    private const ulong MaxPlausibleConnections = long.MaxValue;
+
     public static PodReading Read(string podUid, string podName, EnvoyStats stats, WorkloadSettings settings, bool istioProxy)
     {
         var counted = new List<KeyValuePair<string, ListenerStats>>();
@@ -26,9 +39,12 @@ public static class ListenerCounting
         }
         else if (istioProxy)
         {
-            if (stats.Listeners.TryGetValue(IstioInboundListener, out var inbound))
+            foreach (var name in IstioInboundListeners)
             {
-                counted.Add(new(IstioInboundListener, inbound));
+                if (stats.Listeners.TryGetValue(name, out var inbound))
+                {
+                    counted.Add(new(name, inbound));
+                }
             }
         }
         else
@@ -46,7 +62,7 @@ public static class ListenerCounting
         if (counted.Count == 0)
         {
             return PodReading.Unreadable(podUid, podName, istioProxy
-                ? $"no statistics for the Istio inbound listener {IstioInboundListener} (is downstream_cx_active in the proxy's stats matcher?)"
+                ? $"no statistics for the Istio inbound listener {IstioInboundListener} or [__]_15006 (is downstream_cx_active in the proxy's stats matcher?)"
                 : "no listener statistics besides admin and the stats listener");
         }
 
@@ -65,7 +81,13 @@ public static class ListenerCounting
                 return PodReading.Unreadable(podUid, podName, $"listener '{name}' has no downstream_cx_total counter");
             }
 
-            active = checked(active + listenerActive);
+            if (listenerActive > MaxPlausibleConnections - active)
+            {
+                return PodReading.Unreadable(podUid, podName,
+                    $"listener '{name}' reports an implausible downstream_cx_active of {listenerActive} (a gauge that went below zero?)");
+            }
+
+            active += listenerActive;
             totals[name] = total;
         }
 

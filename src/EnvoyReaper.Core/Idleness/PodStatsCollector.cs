@@ -12,16 +12,26 @@ public sealed class PodStatsCollector(IEnvoyStatsReader reader, IOptions<ReaperO
 
     public async Task<IReadOnlyList<PodReading>> ReadAsync(IReadOnlyList<PodTarget> pods, WorkloadSettings settings, CancellationToken cancellationToken)
     {
-        var readings = new Task<PodReading>[pods.Count];
+        var readings = new Task<(PodReading Reading, long ReadAt)>[pods.Count];
         for (var i = 0; i < pods.Count; i++)
         {
             readings[i] = ReadPodAsync(pods[i], settings, cancellationToken);
         }
 
-        return await Task.WhenAll(readings).ConfigureAwait(false);
+        var done = await Task.WhenAll(readings).ConfigureAwait(false);
+        var end = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        // A monotonic measure of how long before the end each pod was read: whatever clock the caller dates its sample with.
+        return done.Select(read => read.Reading with { ReadBeforeSample = System.Diagnostics.Stopwatch.GetElapsedTime(read.ReadAt, end) }).ToList();
     }
 
-    private async Task<PodReading> ReadPodAsync(PodTarget pod, WorkloadSettings settings, CancellationToken cancellationToken)
+    private async Task<(PodReading Reading, long ReadAt)> ReadPodAsync(PodTarget pod, WorkloadSettings settings, CancellationToken cancellationToken)
+    {
+        var reading = await ReadPodStatsAsync(pod, settings, cancellationToken).ConfigureAwait(false);
+        return (reading with { Restarts = pod.Restarts }, System.Diagnostics.Stopwatch.GetTimestamp());
+    }
+
+    private async Task<PodReading> ReadPodStatsAsync(PodTarget pod, WorkloadSettings settings, CancellationToken cancellationToken)
     {
         var path = pod.IstioProxy && settings.StatsPath == options.Value.DefaultStatsPath ? "/stats/prometheus" : settings.StatsPath;
         await throttle.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -1,8 +1,19 @@
+using EnvoyReaper.Cluster;
+
 namespace EnvoyReaper.Idleness;
 
 /// <summary>The counters of one pod at the last check, to see traffic that came and went between two polls.</summary>
 /// <param name="EnvoyStartedAt">Now minus server.uptime: stable from check to check, later after a restart.</param>
-public sealed record PodBaseline(string PodUid, DateTimeOffset? EnvoyStartedAt, IReadOnlyDictionary<string, ulong> ConnectionTotals);
+/// <param name="Uptime">server.uptime at the read these counters come from (null in states written before it was kept).</param>
+/// <param name="SampledAt">When that read was taken.</param>
+/// <param name="Restarts">The pod's container restarts at that read (null when unknown or in older states).</param>
+public sealed record PodBaseline(
+    string PodUid,
+    DateTimeOffset? EnvoyStartedAt,
+    IReadOnlyDictionary<string, ulong> ConnectionTotals,
+    ulong? Uptime = null,
+    DateTimeOffset? SampledAt = null,
+    ContainerRestarts? Restarts = null);
 
 /// <summary>What the reaper remembers of a workload between checks; shared by all instances through the state store.</summary>
 /// <param name="QuietSince">

@@ -1,3 +1,4 @@
+using EnvoyReaper.Cluster;
 using EnvoyReaper.Workloads;
 
 namespace EnvoyReaper.Messaging;
@@ -9,7 +10,12 @@ public enum OptInSource
 }
 
 /// <summary>A pod as the timer saw it: enough to read its stats without asking the API server again.</summary>
-public sealed record PodTarget(string Name, string Uid, string Ip, bool IstioProxy);
+/// <param name="Restarts">Its containers' restarts when it was listed (null in messages of older versions).</param>
+public sealed record PodTarget(string Name, string Uid, string Ip, bool IstioProxy, ContainerRestarts? Restarts = null)
+{
+    /// <summary>A ready pod (one with an IP) as a target.</summary>
+    public static PodTarget From(PodInfo pod) => new(pod.Name, pod.Uid, pod.Ip!, pod.HasIstioProxy, pod.Restarts);
+}
 
 /// <summary>One workload to check, queued on "stats-check" once per workload per cycle.</summary>
 public sealed record StatsCheckMessage(

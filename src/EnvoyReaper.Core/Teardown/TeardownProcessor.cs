@@ -101,7 +101,7 @@ public sealed partial class TeardownProcessor(
         var namespacePods = await ToListAsync(reader.ListPodsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false);
         var workload = new MonitoredWorkload(deployment, message.Source, message.Monitor, new SettingsResult(settings, []),
             namespacePods.Where(pod => pod.BelongsTo(deployment)).ToList());
-        var targets = workload.ReadyPods.Select(pod => new PodTarget(pod.Name, pod.Uid, pod.Ip!, pod.HasIstioProxy)).ToList();
+        var targets = workload.ReadyPods.Select(PodTarget.From).ToList();
         var known = state.Pods.Select(pod => pod.PodUid).ToHashSet(StringComparer.Ordinal);
         if (targets.Count != known.Count || !targets.All(pod => known.Contains(pod.Uid)) || workload.NotReadyPods > 0)
         {

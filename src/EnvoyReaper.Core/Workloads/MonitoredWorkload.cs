@@ -12,10 +12,13 @@ public sealed record MonitoredWorkload(
     IReadOnlyList<PodInfo> Pods,
     string? MonitorNamespace = null)
 {
-    public IEnumerable<PodInfo> ReadyPods => Pods.Where(pod => pod is { Ready: true, Terminating: false, Ip: not null });
+    /// <summary>The pods that serve or may serve users: all but the finished ones (Failed, evicted, Succeeded).</summary>
+    public IEnumerable<PodInfo> ServingPods => Pods.Where(pod => !pod.Finished);
+
+    public IEnumerable<PodInfo> ReadyPods => ServingPods.Where(pod => pod is { Ready: true, Terminating: false, Ip: not null });
 
     /// <summary>Pods that may have users but cannot be read: starting, unready, or shutting down while draining.</summary>
-    public int NotReadyPods => Pods.Count(pod => pod.Terminating || !(pod.Ready && pod.Ip is not null));
+    public int NotReadyPods => ServingPods.Count(pod => pod.Terminating || !(pod.Ready && pod.Ip is not null));
 }
 
 /// <summary>An opt-in that does not resolve to a Deployment (e.g. an EnvoyMonitor naming a missing one).</summary>

@@ -33,6 +33,15 @@ public sealed class ReaperOptions : IValidatableObject
     public TimeSpan TimerPeriod { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
+    /// How much less server.uptime may have grown than the time between two reads before the Envoy counts as restarted.
+    /// Envoy refreshes server.uptime only at its stats flush (every 5 s by default) and in whole seconds, a read may take
+    /// up to its 2 s timeout, and two reads may be timed by instances whose clocks differ by a second or two: 10 s covers
+    /// that. Raise it only for an Envoy with a longer stats_flush_interval; the larger it is, the longer after its start
+    /// an Envoy may crash unseen by its uptime (its counters and the container status still show it).
+    /// </summary>
+    public TimeSpan RestartSlack { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// Whether an EnvoyMonitor may name a Deployment in another namespace (spec.namespace). Off by default: anyone who
     /// may create an EnvoyMonitor in one namespace could otherwise have workloads of another namespace deleted.
     /// </summary>
@@ -85,6 +94,11 @@ public sealed class ReaperOptions : IValidatableObject
         if (StateCacheTimeToLive < TimeSpan.Zero)
         {
             yield return new ValidationResult("Reaper:StateCacheTimeToLive must not be negative (0 turns the cache off)", [nameof(StateCacheTimeToLive)]);
+        }
+
+        if (RestartSlack < TimeSpan.Zero || RestartSlack > TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult("Reaper:RestartSlack must be between 0 and 1 minute", [nameof(RestartSlack)]);
         }
 
         if (StartupGrace < TimeSpan.Zero)

@@ -52,7 +52,7 @@ public sealed class StatsCheckPlanner(IOptions<ReaperOptions> options)
         workload.Monitor,
         workload.Settings.Settings,
         workload.Settings.IsValid ? null : workload.Settings.Errors,
-        workload.ReadyPods.Select(pod => new PodTarget(pod.Name, pod.Uid, pod.Ip!, pod.HasIstioProxy)).ToList(),
+        workload.ReadyPods.Select(PodTarget.From).ToList(),
         workload.NotReadyPods,
         workload.MonitorNamespace);
 }

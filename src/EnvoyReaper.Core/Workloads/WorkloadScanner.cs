@@ -41,7 +41,7 @@ public sealed class WorkloadScanner(WorkloadDiscovery discovery, PodStatsCollect
         var input = new CheckInput(message.DeploymentUid, message.DeploymentCreatedAt, message.Settings, message.ConfigurationErrors, readings, message.NotReadyPods);
         var (verdict, reason, active) = policy.EvaluateSample(input, time.GetUtcNow());
         var readingsByUid = readings.ToDictionary(reading => reading.PodUid);
-        var pods = workload.Pods
+        var pods = workload.ServingPods
             .Where(pod => !pod.Terminating)
             .Select(pod => readingsByUid.TryGetValue(pod.Uid, out var reading)
                 ? new PodScan(pod.Name, pod.Ip, pod.Ready, reading.Readable, reading.Readable ? (long)reading.ActiveConnections : null, reading.FailureReason)

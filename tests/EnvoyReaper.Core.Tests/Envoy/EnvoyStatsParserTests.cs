@@ -145,12 +145,10 @@ public class EnvoyStatsParserTests
             ("listener.0.0.0.0_15001.worker_12.downstream_cx_total", "9"),
             ("listener.0.0.0.0_15001.downstream_cx_total", "30"),
             ("listener.admin.main_thread.downstream_cx_active", "1"),
-            ("listener.admin.downstream_cx_active", "1"),
-            ("listener.inbound.worker_0.downstream_cx_active", "5")), StatsFormat.Json);
+            ("listener.admin.downstream_cx_active", "1")), StatsFormat.Json);
 
         Assert.Equal(new ListenerStats(3, 30), stats.Listeners["0.0.0.0_15001"]);
         Assert.Equal(new ListenerStats(1, null), stats.Listeners["admin"]);
-        Assert.False(stats.Listeners.ContainsKey("inbound")); // only a per-worker copy: never promoted to the aggregate
         Assert.Equal(2, stats.Listeners.Count);
     }
 
@@ -315,17 +313,66 @@ public class EnvoyStatsParserTests
             envoy_listener_worker_downstream_cx_active{envoy_listener_address="0.0.0.0_15001",envoy_worker_id="0"} 2
             envoy_listener_worker_downstream_cx_active{envoy_worker_id="1",envoy_listener_address="0.0.0.0_15001"} 1
             envoy_listener_worker_0_downstream_cx_active{listener_address="0.0.0.0_15001"} 2
-            envoy_listener_worker_downstream_cx_active{envoy_listener_address="0.0.0.0_15001"} 2
             envoy_listener_admin_main_thread_downstream_cx_active{} 1
             envoy_listener_admin_downstream_cx_active{} 1
+            envoy_listener_inbound_downstream_cx_active{} 2
             envoy_listener_inbound_worker_1_downstream_cx_active{} 1
+            envoy_listener_listener_downstream_cx_active{envoy_listener_address="my"} 2
             envoy_listener_listener_worker_0_downstream_cx_active{envoy_listener_address="my"} 1
 
             """, StatsFormat.Prometheus);
 
         Assert.Equal(new ListenerStats(3, null), stats.Listeners["0.0.0.0_15001"]);
         Assert.Equal(new ListenerStats(1, null), stats.Listeners["admin"]);
-        Assert.Equal(2, stats.Listeners.Count);
+        Assert.Equal(new ListenerStats(2, null), stats.Listeners["inbound"]);
+        Assert.Equal(new ListenerStats(2, null), stats.Listeners["my.listener"]);
+        Assert.Equal(4, stats.Listeners.Count);
+    }
+
+    [Theory]
+    [InlineData(StatsFormat.Json)]
+    [InlineData(StatsFormat.Text)]
+    [InlineData(StatsFormat.Prometheus)]
+    public void A_listener_whose_name_ends_in_worker_is_counted_and_only_its_per_worker_copies_are_dropped(StatsFormat format)
+    {
+        FakeEnvoy fake = FakeEnvoy.CreateDetached();
+        fake.WorkerCount = 3;
+        fake.SetListener("game.render_worker", active: 4, total: 11);
+        fake.SetListener("lobby", active: 1, total: 5);
+
+        EnvoyStats stats = EnvoyStatsParser.Parse(fake.Render(format), format);
+
+        Assert.Equal(new ListenerStats(4, 11), stats.Listeners["game.render_worker"]);
+        Assert.Equal(new ListenerStats(1, 5), stats.Listeners["lobby"]);
+        Assert.Equal(["admin", "game.render_worker", "lobby"], stats.Listeners.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Prometheus_a_listener_named_worker_after_its_first_segment_is_a_listener_without_a_worker_id()
+    {
+        // stat_prefix "game.worker": Envoy tags "game" and leaves "worker" in the name, with no envoy_worker_id.
+        EnvoyStats stats = Parse("""
+            envoy_listener_worker_downstream_cx_active{envoy_listener_address="game"} 2
+            envoy_listener_worker_downstream_cx_total{envoy_listener_address="game"} 7
+            envoy_listener_worker_downstream_cx_active{envoy_worker_id="0",envoy_listener_address="game"} 0
+
+            """, StatsFormat.Prometheus);
+
+        Assert.Equal(new ListenerStats(2, 7), Assert.Single(stats.Listeners).Value);
+        Assert.Equal("game.worker", stats.Listeners.Keys.Single());
+    }
+
+    [Theory]
+    [InlineData(StatsFormat.Prometheus, "envoy_listener_render_worker_0_downstream_cx_active{envoy_listener_address=\"game\"} 2\n")]
+    [InlineData(StatsFormat.Prometheus, "envoy_listener_inbound_worker_1_downstream_cx_active{} 1\n")]
+    [InlineData(StatsFormat.Prometheus, "envoy_listener_worker_0_downstream_cx_active{listener_address=\"0.0.0.0_15006\"} 1\n")]
+    [InlineData(StatsFormat.Text, "listener.inbound.worker_0.downstream_cx_active: 5\n")]
+    [InlineData(StatsFormat.Json, "{\"stats\":[{\"name\":\"listener.game.render.worker_0.downstream_cx_total\",\"value\":5}]}")]
+    public void A_statistic_shaped_like_a_per_worker_copy_without_its_listener_is_ambiguous_and_rejected(StatsFormat format, string body)
+    {
+        var exception = Assert.Throws<EnvoyStatsFormatException>(() => Parse(body, format));
+
+        Assert.Contains("per-worker", exception.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using EnvoyReaper.Cluster;
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Workloads;
 using Microsoft.Extensions.Time.Testing;
@@ -250,13 +251,13 @@ public sealed class IdlePolicyTests
     }
 
     [Fact]
-    public void Server_uptime_lagging_by_less_than_30_seconds_is_not_a_restart()
+    public void Server_uptime_lagging_within_the_restart_slack_is_not_a_restart()
     {
         var idle = IdleAtT0PlusOneMinute();
         var now = T0.AddMinutes(2);
 
-        // The stats flush lags: uptime reads 20 s short, as if Envoy had started 20 s later.
-        var evaluation = Check(idle, now, Pod(now, envoyStart: EnvoyStart.AddSeconds(20)));
+        // The stats flush lags: uptime reads 8 s short, as if Envoy had started 8 s later.
+        var evaluation = Check(idle, now, Pod(now, envoyStart: EnvoyStart.AddSeconds(8)));
 
         Assert.Equal(Verdict.Idle, evaluation.Verdict);
         Assert.Equal(T0, evaluation.State.IdleSince);
@@ -895,4 +896,171 @@ public sealed class IdlePolicyTests
         Assert.Equal(Verdict.Unknown, policy.EvaluateSample(Input([]), T0).Verdict);
         Assert.Equal(Verdict.Unknown, policy.EvaluateSample(new CheckInput(DeploymentUid, OldDeployment, null, ["bad"], [Pod(T0)], 0), T0).Verdict);
     }
+
+    // ----- a pod that went away ends the idle streak -----
+
+    [Fact]
+    public void An_idle_workload_scaled_down_restarts_its_idle_streak_and_requests_no_teardown()
+    {
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline("pod-a"), Baseline("pod-b")]);
+
+        var scaledDown = Check(previous, T0, Pod(T0, "pod-a"));
+
+        Assert.False(scaledDown.TeardownDue);
+        Assert.Equal(Verdict.Idle, scaledDown.Verdict);
+        Assert.Equal(T0, scaledDown.State.IdleSince);
+        Assert.Equal(T0, scaledDown.State.QuietSince);
+        Assert.Null(scaledDown.State.TeardownRequestedAt);
+
+        // The new pod set keeps its own streak from its first complete quiet sample.
+        var later = T0.AddMinutes(10);
+        var due = Check(scaledDown.State, later, Pod(later, "pod-a"));
+        Assert.Equal(T0, due.State.IdleSince);
+        Assert.True(due.TeardownDue);
+    }
+
+    [Fact]
+    public void A_pod_replaced_during_an_idle_streak_ends_it()
+    {
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-30), [Baseline("pod-a"), Baseline("pod-b")]);
+
+        var replaced = Check(previous, T0, Pod(T0, "pod-a"), Pod(T0, "pod-c"));
+
+        Assert.Equal(Verdict.Unknown, replaced.Verdict);
+        Assert.False(replaced.TeardownDue);
+        Assert.Null(replaced.State.IdleSince);
+    }
+
+    // ----- arithmetic on parsed values never throws -----
+
+    [Fact]
+    public void Absurd_active_gauges_on_many_pods_do_not_overflow_the_sum()
+    {
+        var pods = Enumerable.Range(0, 1100).Select(i => Pod(T0, $"pod-{i}", active: ulong.MaxValue)).ToArray();
+
+        var evaluation = policy.Evaluate(Input(pods), null, T0);
+
+        Assert.NotEqual(Verdict.Idle, evaluation.Verdict);
+        Assert.Equal(long.MaxValue, evaluation.ActiveConnections);
+        Assert.NotEqual(Verdict.Idle, policy.EvaluateSample(Input(pods), T0).Verdict);
+    }
+
+    // ----- any restart between two reads makes the pod Unknown -----
+
+    private static PodReading Restarting(DateTimeOffset now, ulong uptime, ulong total = 0, ContainerRestarts? restarts = null) =>
+        new("pod-a", "web-abc-pod-a", true, null, 0, new Dictionary<string, ulong> { [Listener] = total }, uptime, restarts);
+
+    [Theory]
+    [InlineData(50UL, 30UL)] // read at 50 s of uptime, crashed 30 s later: 30 s of uptime at the next read, a minute on
+    [InlineData(20UL, 45UL)] // read at 20 s, crashed 15 s later: more uptime than before, far less than the minute between
+    public void An_Envoy_restarted_shortly_after_its_start_between_two_reads_is_Unknown(ulong uptimeAtBaseline, ulong uptimeNow)
+    {
+        var baseline = policy.Evaluate(Input([Restarting(T0, uptimeAtBaseline)]), null, T0);
+        var quiet = T0.AddSeconds(1);
+        var stillQuiet = policy.Evaluate(Input([Restarting(quiet, uptimeAtBaseline + 1)]), baseline.State, quiet);
+        Assert.Equal(Verdict.Idle, stillQuiet.Verdict);
+
+        var now = T0.AddMinutes(1);
+        var evaluation = policy.Evaluate(Input([Restarting(now, uptimeNow)]), stillQuiet.State, now);
+
+        Assert.Equal(Verdict.Unknown, evaluation.Verdict);
+        Assert.Null(evaluation.State.IdleSince);
+        Assert.Contains("restarted", evaluation.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Uptime_that_kept_pace_with_the_clock_within_the_flush_slack_is_not_a_restart()
+    {
+        var baseline = policy.Evaluate(Input([Restarting(T0, 50)]), null, T0);
+        var now = T0.AddMinutes(1);
+
+        // The stats flush (5 s by default) may have refreshed server.uptime last a few seconds ago.
+        var evaluation = policy.Evaluate(Input([Restarting(now, 105)]), baseline.State, now);
+
+        Assert.Equal(Verdict.Idle, evaluation.Verdict);
+        Assert.Equal(T0, evaluation.State.IdleSince);
+    }
+
+    [Fact]
+    public void Uptime_judged_from_when_each_pod_was_read_not_from_when_the_check_ended()
+    {
+        var baseline = policy.Evaluate(Input([Restarting(T0, 50)]), null, T0);
+        var now = T0.AddMinutes(1);
+
+        // Read 20 s before the check ended (it waited for the other reads): 80 s of uptime is exactly on time.
+        var lateRead = Restarting(now, 90) with { ReadBeforeSample = TimeSpan.FromSeconds(20) };
+        var evaluation = policy.Evaluate(Input([lateRead]), baseline.State, now);
+
+        Assert.Equal(Verdict.Idle, evaluation.Verdict);
+    }
+
+    [Fact]
+    public void A_changed_container_restart_count_is_Unknown_even_when_uptime_and_counters_look_unchanged()
+    {
+        var started = T0.AddHours(-2);
+        var baseline = policy.Evaluate(Input([Restarting(T0, 7200, restarts: new ContainerRestarts(0, started))]), null, T0);
+        var now = T0.AddMinutes(1);
+
+        var evaluation = policy.Evaluate(Input([Restarting(now, 7260, restarts: new ContainerRestarts(1, started))]), baseline.State, now);
+
+        Assert.Equal(Verdict.Unknown, evaluation.Verdict);
+        Assert.Contains("restarted", evaluation.Reason, StringComparison.Ordinal);
+
+        var later = now.AddMinutes(1);
+        var next = policy.Evaluate(Input([Restarting(later, 7320, restarts: new ContainerRestarts(1, started))]), evaluation.State, later);
+        Assert.Equal(Verdict.Idle, next.Verdict);
+        Assert.Equal(now, next.State.IdleSince);
+    }
+
+    [Fact]
+    public void A_changed_container_start_time_is_Unknown()
+    {
+        var baseline = policy.Evaluate(Input([Restarting(T0, 7200, restarts: new ContainerRestarts(3, T0.AddHours(-2)))]), null, T0);
+        var now = T0.AddMinutes(1);
+
+        var evaluation = policy.Evaluate(Input([Restarting(now, 7260, restarts: new ContainerRestarts(3, T0.AddSeconds(30)))]), baseline.State, now);
+
+        Assert.Equal(Verdict.Unknown, evaluation.Verdict);
+    }
+
+    [Fact]
+    public void Container_restarts_that_can_no_longer_be_read_are_Unknown()
+    {
+        var baseline = policy.Evaluate(Input([Restarting(T0, 7200, restarts: new ContainerRestarts(0, T0.AddHours(-2)))]), null, T0);
+        var now = T0.AddMinutes(1);
+
+        Assert.Equal(Verdict.Unknown, policy.Evaluate(Input([Restarting(now, 7260)]), baseline.State, now).Verdict);
+    }
+
+    [Fact]
+    public void A_quiet_check_with_a_restart_free_pod_writes_nothing_new()
+    {
+        var restarts = new ContainerRestarts(0, T0.AddHours(-2));
+        var first = policy.Evaluate(Input([Restarting(T0, 7200, restarts: restarts)]), null, T0);
+        var idle = policy.Evaluate(Input([Restarting(T0.AddMinutes(1), 7260, restarts: restarts)]), first.State, T0.AddMinutes(1));
+        Assert.Equal(Verdict.Idle, idle.Verdict);
+
+        var again = policy.Evaluate(Input([Restarting(T0.AddMinutes(2), 7320, restarts: restarts)]), idle.State, T0.AddMinutes(2));
+
+        Assert.Equal(Verdict.Idle, again.Verdict);
+        Assert.False(again.StateChanged);
+    }
+
+    [Fact]
+    public void A_state_stored_before_restarts_were_recorded_still_reads_and_compares()
+    {
+        const string json = """
+            {"deploymentUid":"dep-uid-1","verdict":"idle","reason":"earlier","activeConnections":0,"idleSince":"2025-03-01T11:59:00+00:00",
+             "lastChange":"2025-03-01T12:00:00+00:00","pods":[{"podUid":"pod-a","envoyStartedAt":"2025-03-01T10:00:00+00:00","connectionTotals":{"0.0.0.0_8080":100}}],
+             "teardownRequestedAt":null,"teardownCompletedAt":null,"lastSnapshot":null}
+            """;
+        var stored = System.Text.Json.JsonSerializer.Deserialize<WorkloadState>(json, EnvoyReaper.Messaging.ReaperJson.Options)!;
+        Assert.Null(stored.Pods[0].Uptime);
+
+        var evaluation = Check(stored, T0, Pod(T0));
+
+        Assert.Equal(Verdict.Idle, evaluation.Verdict);
+        Assert.NotNull(evaluation.State.Pods[0].Uptime);
+    }
 }
+

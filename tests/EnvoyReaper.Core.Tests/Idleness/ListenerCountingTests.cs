@@ -237,4 +237,73 @@ public sealed class ListenerCountingTests
 
         Assert.False(reading.Readable);
     }
+
+    [Fact]
+    public void Istio_ipv6_only_inbound_listener_counts_like_the_ipv4_one()
+    {
+        var stats = Stats(("[__]_15006", 2, 70), ("[__]_15001", 40, 9000), ("0.0.0.0_15090", 1, 30));
+
+        var reading = ListenerCounting.Read(PodUid, PodName, stats, Settings(), istioProxy: true);
+
+        Assert.True(reading.Readable);
+        Assert.Equal(2UL, reading.ActiveConnections);
+        Assert.Equal(70UL, reading.ConnectionTotals["[__]_15006"]);
+        Assert.Single(reading.ConnectionTotals);
+    }
+
+    [Fact]
+    public void Istio_dual_stack_counts_both_inbound_listeners()
+    {
+        var stats = Stats(("0.0.0.0_15006", 1, 10), ("[__]_15006", 2, 70), ("0.0.0.0_15001", 40, 9000));
+
+        var reading = ListenerCounting.Read(PodUid, PodName, stats, Settings(), istioProxy: true);
+
+        Assert.True(reading.Readable);
+        Assert.Equal(3UL, reading.ActiveConnections);
+        Assert.Equal(new[] { "0.0.0.0_15006", "[__]_15006" }, reading.ConnectionTotals.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Istio_ipv6_inbound_listener_from_an_istio_prometheus_dump_is_counted()
+    {
+        // Istio's listener_address tag takes bracketed IPv6 addresses whole.
+        const string prometheus = """
+            # TYPE envoy_listener_downstream_cx_total counter
+            envoy_listener_downstream_cx_total{listener_address="[__]_15006"} 120
+            # TYPE envoy_listener_downstream_cx_active gauge
+            envoy_listener_downstream_cx_active{listener_address="[__]_15006"} 1
+            # TYPE envoy_server_uptime gauge
+            envoy_server_uptime{} 5000
+
+            """;
+        var stats = EnvoyStatsParser.Parse(Encoding.UTF8.GetBytes(prometheus), StatsFormat.Prometheus);
+
+        var reading = ListenerCounting.Read(PodUid, PodName, stats, Settings(), istioProxy: true);
+
+        Assert.True(reading.Readable);
+        Assert.Equal(1UL, reading.ActiveConnections);
+    }
+
+    [Fact]
+    public void Active_gauges_whose_sum_overflows_make_the_pod_unreadable_instead_of_throwing()
+    {
+        var stats = Stats(("0.0.0.0_8080", ulong.MaxValue, 10), ("0.0.0.0_9443", 1, 20));
+
+        var reading = ListenerCounting.Read(PodUid, PodName, stats, Settings(), istioProxy: false);
+
+        Assert.False(reading.Readable);
+        Assert.Contains("implausible", reading.FailureReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_active_gauge_beyond_any_real_connection_count_makes_the_pod_unreadable()
+    {
+        // A gauge decremented below zero wraps to nearly 2^64: that is no connection count at all.
+        var stats = Stats(("0.0.0.0_8080", ulong.MaxValue, 10));
+
+        var reading = ListenerCounting.Read(PodUid, PodName, stats, Settings(), istioProxy: false);
+
+        Assert.False(reading.Readable);
+        Assert.Contains("0.0.0.0_8080", reading.FailureReason, StringComparison.Ordinal);
+    }
 }

@@ -296,4 +296,48 @@ public sealed class TeardownProcessorTests : IDisposable
         Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
         await AssertNothingTornDown();
     }
+
+    // ----- the fresh re-read: evicted pods and container restarts -----
+
+    [Fact]
+    public async Task An_evicted_pod_of_the_workload_does_not_stop_the_teardown()
+    {
+        var evicted = Pod("pod-evicted", ready: false) with { Ip = null, Phase = "Failed" };
+        reader.ListPodsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => new[] { Pod("pod-a"), evicted }.ToAsyncEnumerable());
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
+    }
+
+    [Fact]
+    public async Task A_container_restart_since_the_idle_verdict_aborts_the_teardown()
+    {
+        var started = RequestedAt.AddHours(-2);
+        var idle = IdleState() with { Pods = [new PodBaseline("pod-a", EnvoyStart, new Dictionary<string, ulong> { [Listener] = 100 }, Restarts: new ContainerRestarts(0, started))] };
+        stateStore.GetAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(new StoredState(idle, "etag-1"));
+        var restarted = Pod("pod-a") with { Restarts = new ContainerRestarts(1, started) };
+        reader.ListPodsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => new[] { restarted }.ToAsyncEnumerable());
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        Assert.Contains("restarted", result.Detail, StringComparison.Ordinal);
+        await AssertNothingTornDown();
+    }
+
+    [Fact]
+    public async Task An_Envoy_restart_seen_only_in_its_uptime_aborts_the_teardown()
+    {
+        var idle = IdleState() with { Pods = [new PodBaseline("pod-a", RequestedAt.AddSeconds(-50), new Dictionary<string, ulong> { [Listener] = 100 }, Uptime: 50, SampledAt: RequestedAt)] };
+        stateStore.GetAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(new StoredState(idle, "etag-1"));
+        statsReader.ReadAsync(Arg.Any<StatsEndpoint>(), Arg.Any<CancellationToken>()).Returns(_ => new StatsReadResult.Success(
+            new EnvoyStats(new Dictionary<string, ListenerStats> { [Listener] = new(0, 100) }, 5), 1000));
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        await AssertNothingTornDown();
+    }
 }
+

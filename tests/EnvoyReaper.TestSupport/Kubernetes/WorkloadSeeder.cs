@@ -134,8 +134,11 @@ public static class WorkloadSeeder
         return new SeededWorkload(@namespace, name, deployment, pods, service, ingress);
     }
 
-    public static V1Pod SeedPod(this FakeKubernetesApiServer api, string @namespace, string podName, string ip, IDictionary<string, string> appLabels, string hash, V1ReplicaSet owner, bool ready, bool istio, DateTime created) =>
-        api.Seed(new V1Pod
+    /// <param name="restartCount">How often each container has restarted; the last run started 10 minutes after the pod.</param>
+    public static V1Pod SeedPod(this FakeKubernetesApiServer api, string @namespace, string podName, string ip, IDictionary<string, string> appLabels, string hash, V1ReplicaSet owner, bool ready, bool istio, DateTime created, int restartCount = 0)
+    {
+        var containers = Containers(appLabels["app"], istio);
+        return api.Seed(new V1Pod
         {
             ApiVersion = "v1",
             Kind = "Pod",
@@ -147,15 +150,126 @@ public static class WorkloadSeeder
                 OwnerReferences = [Owner("apps/v1", "ReplicaSet", owner.Metadata.Name, owner.Metadata.Uid)],
                 CreationTimestamp = created,
             },
-            Spec = new V1PodSpec { Containers = Containers(appLabels["app"], istio) },
+            Spec = new V1PodSpec { Containers = containers },
             Status = new V1PodStatus
             {
                 Phase = "Running",
                 PodIP = ip,
                 PodIPs = [new V1PodIP { Ip = ip }],
-                Conditions = [new V1PodCondition { Type = "Ready", Status = ready ? "True" : "False" }],
+                StartTime = created,
+                Conditions =
+                [
+                    new V1PodCondition { Type = "Initialized", Status = "True", LastTransitionTime = created },
+                    new V1PodCondition { Type = "ContainersReady", Status = ready ? "True" : "False", LastTransitionTime = created },
+                    new V1PodCondition { Type = "Ready", Status = ready ? "True" : "False", LastTransitionTime = created },
+                ],
+                ContainerStatuses = containers.Select(container => RunningStatus(container, created, ready, restartCount)).ToList(),
             },
         });
+    }
+
+    /// <summary>
+    /// A pod the kubelet evicted (node pressure): phase Failed, reason Evicted, its containers terminated, Ready False, a
+    /// DisruptionTarget condition (Kubernetes 1.26+); Kubernetes keeps it, IP included, until it is garbage-collected.
+    /// </summary>
+    public static V1Pod SeedEvictedPod(this FakeKubernetesApiServer api, SeededWorkload workload, string podName, string ip, bool istio = false)
+    {
+        var template = workload.Pods[0];
+        var created = template.Metadata.CreationTimestamp ?? DateTime.UtcNow.AddHours(-1);
+        var evictedAt = created.AddMinutes(20);
+        var containers = Containers(workload.Name, istio);
+        return api.Seed(new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta
+            {
+                Name = podName,
+                NamespaceProperty = workload.Namespace,
+                Labels = new Dictionary<string, string>(template.Metadata.Labels),
+                OwnerReferences = template.Metadata.OwnerReferences.ToList(),
+                CreationTimestamp = created,
+            },
+            Spec = new V1PodSpec { Containers = containers },
+            Status = new V1PodStatus
+            {
+                Phase = "Failed",
+                Reason = "Evicted",
+                Message = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 91Mi. ",
+                PodIP = ip,
+                PodIPs = [new V1PodIP { Ip = ip }],
+                StartTime = created,
+                Conditions =
+                [
+                    new V1PodCondition { Type = "DisruptionTarget", Status = "True", Reason = "TerminationByKubelet", Message = "The node was low on resource: memory.", LastTransitionTime = evictedAt },
+                    new V1PodCondition { Type = "Initialized", Status = "True", LastTransitionTime = created },
+                    new V1PodCondition { Type = "ContainersReady", Status = "False", Reason = "PodFailed", LastTransitionTime = evictedAt },
+                    new V1PodCondition { Type = "Ready", Status = "False", Reason = "PodFailed", LastTransitionTime = evictedAt },
+                ],
+                ContainerStatuses = containers.Select(container => new V1ContainerStatus
+                {
+                    Name = container.Name,
+                    Image = container.Image,
+                    ImageID = ImageId(container.Image),
+                    ContainerID = ContainerId(podName, container.Name, 0),
+                    Ready = false,
+                    Started = false,
+                    RestartCount = 0,
+                    State = new V1ContainerState
+                    {
+                        Terminated = new V1ContainerStateTerminated
+                        {
+                            ExitCode = 137,
+                            Reason = "Error",
+                            StartedAt = created.AddSeconds(2),
+                            FinishedAt = evictedAt,
+                            ContainerID = ContainerId(podName, container.Name, 0),
+                        },
+                    },
+                    LastState = new V1ContainerState(),
+                }).ToList(),
+            },
+        });
+    }
+
+    /// <summary>
+    /// A container as the kubelet reports it: running since shortly after the pod started, or, after
+    /// <paramref name="restartCount"/> restarts, since its last start with the previous run in lastState.
+    /// </summary>
+    private static V1ContainerStatus RunningStatus(V1Container container, DateTime created, bool ready, int restartCount)
+    {
+        var startedAt = restartCount == 0 ? created.AddSeconds(2) : created.AddMinutes(10);
+        return new V1ContainerStatus
+        {
+            Name = container.Name,
+            Image = container.Image,
+            ImageID = ImageId(container.Image),
+            ContainerID = ContainerId(container.Name, created.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture), restartCount),
+            Ready = ready,
+            Started = true,
+            RestartCount = restartCount,
+            State = new V1ContainerState { Running = new V1ContainerStateRunning { StartedAt = startedAt } },
+            LastState = restartCount == 0
+                ? new V1ContainerState()
+                : new V1ContainerState
+                {
+                    Terminated = new V1ContainerStateTerminated
+                    {
+                        ExitCode = 139,
+                        Reason = "Error",
+                        StartedAt = startedAt.AddMinutes(-1),
+                        FinishedAt = startedAt.AddSeconds(-1),
+                        ContainerID = ContainerId(container.Name, created.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture), restartCount - 1),
+                    },
+                },
+        };
+    }
+
+    private static string ImageId(string image) =>
+        image.Split(':')[0] + "@sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(image)));
+
+    private static string ContainerId(string a, string b, int run) =>
+        "containerd://" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{a}/{b}/{run}")));
 
     public static System.Text.Json.Nodes.JsonObject SeedMonitor(this FakeKubernetesApiServer api, string @namespace, string name, System.Text.Json.Nodes.JsonObject spec) =>
         api.SeedJson("monitoring.example.com", "v1alpha1", "envoymonitors", new System.Text.Json.Nodes.JsonObject
