@@ -144,7 +144,7 @@ public sealed partial class TeardownBreaker(
     {
         var live = TeardownBreakerRules.LiveSlots(state, now);
         var allowed = TeardownBreakerRules.Allowed(options.Value, state.MonitoredWorkloads);
-        DateTimeOffset? nextSlot = allowed is { } limit && live.Count >= limit && live.Count > 0
+        DateTimeOffset? nextSlot = allowed is { } limit && limit > 0 && live.Count >= limit
             ? live[live.Count - limit].At + TeardownBreakerRules.Window
             : null;
         return new BreakerStatus(state.IsOpen, state.OpenedAt, state.OpenedBecause, live.Count, allowed, state.MonitoredWorkloads, nextSlot,

@@ -126,4 +126,19 @@ public sealed class TeardownBreakerTests
         Assert.Equal(20, status.AllowedPerHour);
         Assert.Null(await Breaker().TryAdmitAsync(Request("next"), CancellationToken.None));
     }
+
+    [Fact]
+    public async Task Status_says_when_the_next_slot_frees_and_survives_a_fleet_that_was_emptied()
+    {
+        options.MaxTeardownsPerHour = 2;
+        await store.TryWriteAsync(new TeardownBreakerState([new TeardownSlot("a", T0), new TeardownSlot("b", T0.AddMinutes(10))], 1000, T0), null, CancellationToken.None);
+
+        var full = await Breaker().StatusAsync(CancellationToken.None);
+        Assert.True(full.Refusing);
+        Assert.Equal(T0.AddHours(1), full.NextSlotAt);
+
+        await Breaker().MeasureAsync([], CancellationToken.None);
+        var empty = await Breaker().StatusAsync(CancellationToken.None);
+        Assert.Equal((0, 2, (DateTimeOffset?)null), (empty.AllowedPerHour!.Value, empty.TeardownsLastHour, empty.NextSlotAt));
+    }
 }
