@@ -17,6 +17,7 @@ public static class ReaperCommandLine
         root.Subcommands.Add(BuildInject(input ?? Console.In));
         root.Subcommands.Add(BuildSnapshots());
         root.Subcommands.Add(BuildRestore());
+        root.Subcommands.Add(BuildBreaker());
         return root;
     }
 
@@ -28,10 +29,16 @@ public static class ReaperCommandLine
         var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Path of the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)." };
         var context = new Option<string?>("--context") { Description = "kubeconfig context to use (default: the current context)." };
         var inCluster = new Option<bool>("--in-cluster") { Description = "Use the pod's service account instead of a kubeconfig." };
-
-        var scan = new Command("scan", "Check every monitored workload once with the reaper's own rules and print its verdict and why.")
+        var storage = new Option<string?>("--storage")
         {
-            dryRun, output, kubeconfig, context, inCluster,
+            Description = "Storage connection string of the reaper, to show its teardown breaker too (default: $AzureWebJobsStorage; without it the breaker is not shown).",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AzureWebJobsStorage"),
+        };
+        var table = StateTableOption();
+
+        var scan = new Command("scan", "Check every monitored workload once with the reaper's own rules and print its verdict and why, and the teardown breaker.")
+        {
+            dryRun, output, kubeconfig, context, inCluster, storage, table,
         };
         scan.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -43,7 +50,7 @@ public static class ReaperCommandLine
             };
             var stdout = parseResult.InvocationConfiguration.Output;
             var stderr = parseResult.InvocationConfiguration.Error;
-            return await ScanCommand.RunAsync(access, parseResult.GetValue(output) ?? "table", stdout, stderr, cancellationToken);
+            return await ScanCommand.RunAsync(access, parseResult.GetValue(output) ?? "table", parseResult.GetValue(storage), parseResult.GetValue(table)!, stdout, stderr, cancellationToken);
         });
         return scan;
     }
@@ -63,6 +70,42 @@ public static class ReaperCommandLine
         Description = "Blob container of the snapshots (default: $Reaper__SnapshotContainer, else envoy-reaper-snapshots).",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("Reaper__SnapshotContainer") ?? "envoy-reaper-snapshots",
     };
+
+    private static Option<string> StateTableOption() => new("--state-table")
+    {
+        Description = "Table of the reaper's state, which holds the breaker (default: $Reaper__StateTable, else EnvoyReaperState).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("Reaper__StateTable") ?? "EnvoyReaperState",
+    };
+
+    private static Command BuildBreaker()
+    {
+        var storage = StorageOption();
+        var table = StateTableOption();
+        var output = new Option<string>("--output", "-o") { Description = "Output format.", DefaultValueFactory = _ => "table" };
+        output.AcceptOnlyFromAmong("table", "json");
+        var status = new Command("status", $"Show the teardown breaker: open or closed and why, teardowns in the last hour and the limit. Exit codes: 0 closed, {BreakerCommands.OpenExitCode} open, 2 no storage or invalid settings, 3 storage cannot be read.")
+        {
+            storage, table, output,
+        };
+        status.SetAction(async (parseResult, cancellationToken) => await BreakerCommands.StatusAsync(
+            parseResult.GetValue(storage), parseResult.GetValue(table)!, parseResult.GetValue(output) ?? "table",
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+
+        var resetStorage = StorageOption();
+        var resetTable = StateTableOption();
+        var reset = new Command("reset", "Close the teardown breaker after checking why it opened; deferred teardowns go ahead at their next request if the workloads are still idle. The hour's teardowns stay counted. Exit codes: 0 closed, 2 no storage or invalid settings, 3 storage cannot be read or written.")
+        {
+            resetStorage, resetTable,
+        };
+        reset.SetAction(async (parseResult, cancellationToken) => await BreakerCommands.ResetAsync(
+            parseResult.GetValue(resetStorage), parseResult.GetValue(resetTable)!,
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+
+        return new Command("breaker", "The teardown breaker shared by every instance of the reaper: it defers teardowns past the hourly limits, and opens on a mass flip to Idle until a person resets it.")
+        {
+            status, reset,
+        };
+    }
 
     private static Command BuildSnapshots()
     {

@@ -16,7 +16,7 @@ internal static class ScanCommand
         Converters = { new JsonStringEnumConverter() },
     };
 
-    public static async Task<int> RunAsync(ClusterAccessOptions access, string output, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ClusterAccessOptions access, string output, string? storage, string stateTable, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         ScanReport report;
         try
@@ -31,19 +31,24 @@ internal static class ScanCommand
             return failure.ExitCode;
         }
 
+        var breaker = string.IsNullOrWhiteSpace(storage) ? null : await BreakerCommands.TryReadForScanAsync(storage, stateTable, stderr, cancellationToken);
         if (output == "json")
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(ToJson(report), JsonOptions));
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(ToJson(report, breaker?.Status), JsonOptions));
         }
         else
         {
             await stdout.WriteAsync(ToTable(report));
+            if (breaker is { } known)
+            {
+                await stdout.WriteAsync(BreakerCommands.Describe(known.Status, known.Options));
+            }
         }
 
         return 0;
     }
 
-    private static object ToJson(ScanReport report) => new
+    private static object ToJson(ScanReport report, Teardown.BreakerStatus? breaker) => new
     {
         workloads = report.Workloads.Select(workload => new
         {
@@ -60,6 +65,7 @@ internal static class ScanCommand
             pods = workload.Pods.Select(pod => new { name = pod.Name, ip = pod.Ip, ready = pod.Ready, readable = pod.Readable, activeConnections = pod.ActiveConnections, error = pod.Error }),
         }),
         problems = report.Problems.Select(problem => new { @namespace = problem.Namespace, name = problem.Name, source = problem.Source.ToString().ToLowerInvariant(), message = problem.Message }),
+        breaker,
     };
 
     private static string ToTable(ScanReport report)

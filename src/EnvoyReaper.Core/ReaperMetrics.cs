@@ -16,6 +16,8 @@ public sealed class ReaperMetrics
     private readonly Counter<long> statsReadErrors;
     private readonly Histogram<double> cycleDuration;
     private readonly Counter<long> workloadsDiscovered;
+    private readonly Counter<long> teardownsDeferred;
+    private readonly Counter<long> breakerTrips;
 
     public ReaperMetrics(IMeterFactory meterFactory)
     {
@@ -26,11 +28,17 @@ public sealed class ReaperMetrics
         statsReadErrors = meter.CreateCounter<long>("envoy_reaper.stats_read.errors", "{error}", "Envoy statistics that could not be read");
         cycleDuration = meter.CreateHistogram<double>("envoy_reaper.cycle.duration", "s", "Discovery cycle duration");
         workloadsDiscovered = meter.CreateCounter<long>("envoy_reaper.cycle.workloads", "{workload}", "Monitored workloads found per cycle");
+        teardownsDeferred = meter.CreateCounter<long>("envoy_reaper.teardowns.deferred", "{teardown}", "Teardowns the teardown breaker deferred, by reason");
+        breakerTrips = meter.CreateCounter<long>("envoy_reaper.breaker.trips", "{trip}", "Times the teardown breaker opened on a mass flip to Idle");
     }
 
     public void CheckEvaluated(string verdict) => checks.Add(1, new KeyValuePair<string, object?>("verdict", verdict));
 
     public void TeardownHandled(string outcome) => teardowns.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void TeardownDeferred(string reason) => teardownsDeferred.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void BreakerTripped() => breakerTrips.Add(1);
 
     public void StatsRead(TimeSpan elapsed, bool succeeded)
     {

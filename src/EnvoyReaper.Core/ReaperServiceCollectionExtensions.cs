@@ -18,6 +18,7 @@ public static class ReaperServiceCollectionExtensions
     public static IServiceCollection AddReaperCore(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ReaperOptions>().Bind(configuration.GetSection(ReaperOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<TeardownBreakerOptions>().Bind(configuration.GetSection(ReaperOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<EnvoyStatsReaderOptions>().Bind(configuration.GetSection(EnvoyStatsSection)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
@@ -41,6 +42,7 @@ public static class ReaperServiceCollectionExtensions
         services.AddSingleton<MessageIntake>();
         services.AddSingleton<WorkloadStateCache>();
         services.AddSingleton<StatsCheckProcessor>();
+        services.AddSingleton<TeardownBreaker>();
         services.AddSingleton<TeardownProcessor>();
         services.AddSingleton<WorkloadOverview>();
         services.AddSingleton<WorkloadRestorer>();

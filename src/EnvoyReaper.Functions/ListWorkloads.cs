@@ -5,7 +5,7 @@ using Microsoft.Azure.Functions.Worker;
 
 namespace EnvoyReaper.Functions;
 
-/// <summary>GET /api/workloads: every monitored workload with its verdict, idle streak and next action.</summary>
+/// <summary>GET /api/workloads: every monitored workload with its verdict, idle streak and next action, and the teardown breaker.</summary>
 public sealed class ListWorkloads(WorkloadOverview overview)
 {
     [Function(nameof(ListWorkloads))]
@@ -18,6 +18,7 @@ public sealed class ListWorkloads(WorkloadOverview overview)
         {
             workloads = report.Workloads,
             problems = report.Problems.Select(problem => new { @namespace = problem.Namespace, name = problem.Name, message = problem.Message }),
+            breaker = report.Breaker,
         });
     }
 }

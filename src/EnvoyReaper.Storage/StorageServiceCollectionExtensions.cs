@@ -45,6 +45,8 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IWorkQueue, AzureWorkQueue>();
         services.AddSingleton<IWorkloadStateStore>(provider => new TableWorkloadStateStore(
             provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
+        services.AddSingleton<ITeardownBreakerStore>(provider => new TableTeardownBreakerStore(
+            provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
         services.AddSingleton<ISnapshotStore>(provider => new BlobSnapshotStore(
             provider.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.SnapshotContainer)));
         return services;

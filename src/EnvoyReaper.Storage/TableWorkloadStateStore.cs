@@ -13,6 +13,8 @@ namespace EnvoyReaper.Storage;
 /// </summary>
 public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateStore
 {
+    public const string PriorVerdictColumn = "PriorVerdict";
+    public const string VerdictSinceColumn = "VerdictSince";
     private const string StateColumn = "State";
     private readonly CreateOnce created = new(() => table.CreateIfNotExistsAsync());
 
@@ -57,6 +59,10 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
             ["Verdict"] = state.Verdict.ToString(),
             ["Reason"] = state.Reason,
             ["IdleSince"] = state.IdleSince,
+
+            // Read on their own by the teardown breaker's measure, one scan of a few columns per discovery cycle.
+            [PriorVerdictColumn] = state.PriorVerdict?.ToString(),
+            [VerdictSinceColumn] = state.VerdictSince,
         };
         try
         {

@@ -57,7 +57,7 @@ public sealed class DependencyInjectionTests : IDisposable
     [Fact]
     public void Finds_every_function_class()
     {
-        Assert.Equal(7, FunctionClasses().Count);
+        Assert.Equal(8, FunctionClasses().Count);
     }
 
     [Theory]

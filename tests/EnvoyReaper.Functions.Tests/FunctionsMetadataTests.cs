@@ -31,7 +31,7 @@ public sealed class FunctionsMetadataTests
     public void Declares_the_pipeline_and_injection_functions()
     {
         var names = LoadMetadata().Select(item => item!["name"]!.GetValue<string>()).Order().ToArray();
-        Assert.Equal(["CheckStats", "DiscoverWorkloads", "InjectSidecar", "ListWorkloads", "RemoveSidecar", "RestoreWorkload", "TearDown"], names);
+        Assert.Equal(["CheckStats", "DiscoverWorkloads", "InjectSidecar", "ListWorkloads", "RemoveSidecar", "ResetBreaker", "RestoreWorkload", "TearDown"], names);
     }
 
     [Theory]
@@ -39,6 +39,7 @@ public sealed class FunctionsMetadataTests
     [InlineData("RemoveSidecar", "delete", "inject/{namespace}/{deployment}")]
     [InlineData("ListWorkloads", "get", "workloads")]
     [InlineData("RestoreWorkload", "post", "restore")]
+    [InlineData("ResetBreaker", "post", "breaker/reset")]
     public void Injection_endpoints_need_a_function_key(string function, string method, string route)
     {
         var trigger = Trigger(LoadMetadata(), function);

@@ -92,6 +92,9 @@ public sealed class IdlePolicy(ReaperOptions options)
             teardownAction,
             quietSince,
             quietBelow);
+        state = previous is not null && previous.Verdict == verdict
+            ? state with { PriorVerdict = previous.PriorVerdict, VerdictSince = previous.VerdictSince }
+            : state with { PriorVerdict = previous?.Verdict, VerdictSince = now };
         return new Evaluation(verdict, reason, active, state, !unchanged, teardownDue, previous?.Verdict);
     }
 

@@ -21,6 +21,8 @@ public sealed record PodBaseline(
 /// minimum of connections, and no check since has seen a connection: the workload is known to have been idle since then.
 /// </param>
 /// <param name="QuietBelow">The minimum of connections that QuietSince and IdleSince were judged against.</param>
+/// <param name="PriorVerdict">The verdict before <see cref="Verdict"/> (null: none known), for the teardown breaker's mass-idle measure.</param>
+/// <param name="VerdictSince">When the current verdict began (null: in a state written before this was recorded).</param>
 public sealed record WorkloadState(
     string DeploymentUid,
     Verdict Verdict,
@@ -34,7 +36,9 @@ public sealed record WorkloadState(
     string? LastSnapshot,
     string? TeardownAction = null,
     DateTimeOffset? QuietSince = null,
-    int? QuietBelow = null);
+    int? QuietBelow = null,
+    Verdict? PriorVerdict = null,
+    DateTimeOffset? VerdictSince = null);
 
 public sealed record StoredState(WorkloadState State, string ETag);
 

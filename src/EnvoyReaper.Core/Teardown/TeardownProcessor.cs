@@ -15,6 +15,7 @@ public enum TeardownOutcome
     Gone,
     Aborted,
     Observed,
+    Deferred,
     Deleted,
     ScaledToZero,
 }
@@ -38,6 +39,7 @@ public sealed partial class TeardownProcessor(
     TimeProvider time,
     IOptions<ReaperOptions> options,
     ILogger<TeardownProcessor> logger,
+    TeardownBreaker breaker,
     ReaperMetrics? metrics = null)
 {
     private readonly WorkloadSettingsParser parser = new(options.Value);
@@ -150,6 +152,13 @@ public sealed partial class TeardownProcessor(
             await RecordAsync(message, "WouldTearDown", would, cancellationToken).ConfigureAwait(false);
             await CompleteAsync(message, snapshot: null, ReaperAction.Observe.ToContractName(), cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.Observed, would);
+        }
+
+        // The workload stays Idle with its request stored: the stats check asks again after Reaper:MessageMaxAge.
+        if (await breaker.TryAdmitAsync(message, cancellationToken).ConfigureAwait(false) is { } deferral)
+        {
+            await RecordAsync(message, "TeardownDeferred", $"Teardown deferred: {deferral.Detail}", cancellationToken).ConfigureAwait(false);
+            return new(TeardownOutcome.Deferred, deferral.Detail);
         }
 
         var snapshot = await snapshots.SaveAsync(

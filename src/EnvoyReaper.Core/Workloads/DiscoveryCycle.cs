@@ -1,4 +1,5 @@
 using EnvoyReaper.Messaging;
+using EnvoyReaper.Teardown;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -14,6 +15,7 @@ public sealed partial class DiscoveryCycle(
     TimeProvider time,
     IOptions<ReaperOptions> options,
     ILogger<DiscoveryCycle> logger,
+    TeardownBreaker breaker,
     ReaperMetrics? metrics = null)
 {
     public async Task<CycleSummary> RunAsync(DateTime? lastRun, CancellationToken cancellationToken)
@@ -30,6 +32,7 @@ public sealed partial class DiscoveryCycle(
         }
 
         var found = await discovery.DiscoverAsync(cancellationToken).ConfigureAwait(false);
+        await MeasureForBreakerAsync(found.Workloads, cancellationToken).ConfigureAwait(false);
         var problems = found.Problems.ToList();
         var checks = planner.Plan(found, now, period, problems);
         foreach (var problem in problems)
@@ -42,6 +45,25 @@ public sealed partial class DiscoveryCycle(
         metrics?.CycleCompleted(time.GetUtcNow() - now, found.Workloads.Count);
         return new CycleSummary(found.Workloads.Count, checks.Count, problems.Count);
     }
+
+    /// <summary>
+    /// A failed measure only widens the next one's window (it compares with the last measure that was written), so the
+    /// checks of this cycle are still queued.
+    /// </summary>
+    private async Task MeasureForBreakerAsync(IReadOnlyList<MonitoredWorkload> workloads, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await breaker.MeasureAsync(workloads, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogMeasureFailed(exception);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The teardown breaker could not measure this cycle")]
+    private partial void LogMeasureFailed(Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Source} opt-in {Namespace}/{Name} is not monitored: {Problem}")]
     private partial void LogProblem(OptInSource source, string @namespace, string name, string problem);

@@ -1,5 +1,6 @@
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
+using EnvoyReaper.Teardown;
 
 namespace EnvoyReaper.Workloads;
 
@@ -17,15 +18,21 @@ public sealed record WorkloadOverviewItem(
     DateTimeOffset? LastTeardown,
     string? LastSnapshot);
 
-public sealed record WorkloadOverviewReport(IReadOnlyList<WorkloadOverviewItem> Workloads, IReadOnlyList<DiscoveryProblem> Problems);
+public sealed record WorkloadOverviewReport(IReadOnlyList<WorkloadOverviewItem> Workloads, IReadOnlyList<DiscoveryProblem> Problems, BreakerStatus Breaker);
 
 /// <summary>What the reaper thinks of every monitored workload right now, from its own state: no stats are read.</summary>
-public sealed class WorkloadOverview(WorkloadDiscovery discovery, IWorkloadStateStore states, TimeProvider time, Microsoft.Extensions.Options.IOptions<ReaperOptions> options)
+public sealed class WorkloadOverview(
+    WorkloadDiscovery discovery,
+    IWorkloadStateStore states,
+    TeardownBreaker breaker,
+    TimeProvider time,
+    Microsoft.Extensions.Options.IOptions<ReaperOptions> options)
 {
     public async Task<WorkloadOverviewReport> BuildAsync(CancellationToken cancellationToken)
     {
         var found = await discovery.DiscoverAsync(cancellationToken).ConfigureAwait(false);
         var stored = await states.ListAsync(cancellationToken).ConfigureAwait(false);
+        var breakerStatus = await breaker.StatusAsync(cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow();
         var items = found.Workloads.Select(workload =>
         {
@@ -42,14 +49,14 @@ public sealed class WorkloadOverview(WorkloadDiscovery discovery, IWorkloadState
                 state?.ActiveConnections,
                 state?.IdleSince,
                 state?.IdleSince is { } since ? GoDuration.Format(TimeSpan.FromSeconds(Math.Floor((now - since).TotalSeconds))) : null,
-                NextAction(workload, state, now),
+                NextAction(workload, state, breakerStatus, now),
                 state?.TeardownCompletedAt,
                 state?.LastSnapshot);
         }).ToList();
-        return new WorkloadOverviewReport(items, found.Problems);
+        return new WorkloadOverviewReport(items, found.Problems, breakerStatus);
     }
 
-    private string NextAction(MonitoredWorkload workload, WorkloadState? state, DateTimeOffset now)
+    private string NextAction(MonitoredWorkload workload, WorkloadState? state, BreakerStatus breakerStatus, DateTimeOffset now)
     {
         if (workload.Settings.Settings is not { } settings)
         {
@@ -60,6 +67,8 @@ public sealed class WorkloadOverview(WorkloadDiscovery discovery, IWorkloadState
         return state switch
         {
             { Verdict: Verdict.Idle, TeardownCompletedAt: not null } => $"none: {state.TeardownAction ?? action.ToContractName()} done",
+            { Verdict: Verdict.Idle, TeardownRequestedAt: not null } when action != ReaperAction.Observe && breakerStatus.Refusing =>
+                $"{action.ToContractName()} deferred by the teardown breaker ({(breakerStatus.Open ? "open" : "hourly limit reached")})",
             { Verdict: Verdict.Idle, TeardownRequestedAt: not null } => $"{action.ToContractName()} in progress",
             { Verdict: Verdict.Idle, IdleSince: { } since } =>
                 $"{action.ToContractName()} at {Max(since + settings.IdleTimeout, workload.Deployment.CreatedAt + options.Value.StartupGrace):u} if still idle",

@@ -4,6 +4,7 @@ using EnvoyReaper.Envoy;
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
 using EnvoyReaper.Teardown;
+using EnvoyReaper.TestSupport.Storage;
 using EnvoyReaper.Workloads;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -34,6 +35,8 @@ public sealed class TeardownProcessorTests : IDisposable
     private readonly PodStatsCollector collector;
     private readonly List<string> actions = [];
     private readonly List<WorkloadState> written = [];
+    private readonly InMemoryTeardownBreakerStore breakerStore = new();
+    private readonly TeardownBreakerOptions breakerOptions = new();
 
     public TeardownProcessorTests()
     {
@@ -63,12 +66,14 @@ public sealed class TeardownProcessorTests : IDisposable
         writer.WhenForAnyArgs(w => w.ScaleToZeroAsync(default!, default!, default!, default, default)).Do(_ => actions.Add("scale"));
 
         EnvoyReports(total: 100);
+        breakerStore.TryWriteAsync(new TeardownBreakerState([], MonitoredWorkloads: 1000), null, CancellationToken.None).GetAwaiter().GetResult();
     }
 
     public void Dispose() => collector.Dispose();
 
     private TeardownProcessor Processor() => new(reader, writer, collector, new IdlePolicy(options), stateStore, snapshots, events, Substitute.For<IWorkloadStatusWriter>(), clock,
-        Options.Create(options), NullLogger<TeardownProcessor>.Instance);
+        Options.Create(options), NullLogger<TeardownProcessor>.Instance,
+        new TeardownBreaker(breakerStore, clock, Options.Create(breakerOptions), Options.Create(options), NullLogger<TeardownBreaker>.Instance));
 
     private static WorkloadSettings Settings(ReaperAction action = ReaperAction.Delete) =>
         new(1, TimeSpan.FromMinutes(10), action, 15090, "/stats", null, null, null, null);
@@ -297,6 +302,51 @@ public sealed class TeardownProcessorTests : IDisposable
         await AssertNothingTornDown();
     }
 
+    [Fact]
+    public async Task A_teardown_past_the_hourly_limit_is_deferred_with_an_Event_and_nothing_is_snapshotted_or_deleted()
+    {
+        breakerOptions.MaxTeardownsPerHour = 1;
+        await breakerStore.TryWriteAsync(new TeardownBreakerState([new TeardownSlot("another", clock.GetUtcNow())], 1000), "W/\"1\"", CancellationToken.None);
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deferred, result.Outcome);
+        await AssertNothingTornDown();
+        await events.Received(1).RecordAsync(Arg.Is<ClusterEvent>(e => e.Reason == "TeardownDeferred" && e.Message.Contains("MaxTeardownsPerHour")), Arg.Any<CancellationToken>());
+        Assert.Null(written[^1].TeardownCompletedAt);
+        Assert.Equal(RequestedAt, written[^1].TeardownRequestedAt); // the request stays: the stats check asks again after MessageMaxAge
+        Assert.Equal(Verdict.Idle, written[^1].Verdict);
+    }
+
+    [Fact]
+    public async Task An_open_breaker_defers_the_teardown()
+    {
+        await breakerStore.TryWriteAsync(new TeardownBreakerState([], 1000, OpenedAt: RequestedAt, OpenedBecause: "mass flip"), "W/\"1\"", CancellationToken.None);
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deferred, result.Outcome);
+        Assert.Contains("open", result.Detail);
+        await AssertNothingTornDown();
+    }
+
+    [Fact]
+    public async Task Observe_and_dry_run_teardowns_take_no_slot_of_the_breaker()
+    {
+        options.DryRun = true;
+        Assert.Equal(TeardownOutcome.Observed, (await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None)).Outcome);
+
+        Assert.Empty(breakerStore.State!.Slots);
+    }
+
+    [Fact]
+    public async Task An_admitted_teardown_takes_one_slot_and_its_retry_keeps_it()
+    {
+        Assert.Equal(TeardownOutcome.Deleted, (await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None)).Outcome);
+
+        Assert.Equal("td-1", Assert.Single(breakerStore.State!.Slots).Request);
+    }
+
     // ----- the fresh re-read: evicted pods and container restarts -----
 
     [Fact]
@@ -340,4 +390,3 @@ public sealed class TeardownProcessorTests : IDisposable
         await AssertNothingTornDown();
     }
 }
-
