@@ -144,8 +144,8 @@ public sealed partial class TeardownBreaker(
     {
         var live = TeardownBreakerRules.LiveSlots(state, now);
         var allowed = TeardownBreakerRules.Allowed(options.Value, state.MonitoredWorkloads);
-        DateTimeOffset? nextSlot = allowed is { } limit && limit > 0 && live.Count >= limit
-            ? live[live.Count - limit].At + TeardownBreakerRules.Window
+        DateTimeOffset? nextSlot = allowed > 0 && live.Count >= allowed
+            ? live[live.Count - allowed].At + TeardownBreakerRules.Window
             : null;
         return new BreakerStatus(state.IsOpen, state.OpenedAt, state.OpenedBecause, live.Count, allowed, state.MonitoredWorkloads, nextSlot,
             state.MeasuredAt, state.ClosedAt, state.ClosedBy);

@@ -17,6 +17,14 @@ public sealed class TeardownBreakerOptions : IValidatableObject
     /// <summary>Most teardowns in any rolling hour as a fraction of the monitored workloads (rounded up).</summary>
     public double MaxTeardownFraction { get; set; } = 0.2;
 
+    /// <summary>
+    /// The fraction never allows fewer than this many per hour (bounded by MaxTeardownsPerHour): a fifth of a fleet of
+    /// four is one teardown an hour, which protects nothing and leaves idle workloads running. It is also the limit
+    /// while no discovery cycle has counted the fleet. 0: the fraction alone.
+    /// </summary>
+    [Range(0, TeardownBreakerRules.MaxSlots)]
+    public int MinTeardownsPerHour { get; set; } = 5;
+
     /// <summary>The breaker opens when more than this fraction of the workloads Active at the last cycle are Idle now.</summary>
     public double MassIdleFraction { get; set; } = 0.5;
 

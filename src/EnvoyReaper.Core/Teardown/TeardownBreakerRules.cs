@@ -34,13 +34,15 @@ public static class TeardownBreakerRules
 
     /// <summary>
     /// The teardowns allowed per rolling hour: the hourly maximum, and the fraction of the monitored workloads rounded up
-    /// (so that a small fleet still gets one); null while no discovery cycle has counted the fleet.
+    /// but not below MinTeardownsPerHour (which alone applies while no discovery cycle has counted the fleet).
     /// </summary>
-    public static int? Allowed(TeardownBreakerOptions options, int? monitored) =>
-        monitored is { } count ? Math.Min(options.MaxTeardownsPerHour, ByFraction(options, count)) : null;
+    public static int Allowed(TeardownBreakerOptions options, int? monitored) =>
+        Math.Min(options.MaxTeardownsPerHour, ByFraction(options, monitored));
 
-    private static int ByFraction(TeardownBreakerOptions options, int monitored) =>
-        (int)Math.Min(int.MaxValue, Math.Ceiling(options.MaxTeardownFraction * monitored - 1e-9));
+    private static int ByFraction(TeardownBreakerOptions options, int? monitored) =>
+        monitored is { } count
+            ? (int)Math.Max(options.MinTeardownsPerHour, Math.Min(int.MaxValue, Math.Ceiling(options.MaxTeardownFraction * count - 1e-9)))
+            : options.MinTeardownsPerHour;
 
     public static IReadOnlyList<TeardownSlot> LiveSlots(TeardownBreakerState state, DateTimeOffset now) =>
         state.Slots.Where(slot => slot.At > now - Window).OrderBy(slot => slot.At).ToList();
@@ -59,11 +61,6 @@ public static class TeardownBreakerRules
                 $"the teardown breaker is open since {state.OpenedAt:u} ({state.OpenedBecause}); nothing is torn down until a person resets it (POST /api/breaker/reset or envoy-reaper breaker reset)");
         }
 
-        if (state.MonitoredWorkloads is not { } monitored)
-        {
-            return Defer(DeferralCause.FleetSizeUnknown, "no discovery cycle has counted the monitored workloads yet, so the teardown limit is not known");
-        }
-
         var nextSlot = live.Count > 0 ? $"; the oldest slot frees at {live[0].At + Window:u}" : string.Empty;
         if (live.Count >= options.MaxTeardownsPerHour)
         {
@@ -71,11 +68,14 @@ public static class TeardownBreakerRules
                 $"{live.Count} teardown(s) in the last hour reached Reaper:MaxTeardownsPerHour ({options.MaxTeardownsPerHour}){nextSlot}");
         }
 
-        var byFraction = ByFraction(options, monitored);
+        var byFraction = ByFraction(options, state.MonitoredWorkloads);
         if (live.Count >= byFraction)
         {
-            return Defer(DeferralCause.FractionLimit, string.Create(CultureInfo.InvariantCulture,
-                $"{live.Count} teardown(s) in the last hour reached Reaper:MaxTeardownFraction ({options.MaxTeardownFraction} of {monitored} monitored workloads: {byFraction}){nextSlot}"));
+            var fleet = state.MonitoredWorkloads is { } monitored
+                ? $"Reaper:MaxTeardownFraction ({options.MaxTeardownFraction} of {monitored} monitored workloads, at least Reaper:MinTeardownsPerHour {options.MinTeardownsPerHour}: {byFraction})"
+                : $"Reaper:MinTeardownsPerHour ({byFraction}; no discovery cycle has counted the monitored workloads yet)";
+            return Defer(state.MonitoredWorkloads is null ? DeferralCause.FleetSizeUnknown : DeferralCause.FractionLimit, string.Create(CultureInfo.InvariantCulture,
+                $"{live.Count} teardown(s) in the last hour reached {fleet}{nextSlot}"));
         }
 
         return new Admission(state with { Slots = [.. live, new TeardownSlot(request, now)] }, null);

@@ -39,13 +39,17 @@ public sealed class TeardownBreakerRulesTests
     }
 
     [Theory]
-    [InlineData(100, 20)]
-    [InlineData(80, 16)]
-    [InlineData(3, 1)]
-    [InlineData(1, 1)]
-    [InlineData(1000, 50)]
-    public void The_limit_is_the_fraction_of_monitored_workloads_rounded_up_and_never_above_the_hourly_maximum(int monitored, int allowed)
+    [InlineData(100, 5, 20)]
+    [InlineData(80, 5, 16)]
+    [InlineData(3, 5, 5)]
+    [InlineData(10, 5, 5)]
+    [InlineData(26, 5, 6)]
+    [InlineData(3, 0, 1)]
+    [InlineData(1, 0, 1)]
+    [InlineData(1000, 5, 50)]
+    public void The_limit_is_the_fraction_of_monitored_workloads_rounded_up_not_below_the_floor_and_never_above_the_hourly_maximum(int monitored, int floor, int allowed)
     {
+        options.MinTeardownsPerHour = floor;
         Assert.Equal(allowed, TeardownBreakerRules.Allowed(options, monitored));
 
         var state = Fleet(monitored, Enumerable.Range(0, allowed).Select(i => new TeardownSlot($"r{i}", T0)).ToArray());
@@ -56,10 +60,11 @@ public sealed class TeardownBreakerRulesTests
     [Fact]
     public void The_fraction_limit_names_its_setting()
     {
+        options.MinTeardownsPerHour = 0;
         var refused = TeardownBreakerRules.Admit(Fleet(10, new TeardownSlot("a", T0), new TeardownSlot("b", T0)), "c", T0, options);
 
         Assert.Equal(DeferralCause.FractionLimit, refused.Deferral?.Cause);
-        Assert.Contains("MaxTeardownFraction (0.2 of 10 monitored workloads: 2)", refused.Deferral!.Detail);
+        Assert.Contains("MaxTeardownFraction (0.2 of 10 monitored workloads, at least Reaper:MinTeardownsPerHour 0: 2)", refused.Deferral!.Detail);
     }
 
     [Fact]
@@ -83,10 +88,26 @@ public sealed class TeardownBreakerRulesTests
     }
 
     [Fact]
-    public void No_teardown_before_a_discovery_cycle_has_counted_the_fleet()
+    public void Before_a_discovery_cycle_has_counted_the_fleet_only_the_floor_is_allowed()
     {
+        options.MinTeardownsPerHour = 2;
+        var state = TeardownBreakerState.Empty;
+        state = Admitted(TeardownBreakerRules.Admit(state, "r1", T0, options));
+        state = Admitted(TeardownBreakerRules.Admit(state, "r2", T0, options));
+
+        var refused = TeardownBreakerRules.Admit(state, "r3", T0, options);
+
+        Assert.Equal(DeferralCause.FleetSizeUnknown, refused.Deferral?.Cause);
+        Assert.Contains("MinTeardownsPerHour", refused.Deferral!.Detail);
+        Assert.Equal(2, TeardownBreakerRules.Allowed(options, null));
+    }
+
+    [Fact]
+    public void With_no_floor_nothing_is_torn_down_before_a_discovery_cycle_has_counted_the_fleet()
+    {
+        options.MinTeardownsPerHour = 0;
+
         Assert.Equal(DeferralCause.FleetSizeUnknown, TeardownBreakerRules.Admit(TeardownBreakerState.Empty, "r", T0, options).Deferral?.Cause);
-        Assert.Null(TeardownBreakerRules.Allowed(options, null));
     }
 
     [Fact]

@@ -131,6 +131,7 @@ public sealed class TeardownBreakerTests
     public async Task Status_says_when_the_next_slot_frees_and_survives_a_fleet_that_was_emptied()
     {
         options.MaxTeardownsPerHour = 2;
+        options.MinTeardownsPerHour = 0;
         await store.TryWriteAsync(new TeardownBreakerState([new TeardownSlot("a", T0), new TeardownSlot("b", T0.AddMinutes(10))], 1000, T0), null, CancellationToken.None);
 
         var full = await Breaker().StatusAsync(CancellationToken.None);
