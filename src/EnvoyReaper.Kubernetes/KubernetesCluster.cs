@@ -136,9 +136,9 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         where T : class
         => (list.Items.Cast<object>(), (list as IMetadata<V1ListMeta>)?.Metadata);
 
-    public async Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, CancellationToken cancellationToken)
+    public async Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, string? resourceVersion, CancellationToken cancellationToken)
     {
-        var body = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = uid }, PropagationPolicy = "Background" };
+        var body = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = uid, ResourceVersion = resourceVersion }, PropagationPolicy = "Background" };
         try
         {
             switch (kind)
@@ -192,7 +192,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         }
     }
 
-    public async Task ScaleBackAsync(string @namespace, string name, int replicas, CancellationToken cancellationToken)
+    public async Task ScaleBackAsync(string @namespace, string name, string resourceVersion, int replicas, CancellationToken cancellationToken)
     {
         var patch = new JsonObject
         {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
@@ -13,16 +12,15 @@ public sealed class BlobSnapshotStore(BlobContainerClient container) : ISnapshot
 {
     private readonly CreateOnce created = new(() => container.CreateIfNotExistsAsync());
 
-    public async Task<string> SaveAsync(WorkloadSnapshot snapshot, CancellationToken cancellationToken)
+    public async Task<WorkloadSnapshot> SaveOnceAsync(string name, WorkloadSnapshot snapshot, CancellationToken cancellationToken)
     {
         await created.EnsureAsync().ConfigureAwait(false);
-        var name = $"{snapshot.Namespace}/{snapshot.Deployment}/{snapshot.TakenAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss.fffffff'Z'", CultureInfo.InvariantCulture)}.json";
         var blob = container.GetBlobClient(name);
         await blob.UploadAsync(
             BinaryData.FromString(JsonSerializer.Serialize(snapshot, ReaperJson.Options)),
             new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } },
             cancellationToken).ConfigureAwait(false);
-        return name;
+        return snapshot;
     }
 
     public async Task<IReadOnlyList<string>> ListAsync(string @namespace, string deployment, CancellationToken cancellationToken)

@@ -42,7 +42,8 @@ public sealed class RestoreCommandTests : IAsyncLifetime
     {
         var seeded = api.SeedWorkload("previews", "pr-9", ["10.0.0.9"], withIngress: false);
         var store = new BlobSnapshotStore(AzuriteStorage.Blobs().GetBlobContainerClient(container));
-        var name = await store.SaveAsync(new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, "previews", "pr-9", seeded.Deployment.Metadata.Uid,
+        var name = WorkloadSnapshot.NameFor("previews", "pr-9", seeded.Deployment.Metadata.Uid, DateTimeOffset.UtcNow);
+        await store.SaveOnceAsync(name, new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, "previews", "pr-9", seeded.Deployment.Metadata.Uid,
             DateTimeOffset.UtcNow, "delete", "idle", [api.Get("apps", "v1", "deployments", "previews", "pr-9")!, api.Get("", "v1", "services", "previews", "pr-9-service")!]),
             CancellationToken.None);
         var client = new k8s.Kubernetes(api.ClientConfiguration());

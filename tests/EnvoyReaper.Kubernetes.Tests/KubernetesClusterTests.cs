@@ -628,7 +628,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         var uid = StoredMetadata(kind, "retail", name).Uid;
         server.ResetRecording();
 
-        var outcome = await Cluster().DeleteAsync(kind, "retail", name, uid, Ct);
+        var outcome = await Cluster().DeleteAsync(kind, "retail", name, uid, null, Ct);
 
         Assert.Equal(DeleteOutcome.Deleted, outcome);
         Assert.Null(server.Get(GroupOf(kind), "v1", plural, "retail", name));
@@ -648,7 +648,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     {
         var shop = server.SeedWorkload("retail", "shop", ["10.0.0.1", "10.0.0.2"]);
 
-        Assert.Equal(DeleteOutcome.Deleted, await Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, Ct));
+        Assert.Equal(DeleteOutcome.Deleted, await Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, null, Ct));
 
         Assert.Empty(server.List("apps", "v1", "replicasets", "retail"));
         Assert.Empty(server.List("", "v1", "pods", "retail"));
@@ -662,7 +662,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     [InlineData(ResourceKind.ConfigMap)]
     public async Task Delete_of_a_missing_object_reports_NotFound(ResourceKind kind)
     {
-        var outcome = await Cluster().DeleteAsync(kind, "default", "missing", Guid.NewGuid().ToString(), Ct);
+        var outcome = await Cluster().DeleteAsync(kind, "default", "missing", Guid.NewGuid().ToString(), null, Ct);
 
         Assert.Equal(DeleteOutcome.NotFound, outcome);
         Assert.Equal(0, server.WriteCount);
@@ -694,7 +694,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         Assert.NotEqual(oldUid, newUid);
         server.ResetRecording();
 
-        var outcome = await Cluster().DeleteAsync(kind, "retail", name, oldUid, Ct);
+        var outcome = await Cluster().DeleteAsync(kind, "retail", name, oldUid, null, Ct);
 
         Assert.Equal(DeleteOutcome.PreconditionFailed, outcome);
         Assert.Equal(newUid, StoredMetadata(kind, "retail", name).Uid);
@@ -713,7 +713,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         server.FailNext("DELETE", "deployments", status, reason);
 
         var exception = await Assert.ThrowsAsync<HttpOperationException>(
-            () => Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, Ct));
+            () => Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, null, Ct));
 
         Assert.Equal((HttpStatusCode)status, exception.Response.StatusCode);
         Assert.True(server.Exists<V1Deployment>("retail", "shop"));

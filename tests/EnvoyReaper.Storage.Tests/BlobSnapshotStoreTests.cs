@@ -21,12 +21,19 @@ public sealed class BlobSnapshotStoreTests : IAsyncLifetime
         WorkloadSnapshot.CurrentVersion, "games", "arena", "uid-1", at, "delete", "idle since ...",
         [new JsonObject { ["apiVersion"] = "apps/v1", ["kind"] = "Deployment", ["metadata"] = new JsonObject { ["name"] = "arena" } }]);
 
+    private async Task<string> SaveAsync(WorkloadSnapshot snapshot)
+    {
+        var name = WorkloadSnapshot.NameFor(snapshot.Namespace, snapshot.Deployment, snapshot.DeploymentUid, snapshot.TakenAt);
+        await store.SaveOnceAsync(name, snapshot, CancellationToken.None);
+        return name;
+    }
+
     [Fact]
     public async Task Snapshots_are_listed_oldest_first_and_read_back_whole()
     {
-        var first = await store.SaveAsync(Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_000)), CancellationToken.None);
-        var second = await store.SaveAsync(Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_001)), CancellationToken.None);
-        await store.SaveAsync(Snapshot(DateTimeOffset.UnixEpoch) with { Deployment = "arena-2" }, CancellationToken.None);
+        var first = await SaveAsync(Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_000)));
+        var second = await SaveAsync(Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_001)));
+        await SaveAsync(Snapshot(DateTimeOffset.UnixEpoch) with { Deployment = "arena-2" });
 
         Assert.Equal([first, second], await store.ListAsync("games", "arena", CancellationToken.None));
         var read = await store.GetAsync(second, CancellationToken.None);

@@ -152,7 +152,8 @@ public sealed partial class TeardownProcessor(
             return new(TeardownOutcome.Observed, would);
         }
 
-        var snapshot = await snapshots.SaveAsync(
+        var snapshot = WorkloadSnapshot.NameFor(message.Namespace, message.Deployment, message.DeploymentUid, time.GetUtcNow());
+        await snapshots.SaveOnceAsync(snapshot,
             new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, message.Namespace, message.Deployment, message.DeploymentUid,
                 time.GetUtcNow(), action.ToContractName(), idleFor, plan.SnapshotObjects.Select(item => item.Manifest).ToList()),
             cancellationToken).ConfigureAwait(false);
@@ -177,7 +178,7 @@ public sealed partial class TeardownProcessor(
         var skipped = new List<string>();
         foreach (var item in plan.DeletionOrder)
         {
-            var outcome = await writer.DeleteAsync(item.Kind, item.Namespace, item.Name, item.Uid, cancellationToken).ConfigureAwait(false);
+            var outcome = await writer.DeleteAsync(item.Kind, item.Namespace, item.Name, item.Uid, null, cancellationToken).ConfigureAwait(false);
             if (outcome == DeleteOutcome.PreconditionFailed)
             {
                 // The name now belongs to a newer object than the one found idle: it is not ours to delete.

@@ -64,7 +64,7 @@ public sealed partial class WorkloadRestorer(
             var replicas = current.Annotations.TryGetValue(ReaperLabels.ReplicasBeforeTeardown, out var recorded) && int.TryParse(recorded, NumberStyles.None, CultureInfo.InvariantCulture, out var count)
                 ? count
                 : snapshot.Objects.FirstOrDefault(item => Kind(item) == ResourceKind.Deployment)?["spec"]?["replicas"]?.GetValue<int>() ?? 1;
-            await writer.ScaleBackAsync(@namespace, deployment, replicas, cancellationToken).ConfigureAwait(false);
+            await writer.ScaleBackAsync(@namespace, deployment, current.ResourceVersion, replicas, cancellationToken).ConfigureAwait(false);
             var scaled = $"Scaled back to {replicas} replica(s) from snapshot {name}";
             await RecordAsync(@namespace, deployment, current.Uid, scaled, cancellationToken).ConfigureAwait(false);
             return new(RestoreStatus.ScaledBack, scaled, name, [$"Deployment {deployment}"]);

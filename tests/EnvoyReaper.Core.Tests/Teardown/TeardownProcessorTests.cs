@@ -50,12 +50,12 @@ public sealed class TeardownProcessorTests : IDisposable
         writer.ListObjectsAsync(ResourceKind.Ingress, Namespace, Arg.Any<CancellationToken>()).Returns(Array.Empty<ClusterObject>());
         writer.GetObjectAsync(ResourceKind.ConfigMap, Namespace, Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns((ClusterObject?)null);
 
-        snapshots.SaveAsync(Arg.Any<WorkloadSnapshot>(), Arg.Any<CancellationToken>()).Returns(_ =>
+        snapshots.SaveOnceAsync(Arg.Any<string>(), Arg.Any<WorkloadSnapshot>(), Arg.Any<CancellationToken>()).Returns(call =>
         {
             actions.Add("snapshot");
-            return "snap-1";
+            return call.ArgAt<WorkloadSnapshot>(1);
         });
-        writer.DeleteAsync(default, default!, default!, default!, default).ReturnsForAnyArgs(call =>
+        writer.DeleteAsync(default, default!, default!, default!, default, default).ReturnsForAnyArgs(call =>
         {
             actions.Add($"delete {call.ArgAt<ResourceKind>(0)} {call.ArgAt<string>(2)}");
             return DeleteOutcome.Deleted;
@@ -107,7 +107,7 @@ public sealed class TeardownProcessorTests : IDisposable
     private async Task AssertNothingTornDown()
     {
         Assert.Empty(actions);
-        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
         await writer.DidNotReceiveWithAnyArgs().ScaleToZeroAsync(default!, default!, default!, default, default);
     }
 
@@ -118,7 +118,7 @@ public sealed class TeardownProcessorTests : IDisposable
 
         Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
         Assert.Equal(new[] { "snapshot", "delete Service web", "delete Deployment web" }, actions);
-        Assert.Equal("snap-1", result.Snapshot);
+        Assert.StartsWith($"{Namespace}/{Name}/", result.Snapshot, StringComparison.Ordinal);
         Assert.NotNull(written[^1].TeardownCompletedAt);
     }
 
@@ -243,7 +243,7 @@ public sealed class TeardownProcessorTests : IDisposable
     [Fact]
     public async Task A_deployment_replaced_during_the_deletes_is_not_deleted_and_the_teardown_is_not_completed()
     {
-        writer.DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, Arg.Any<CancellationToken>()).Returns(DeleteOutcome.PreconditionFailed);
+        writer.DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, Arg.Any<string?>(), Arg.Any<CancellationToken>()).Returns(DeleteOutcome.PreconditionFailed);
 
         var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
 
@@ -283,7 +283,7 @@ public sealed class TeardownProcessorTests : IDisposable
 
         Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
         Assert.Equal(new[] { "snapshot" }, actions);
-        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
     }
 
     [Fact]
