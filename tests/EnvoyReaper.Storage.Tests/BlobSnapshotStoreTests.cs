@@ -47,4 +47,23 @@ public sealed class BlobSnapshotStoreTests : IAsyncLifetime
     {
         Assert.Null(await store.GetAsync("games/arena/none.json", CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_snapshot_is_written_once_and_a_second_save_under_its_name_keeps_and_returns_the_first()
+    {
+        var name = WorkloadSnapshot.NameFor("games", "arena", "uid-1", DateTimeOffset.UnixEpoch.AddDays(20_000));
+        var whole = Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_000)) with
+        {
+            Objects = [.. Snapshot(DateTimeOffset.UnixEpoch).Objects, new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Service", ["metadata"] = new JsonObject { ["name"] = "arena" } }],
+        };
+        await store.SaveOnceAsync(name, whole, CancellationToken.None);
+
+        var returned = await store.SaveOnceAsync(name, Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_001)), CancellationToken.None);
+
+        Assert.Equal(2, returned.Objects.Count);
+        Assert.Equal(whole.TakenAt, returned.TakenAt);
+        var stored = await store.GetAsync(name, CancellationToken.None);
+        Assert.Equal(2, stored!.Objects.Count);
+        Assert.Equal([name], await store.ListAsync("games", "arena", CancellationToken.None));
+    }
 }
