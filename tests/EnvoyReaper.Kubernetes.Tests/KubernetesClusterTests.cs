@@ -793,6 +793,61 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, exception.Response.StatusCode);
     }
 
+    [Fact]
+    public async Task Delete_of_a_Deployment_with_a_resourceVersion_sends_both_preconditions_and_one_changed_since_is_PreconditionFailed()
+    {
+        var shop = server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
+        var read = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
+        await RawClient().AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"spec":{"replicas":3}}""", V1Patch.PatchType.MergePatch), "shop", "retail", cancellationToken: Ct);
+        server.ResetRecording();
+
+        var outcome = await Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, read.ResourceVersion, Ct);
+
+        Assert.Equal(DeleteOutcome.PreconditionFailed, outcome);
+        Assert.True(server.Exists<V1Deployment>("retail", "shop"));
+        var preconditions = JsonNode.Parse(Assert.Single(server.Requests).Body)!["preconditions"]!;
+        Assert.Equal(shop.Deployment.Metadata.Uid, preconditions["uid"]!.GetValue<string>());
+        Assert.Equal(read.ResourceVersion, preconditions["resourceVersion"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ScaleBack_with_a_stale_resourceVersion_throws_ClusterConflictException_and_changes_nothing()
+    {
+        server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
+        var parked = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
+        await Cluster().ScaleToZeroAsync("retail", "shop", parked.ResourceVersion, 2, Ct);
+        var stale = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
+        await RawClient().AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"spec":{"replicas":5}}""", V1Patch.PatchType.MergePatch), "shop", "retail", cancellationToken: Ct);
+
+        await Assert.ThrowsAsync<ClusterConflictException>(() => Cluster().ScaleBackAsync("retail", "shop", stale.ResourceVersion, 2, Ct));
+
+        Assert.Equal(5, server.Get<V1Deployment>("retail", "shop")!.Spec.Replicas);
+    }
+
+    [Fact]
+    public async Task Create_refused_as_Invalid_throws_ClusterInvalidException_naming_the_fields()
+    {
+        await RawClient().CoreV1.CreateNamespacedServiceAsync(new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = "holder" },
+            Spec = new V1ServiceSpec { Type = "NodePort", Ports = [new V1ServicePort { Port = 80, NodePort = 30080 }] },
+        }, "default", cancellationToken: Ct);
+        var manifest = new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Service",
+            ["metadata"] = new JsonObject { ["name"] = "shop" },
+            ["spec"] = new JsonObject { ["type"] = "NodePort", ["ports"] = new JsonArray(new JsonObject { ["port"] = 80, ["nodePort"] = 30080 }) },
+        };
+
+        var exception = await Assert.ThrowsAsync<ClusterInvalidException>(() => Cluster().CreateAsync(ResourceKind.Service, "default", manifest, Ct));
+
+        Assert.Contains("provided port is already allocated", exception.Message, StringComparison.Ordinal);
+        Assert.Equal(["spec.ports[0].nodePort"], exception.Fields);
+    }
+
     // ---------------------------------------------------------------- Events
 
     [Fact]

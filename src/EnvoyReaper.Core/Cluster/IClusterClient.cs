@@ -27,7 +27,10 @@ public interface IClusterWriter
     /// <summary>Scales to zero with a resourceVersion precondition and records the previous replica count.</summary>
     Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken);
 
-    /// <summary>Creates an object from a manifest; null when one of that name already exists.</summary>
+    /// <summary>
+    /// Creates an object from a manifest; null when one of that name already exists. A refusal as invalid (422: a taken
+    /// nodePort, say) is a <see cref="ClusterInvalidException"/>.
+    /// </summary>
     Task<ClusterObject?> CreateAsync(ResourceKind kind, string @namespace, System.Text.Json.Nodes.JsonObject manifest, CancellationToken cancellationToken);
 
     /// <summary>
