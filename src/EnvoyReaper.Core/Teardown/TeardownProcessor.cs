@@ -198,11 +198,17 @@ public sealed partial class TeardownProcessor(
     private static string SnapshotName(TeardownMessage message) =>
         WorkloadSnapshot.NameFor(message.Namespace, message.Deployment, message.DeploymentUid, message.RequestedAt);
 
+    /// <param name="deletedEarlier">
+    /// On a retry, the snapshot's Services that an earlier attempt already deleted: still part of the workload, so that an
+    /// Ingress routing only to them is taken as on the first attempt.
+    /// </param>
     private async Task<TeardownPlan> PlanAsync(
-        TeardownMessage message, ClusterObject deploymentObject, DeploymentInfo deployment, WorkloadSettings settings, IReadOnlyList<PodInfo> namespacePods, CancellationToken cancellationToken)
+        TeardownMessage message, ClusterObject deploymentObject, DeploymentInfo deployment, WorkloadSettings settings, IReadOnlyList<PodInfo> namespacePods,
+        CancellationToken cancellationToken, IReadOnlyList<ClusterObject>? deletedEarlier = null)
     {
+        var services = await writer.ListObjectsAsync(ResourceKind.Service, message.Namespace, cancellationToken).ConfigureAwait(false);
         var contents = new NamespaceContents(
-            await writer.ListObjectsAsync(ResourceKind.Service, message.Namespace, cancellationToken).ConfigureAwait(false),
+            services.Concat((deletedEarlier ?? []).Where(gone => services.All(live => live.Name != gone.Name))).ToList(),
             await writer.ListObjectsAsync(ResourceKind.Ingress, message.Namespace, cancellationToken).ConfigureAwait(false),
             await ToListAsync(reader.ListDeploymentsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false),
             namespacePods);
@@ -226,7 +232,12 @@ public sealed partial class TeardownProcessor(
         var deployment = DeploymentFromManifest(message.Namespace, manifest);
         var deploymentObject = new ClusterObject(ResourceKind.Deployment, message.Namespace, message.Deployment, deployment.Uid, deployment.ResourceVersion, manifest);
         var namespacePods = await ToListAsync(reader.ListPodsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false);
-        var plan = await PlanAsync(message, deploymentObject, deployment, message.Settings, namespacePods, cancellationToken).ConfigureAwait(false);
+        var snapshotServices = snapshot.Objects
+            .Where(item => item["kind"]?.GetValue<string>() == "Service")
+            .Select(item => new ClusterObject(ResourceKind.Service, message.Namespace, item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty,
+                item["metadata"]?["uid"]?.GetValue<string>() ?? string.Empty, item["metadata"]?["resourceVersion"]?.GetValue<string>() ?? string.Empty, item))
+            .ToList();
+        var plan = await PlanAsync(message, deploymentObject, deployment, message.Settings, namespacePods, cancellationToken, snapshotServices).ConfigureAwait(false);
         return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, snapshot.Reason, cancellationToken).ConfigureAwait(false);
     }
 
