@@ -73,7 +73,7 @@ internal static class RestoreCommands
             }
 
             await stderr.WriteLineAsync($"error: {result.Detail}");
-            return result.Status == RestoreStatus.AlreadyExists ? 4 : 3;
+            return result.Status is RestoreStatus.AlreadyExists or RestoreStatus.Changed ? 4 : 3;
         }
         catch (Exception exception) when (ClusterFailure.Describe(exception) is { } failure)
         {

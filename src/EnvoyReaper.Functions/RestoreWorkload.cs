@@ -51,6 +51,7 @@ public sealed class RestoreWorkload(WorkloadRestorer restorer)
         {
             RestoreStatus.Restored or RestoreStatus.ScaledBack => new OkObjectResult(new { status = result.Status.ToString(), snapshot = result.Snapshot, restored = result.Restored, detail = result.Detail }),
             RestoreStatus.AlreadyExists => InjectionResponses.Problem(StatusCodes.Status409Conflict, "The workload exists", result.Detail),
+            RestoreStatus.Changed => InjectionResponses.Problem(StatusCodes.Status409Conflict, "The workload changed since its teardown", result.Detail),
             _ => InjectionResponses.Problem(StatusCodes.Status404NotFound, "Nothing to restore", result.Detail),
         };
     }

@@ -136,9 +136,9 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         where T : class
         => (list.Items.Cast<object>(), (list as IMetadata<V1ListMeta>)?.Metadata);
 
-    public async Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, CancellationToken cancellationToken)
+    public async Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, string? resourceVersion, CancellationToken cancellationToken)
     {
-        var body = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = uid }, PropagationPolicy = "Background" };
+        var body = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = uid, ResourceVersion = resourceVersion }, PropagationPolicy = "Background" };
         try
         {
             switch (kind)
@@ -190,16 +190,49 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         {
             return null;
         }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.UnprocessableEntity)
+        {
+            throw Invalid(exception);
+        }
     }
 
-    public async Task ScaleBackAsync(string @namespace, string name, int replicas, CancellationToken cancellationToken)
+    private static ClusterInvalidException Invalid(HttpOperationException exception)
+    {
+        var message = exception.Message;
+        var fields = new List<string>();
+        try
+        {
+            var status = JsonNode.Parse(exception.Response.Content ?? string.Empty);
+            message = status?["message"]?.GetValue<string>() ?? message;
+            fields.AddRange((status?["details"]?["causes"] as JsonArray ?? []).Select(cause => cause?["field"]?.GetValue<string>()).OfType<string>());
+        }
+        catch (JsonException)
+        {
+            // Not a Status body: the exception's own message is all there is.
+        }
+
+        return new ClusterInvalidException(message, fields, exception);
+    }
+
+    public async Task ScaleBackAsync(string @namespace, string name, string resourceVersion, int replicas, CancellationToken cancellationToken)
     {
         var patch = new JsonObject
         {
-            ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [ReaperLabels.ReplicasBeforeTeardown] = null } },
+            ["metadata"] = new JsonObject
+            {
+                ["resourceVersion"] = resourceVersion,
+                ["annotations"] = new JsonObject { [ReaperLabels.ReplicasBeforeTeardown] = null },
+            },
             ["spec"] = new JsonObject { ["replicas"] = replicas },
         };
-        await client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), name, @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), name, @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            throw new ClusterConflictException($"Deployment {@namespace}/{name} changed since resourceVersion {resourceVersion}: {exception.Response.Content}", exception);
+        }
     }
 
     public async Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken)

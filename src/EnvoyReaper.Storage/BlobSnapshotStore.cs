@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
@@ -8,21 +7,36 @@ using EnvoyReaper.Teardown;
 
 namespace EnvoyReaper.Storage;
 
-/// <summary>Snapshots as JSON blobs named "&lt;namespace&gt;/&lt;deployment&gt;/&lt;UTC time&gt;.json"; names sort by time.</summary>
+/// <summary>
+/// Snapshots as JSON blobs named "&lt;namespace&gt;/&lt;deployment&gt;/&lt;teardown request time&gt;-&lt;Deployment uid&gt;.json"
+/// (names sort by time), each written once with If-None-Match: * and never overwritten.
+/// </summary>
 public sealed class BlobSnapshotStore(BlobContainerClient container) : ISnapshotStore
 {
     private readonly CreateOnce created = new(() => container.CreateIfNotExistsAsync());
 
-    public async Task<string> SaveAsync(WorkloadSnapshot snapshot, CancellationToken cancellationToken)
+    public async Task<WorkloadSnapshot> SaveOnceAsync(string name, WorkloadSnapshot snapshot, CancellationToken cancellationToken)
     {
         await created.EnsureAsync().ConfigureAwait(false);
-        var name = $"{snapshot.Namespace}/{snapshot.Deployment}/{snapshot.TakenAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss.fffffff'Z'", CultureInfo.InvariantCulture)}.json";
         var blob = container.GetBlobClient(name);
-        await blob.UploadAsync(
-            BinaryData.FromString(JsonSerializer.Serialize(snapshot, ReaperJson.Options)),
-            new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } },
-            cancellationToken).ConfigureAwait(false);
-        return name;
+        try
+        {
+            await blob.UploadAsync(
+                BinaryData.FromString(JsonSerializer.Serialize(snapshot, ReaperJson.Options)),
+                new BlobUploadOptions
+                {
+                    HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" },
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                },
+                cancellationToken).ConfigureAwait(false);
+            return snapshot;
+        }
+        catch (RequestFailedException exception) when (exception.Status is 409 or 412)
+        {
+            // The teardown's first attempt wrote it: that one holds everything the teardown removes.
+            return await GetAsync(name, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"Snapshot {name} exists but cannot be read", exception);
+        }
     }
 
     public async Task<IReadOnlyList<string>> ListAsync(string @namespace, string deployment, CancellationToken cancellationToken)

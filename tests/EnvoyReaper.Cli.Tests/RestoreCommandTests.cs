@@ -42,7 +42,8 @@ public sealed class RestoreCommandTests : IAsyncLifetime
     {
         var seeded = api.SeedWorkload("previews", "pr-9", ["10.0.0.9"], withIngress: false);
         var store = new BlobSnapshotStore(AzuriteStorage.Blobs().GetBlobContainerClient(container));
-        var name = await store.SaveAsync(new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, "previews", "pr-9", seeded.Deployment.Metadata.Uid,
+        var name = WorkloadSnapshot.NameFor("previews", "pr-9", seeded.Deployment.Metadata.Uid, DateTimeOffset.UtcNow);
+        await store.SaveOnceAsync(name, new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, "previews", "pr-9", seeded.Deployment.Metadata.Uid,
             DateTimeOffset.UtcNow, "delete", "idle", [api.Get("apps", "v1", "deployments", "previews", "pr-9")!, api.Get("", "v1", "services", "previews", "pr-9-service")!]),
             CancellationToken.None);
         var client = new k8s.Kubernetes(api.ClientConfiguration());
@@ -77,16 +78,51 @@ public sealed class RestoreCommandTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Restore_of_a_workload_that_exists_is_refused()
+    public async Task Restore_over_a_Deployment_not_created_from_the_snapshot_is_refused_with_exit_4()
     {
         await SnapshotThenDeleteAsync();
-        await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString, "--snapshot-container", container, "--kubeconfig", kubeconfig);
+        api.SeedWorkload("previews", "pr-9", ["10.0.0.10"], withService: false, withIngress: false);
 
         var (exit, _, error) = await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString,
             "--snapshot-container", container, "--kubeconfig", kubeconfig);
 
-        Assert.NotEqual(0, exit);
+        Assert.Equal(4, exit);
         Assert.Contains("exists", error);
+        Assert.False(api.Exists<V1Service>("previews", "pr-9-service"));
+    }
+
+    [Fact]
+    public async Task Restore_run_again_after_it_completed_succeeds_and_creates_nothing()
+    {
+        await SnapshotThenDeleteAsync();
+        await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString, "--snapshot-container", container, "--kubeconfig", kubeconfig);
+
+        var (exit, output, error) = await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString,
+            "--snapshot-container", container, "--kubeconfig", kubeconfig);
+
+        Assert.True(exit == 0, error);
+        Assert.Contains("already restored", output);
+    }
+
+    [Fact]
+    public async Task Restore_of_a_scale_to_zero_snapshot_whose_Deployment_someone_scaled_since_exits_4_and_changes_nothing()
+    {
+        var seeded = api.SeedWorkload("previews", "pr-9", ["10.0.0.9"], withIngress: false);
+        var store = new BlobSnapshotStore(AzuriteStorage.Blobs().GetBlobContainerClient(container));
+        await store.SaveOnceAsync(WorkloadSnapshot.NameFor("previews", "pr-9", seeded.Deployment.Metadata.Uid, DateTimeOffset.UtcNow),
+            new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, "previews", "pr-9", seeded.Deployment.Metadata.Uid, DateTimeOffset.UtcNow, "scale-to-zero", "idle",
+                [api.Get("apps", "v1", "deployments", "previews", "pr-9")!]),
+            CancellationToken.None);
+        var client = new k8s.Kubernetes(api.ClientConfiguration());
+        await k8s.AppsV1OperationsExtensions.PatchNamespacedDeploymentAsync(client.AppsV1,
+            new V1Patch("""{"spec":{"replicas":5}}""", V1Patch.PatchType.MergePatch), "pr-9", "previews");
+
+        var (exit, _, error) = await RunAsync("restore", "-n", "previews", "-d", "pr-9", "--storage", AzuriteStorage.ConnectionString,
+            "--snapshot-container", container, "--kubeconfig", kubeconfig);
+
+        Assert.Equal(4, exit);
+        Assert.Contains("5 replica(s)", error);
+        Assert.Equal(5, api.Get<V1Deployment>("previews", "pr-9")!.Spec.Replicas);
     }
 
     [Fact]

@@ -236,6 +236,48 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_teardown_that_failed_midway_is_finished_by_its_retry_with_one_snapshot_that_restores_everything()
+    {
+        var seeded = Seed();
+        await CyclesAsync(10);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        await host.DeliverStatsChecksAsync();
+        var raw = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Teardown));
+        var body = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString()));
+        host.Api.ResetRecording();
+        host.Api.FailNext("DELETE", "/ingresses/", 500, "InternalError");
+
+        await Assert.ThrowsAnyAsync<Exception>(() => host.Create<TearDown>().Run(body, ReaperTestHost.Context("attempt-1"), CancellationToken.None));
+        Advance(TimeSpan.FromSeconds(30)); // the queue makes the message visible again
+        await host.Create<TearDown>().Run(body, ReaperTestHost.Context("attempt-2"), CancellationToken.None);
+
+        Assert.False(DeploymentExists);
+        Assert.False(host.Api.Exists<V1Service>(Namespace, seeded.Service!.Metadata.Name));
+        Assert.False(host.Api.Exists<V1Ingress>(Namespace, seeded.Ingress!.Metadata.Name));
+        var firstDelete = host.Api.Requests.First(request => request.Method == "DELETE");
+        Assert.Contains("/deployments/", firstDelete.Path, StringComparison.Ordinal);
+        var preconditions = JsonNode.Parse(firstDelete.Body)!["preconditions"]!;
+        Assert.Equal(seeded.Deployment.Metadata.Uid, preconditions["uid"]!.GetValue<string>());
+        Assert.False(string.IsNullOrEmpty(preconditions["resourceVersion"]?.GetValue<string>()));
+
+        var container = AzuriteStorage.Blobs().GetBlobContainerClient(host.SnapshotContainer);
+        var blobs = new List<string>();
+        await foreach (var blob in container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = $"{Namespace}/{Name}/" }))
+        {
+            blobs.Add(blob.Name);
+        }
+
+        Assert.Single(blobs);
+        var request = HttpResults.Request("POST", $$"""{"namespace":"{{Namespace}}","deployment":"{{Name}}"}""");
+        var (status, _, _) = await HttpResults.ExecuteAsync(request, await host.Create<RestoreWorkload>().Run(request.Request, CancellationToken.None));
+        Assert.Equal(200, status);
+        Assert.True(DeploymentExists);
+        Assert.True(host.Api.Exists<V1Service>(Namespace, seeded.Service.Metadata.Name));
+        Assert.True(host.Api.Exists<V1Ingress>(Namespace, seeded.Ingress.Metadata.Name));
+    }
+
+    [Fact]
     public async Task A_stale_teardown_message_does_nothing()
     {
         Seed();

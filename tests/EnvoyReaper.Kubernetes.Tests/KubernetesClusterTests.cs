@@ -668,7 +668,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         var uid = StoredMetadata(kind, "retail", name).Uid;
         server.ResetRecording();
 
-        var outcome = await Cluster().DeleteAsync(kind, "retail", name, uid, Ct);
+        var outcome = await Cluster().DeleteAsync(kind, "retail", name, uid, null, Ct);
 
         Assert.Equal(DeleteOutcome.Deleted, outcome);
         Assert.Null(server.Get(GroupOf(kind), "v1", plural, "retail", name));
@@ -688,7 +688,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     {
         var shop = server.SeedWorkload("retail", "shop", ["10.0.0.1", "10.0.0.2"]);
 
-        Assert.Equal(DeleteOutcome.Deleted, await Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, Ct));
+        Assert.Equal(DeleteOutcome.Deleted, await Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, null, Ct));
 
         Assert.Empty(server.List("apps", "v1", "replicasets", "retail"));
         Assert.Empty(server.List("", "v1", "pods", "retail"));
@@ -702,7 +702,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     [InlineData(ResourceKind.ConfigMap)]
     public async Task Delete_of_a_missing_object_reports_NotFound(ResourceKind kind)
     {
-        var outcome = await Cluster().DeleteAsync(kind, "default", "missing", Guid.NewGuid().ToString(), Ct);
+        var outcome = await Cluster().DeleteAsync(kind, "default", "missing", Guid.NewGuid().ToString(), null, Ct);
 
         Assert.Equal(DeleteOutcome.NotFound, outcome);
         Assert.Equal(0, server.WriteCount);
@@ -734,7 +734,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         Assert.NotEqual(oldUid, newUid);
         server.ResetRecording();
 
-        var outcome = await Cluster().DeleteAsync(kind, "retail", name, oldUid, Ct);
+        var outcome = await Cluster().DeleteAsync(kind, "retail", name, oldUid, null, Ct);
 
         Assert.Equal(DeleteOutcome.PreconditionFailed, outcome);
         Assert.Equal(newUid, StoredMetadata(kind, "retail", name).Uid);
@@ -753,7 +753,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         server.FailNext("DELETE", "deployments", status, reason);
 
         var exception = await Assert.ThrowsAsync<HttpOperationException>(
-            () => Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, Ct));
+            () => Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, null, Ct));
 
         Assert.Equal((HttpStatusCode)status, exception.Response.StatusCode);
         Assert.True(server.Exists<V1Deployment>("retail", "shop"));
@@ -831,6 +831,61 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         var exception = await Assert.ThrowsAsync<HttpOperationException>(() => Cluster().ScaleToZeroAsync("retail", "gone", "1", 2, Ct));
 
         Assert.Equal(HttpStatusCode.NotFound, exception.Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Delete_of_a_Deployment_with_a_resourceVersion_sends_both_preconditions_and_one_changed_since_is_PreconditionFailed()
+    {
+        var shop = server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
+        var read = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
+        await RawClient().AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"spec":{"replicas":3}}""", V1Patch.PatchType.MergePatch), "shop", "retail", cancellationToken: Ct);
+        server.ResetRecording();
+
+        var outcome = await Cluster().DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, read.ResourceVersion, Ct);
+
+        Assert.Equal(DeleteOutcome.PreconditionFailed, outcome);
+        Assert.True(server.Exists<V1Deployment>("retail", "shop"));
+        var preconditions = JsonNode.Parse(Assert.Single(server.Requests).Body)!["preconditions"]!;
+        Assert.Equal(shop.Deployment.Metadata.Uid, preconditions["uid"]!.GetValue<string>());
+        Assert.Equal(read.ResourceVersion, preconditions["resourceVersion"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ScaleBack_with_a_stale_resourceVersion_throws_ClusterConflictException_and_changes_nothing()
+    {
+        server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
+        var parked = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
+        await Cluster().ScaleToZeroAsync("retail", "shop", parked.ResourceVersion, 2, Ct);
+        var stale = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
+        await RawClient().AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"spec":{"replicas":5}}""", V1Patch.PatchType.MergePatch), "shop", "retail", cancellationToken: Ct);
+
+        await Assert.ThrowsAsync<ClusterConflictException>(() => Cluster().ScaleBackAsync("retail", "shop", stale.ResourceVersion, 2, Ct));
+
+        Assert.Equal(5, server.Get<V1Deployment>("retail", "shop")!.Spec.Replicas);
+    }
+
+    [Fact]
+    public async Task Create_refused_as_Invalid_throws_ClusterInvalidException_naming_the_fields()
+    {
+        await RawClient().CoreV1.CreateNamespacedServiceAsync(new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = "holder" },
+            Spec = new V1ServiceSpec { Type = "NodePort", Ports = [new V1ServicePort { Port = 80, NodePort = 30080 }] },
+        }, "default", cancellationToken: Ct);
+        var manifest = new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Service",
+            ["metadata"] = new JsonObject { ["name"] = "shop" },
+            ["spec"] = new JsonObject { ["type"] = "NodePort", ["ports"] = new JsonArray(new JsonObject { ["port"] = 80, ["nodePort"] = 30080 }) },
+        };
+
+        var exception = await Assert.ThrowsAsync<ClusterInvalidException>(() => Cluster().CreateAsync(ResourceKind.Service, "default", manifest, Ct));
+
+        Assert.Contains("provided port is already allocated", exception.Message, StringComparison.Ordinal);
+        Assert.Equal(["spec.ports[0].nodePort"], exception.Fields);
     }
 
     // ---------------------------------------------------------------- Events

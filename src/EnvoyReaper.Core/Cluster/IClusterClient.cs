@@ -21,16 +21,23 @@ public interface IClusterWriter
 
     Task<IReadOnlyList<ClusterObject>> ListObjectsAsync(ResourceKind kind, string @namespace, CancellationToken cancellationToken);
 
-    Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, CancellationToken cancellationToken);
+    /// <summary>Deletes with a uid precondition, and a resourceVersion one when given; 409 Conflict is PreconditionFailed.</summary>
+    Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, string? resourceVersion, CancellationToken cancellationToken);
 
     /// <summary>Scales to zero with a resourceVersion precondition and records the previous replica count.</summary>
     Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken);
 
-    /// <summary>Creates an object from a manifest; null when one of that name already exists.</summary>
+    /// <summary>
+    /// Creates an object from a manifest; null when one of that name already exists. A refusal as invalid (422: a taken
+    /// nodePort, say) is a <see cref="ClusterInvalidException"/>.
+    /// </summary>
     Task<ClusterObject?> CreateAsync(ResourceKind kind, string @namespace, System.Text.Json.Nodes.JsonObject manifest, CancellationToken cancellationToken);
 
-    /// <summary>Sets the replica count back and drops the record a scale-to-zero left.</summary>
-    Task ScaleBackAsync(string @namespace, string name, int replicas, CancellationToken cancellationToken);
+    /// <summary>
+    /// Sets the replica count back and drops the record a scale-to-zero left, with a resourceVersion precondition:
+    /// <see cref="ClusterConflictException"/> when the Deployment changed since it was read.
+    /// </summary>
+    Task ScaleBackAsync(string @namespace, string name, string resourceVersion, int replicas, CancellationToken cancellationToken);
 }
 
 /// <summary>What users see on the EnvoyMonitor's status, or as annotations on a label-opted Deployment.</summary>

@@ -14,9 +14,12 @@ public sealed record TeardownPlan(
     public IEnumerable<ClusterObject> SnapshotObjects =>
         new[] { Deployment }.Concat(Services).Concat(Ingresses).Concat(SidecarConfigMap is null ? [] : [SidecarConfigMap]);
 
-    /// <summary>Front door first, so that no new user arrives at a Service whose pods are going away.</summary>
+    /// <summary>
+    /// The Deployment first, under uid and resourceVersion preconditions: it is the strongest guard, and when it refuses
+    /// nothing else was touched. Then what only served it: Services, Ingresses, the reaper's own sidecar ConfigMap.
+    /// </summary>
     public IEnumerable<ClusterObject> DeletionOrder =>
-        Ingresses.Concat(Services).Concat(SidecarConfigMap is { } map && IsManagedByReaper(map) ? [map] : []).Append(Deployment);
+        new[] { Deployment }.Concat(Services).Concat(Ingresses).Concat(SidecarConfigMap is { } map && IsManagedByReaper(map) ? [map] : []);
 
     public static bool IsManagedByReaper(ClusterObject configMap) =>
         configMap.Manifest["metadata"]?["labels"]?["app.kubernetes.io/managed-by"]?.GetValue<string>() == "envoy-reaper";
@@ -29,8 +32,9 @@ public sealed record NamespaceContents(
     IReadOnlyList<PodInfo> Pods);
 
 /// <summary>
-/// Decides what belongs to a workload. A Service or Ingress is taken only when the settings name it, or when it
-/// serves nothing but this Deployment: deleting a Service shared with another workload would cut that one off.
+/// Decides what belongs to a workload. A Service or Ingress is taken only when it serves nothing but this Deployment:
+/// deleting one shared with another workload would cut that one off. Names in the settings choose which objects are
+/// considered, never past that rule: anyone who can edit the Deployment can write them.
 /// </summary>
 public static class TeardownPlanner
 {
@@ -44,6 +48,10 @@ public static class TeardownPlanner
             if (named is null)
             {
                 notes.Add($"Service {serviceName} named in the settings does not exist");
+            }
+            else if (SelectedElsewhere(named, info, contents) is { } others)
+            {
+                notes.Add($"Service {serviceName} named in the settings also serves {others}: kept");
             }
             else
             {
@@ -60,9 +68,19 @@ public static class TeardownPlanner
         if (settings.IngressName is { } ingressName)
         {
             var named = contents.Ingresses.FirstOrDefault(ingress => ingress.Name == ingressName);
+            var otherBackends = named is null
+                ? []
+                : BackendServices(named)
+                    .Where(backend => !serviceNames.Contains(backend) && (backend == ResourceBackend || contents.Services.Any(service => service.Name == backend)))
+                    .Select(backend => backend == ResourceBackend ? "a resource backend" : $"Service {backend}")
+                    .ToList();
             if (named is null)
             {
                 notes.Add($"Ingress {ingressName} named in the settings does not exist");
+            }
+            else if (otherBackends.Count > 0)
+            {
+                notes.Add($"Ingress {ingressName} named in the settings also routes to {string.Join(", ", otherBackends)}, which this teardown keeps: kept");
             }
             else
             {
@@ -80,21 +98,41 @@ public static class TeardownPlanner
 
     private static bool ServesOnly(ClusterObject service, DeploymentInfo deployment, NamespaceContents contents)
     {
-        if (service.Manifest["spec"]?["selector"] is not JsonObject selectorNode || selectorNode.Count == 0)
+        if (Selector(service) is not { } selector || !selector.Matches(deployment.TemplateLabels))
         {
             return false; // A Service without selector routes to endpoints someone manages by hand.
         }
 
-        var selector = LabelSelector.FromLabels(selectorNode.ToDictionary(pair => pair.Key, pair => pair.Value?.GetValue<string>() ?? string.Empty));
-        if (!selector.Matches(deployment.TemplateLabels))
+        return SelectedElsewhere(service, deployment, contents) is null;
+    }
+
+    /// <summary>What else the Service's selector selects: other Deployments' pod templates, pods not of this Deployment.</summary>
+    private static string? SelectedElsewhere(ClusterObject service, DeploymentInfo deployment, NamespaceContents contents)
+    {
+        if (Selector(service) is not { } selector)
         {
-            return false;
+            return null;
         }
 
-        var otherDeployment = contents.Deployments.Any(other => other.Name != deployment.Name && selector.Matches(other.TemplateLabels));
-        var otherPod = contents.Pods.Any(pod => selector.Matches(pod.Labels) && !pod.BelongsTo(deployment));
-        return !otherDeployment && !otherPod;
+        var others = contents.Deployments
+            .Where(other => other.Name != deployment.Name && selector.Matches(other.TemplateLabels))
+            .Select(other => $"Deployment {other.Name}")
+            .ToList();
+        var otherPods = contents.Pods.Count(pod => selector.Matches(pod.Labels) && !pod.BelongsTo(deployment));
+        if (otherPods > 0)
+        {
+            others.Add($"{otherPods} pod(s) not of Deployment {deployment.Name}");
+        }
+
+        return others.Count > 0 ? string.Join(", ", others) : null;
     }
+
+    private static LabelSelector? Selector(ClusterObject service) =>
+        service.Manifest["spec"]?["selector"] is JsonObject selectorNode && selectorNode.Count > 0
+            ? LabelSelector.FromLabels(selectorNode.ToDictionary(pair => pair.Key, pair => pair.Value?.GetValue<string>() ?? string.Empty))
+            : null;
+
+    private const string ResourceBackend = "\0resource";
 
     public static IReadOnlyList<string> BackendServices(ClusterObject ingress)
     {
@@ -131,7 +169,7 @@ public static class TeardownPlanner
         }
         else
         {
-            names.Add("\0resource"); // A resource backend is not a Service we could own: never matches.
+            names.Add(ResourceBackend); // A resource backend is not a Service we could own: never matches.
         }
     }
 }

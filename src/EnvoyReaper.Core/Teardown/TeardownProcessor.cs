@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using EnvoyReaper.Cluster;
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
@@ -25,7 +26,8 @@ public sealed record TeardownResult(TeardownOutcome Outcome, string Detail, stri
 /// <summary>
 /// Acts on a teardown request, but only after proving, on fresh data, that the workload is still the one that was
 /// found idle and is still idle: the request is current, the Deployment has the same UID, the same pods are running
-/// and not one counter moved. Then it snapshots, and only then deletes or scales.
+/// and not one counter moved. Then it snapshots (once per teardown), proves that the state is still the one it claimed,
+/// and only then deletes (the Deployment first, under preconditions) or scales.
 /// </summary>
 public sealed partial class TeardownProcessor(
     IClusterReader reader,
@@ -84,6 +86,12 @@ public sealed partial class TeardownProcessor(
         var deployment = await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
         if (deployment is null)
         {
+            // A retry of this very teardown after its Deployment was deleted and a later delete failed: finish it.
+            if (await snapshots.GetAsync(SnapshotName(message), cancellationToken).ConfigureAwait(false) is { } started)
+            {
+                return await FinishAsync(message, SnapshotName(message), started, cancellationToken).ConfigureAwait(false);
+            }
+
             await CompleteAsync(message, snapshot: null, "gone", cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.Gone, "the Deployment no longer exists");
         }
@@ -117,13 +125,13 @@ public sealed partial class TeardownProcessor(
             time.GetUtcNow());
 
         // Written with the ETag read at the start: if a stats check recorded anything since, this fails and we stop.
-        var claimed = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false) is not null;
+        var claim = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false);
         if (recheck.Verdict != Verdict.Idle)
         {
             return new(TeardownOutcome.Aborted, $"a fresh read found the workload {recheck.Verdict}: {recheck.Reason}");
         }
 
-        if (!claimed)
+        if (claim is null)
         {
             return new(TeardownOutcome.Aborted, "another check updated the workload during the teardown");
         }
@@ -134,21 +142,15 @@ public sealed partial class TeardownProcessor(
             return new(TeardownOutcome.Aborted, "the Deployment changed during the teardown");
         }
 
-        var contents = new NamespaceContents(
-            await writer.ListObjectsAsync(ResourceKind.Service, message.Namespace, cancellationToken).ConfigureAwait(false),
-            await writer.ListObjectsAsync(ResourceKind.Ingress, message.Namespace, cancellationToken).ConfigureAwait(false),
-            await ToListAsync(reader.ListDeploymentsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false),
-            namespacePods);
-        var sidecarConfigMap = await writer.GetObjectAsync(ResourceKind.ConfigMap, message.Namespace, $"{message.Deployment}-envoy", cancellationToken).ConfigureAwait(false);
-        var plan = TeardownPlanner.Plan(deploymentObject, deployment, settings, contents, sidecarConfigMap);
+        var plan = await PlanAsync(message, deploymentObject, deployment, settings, namespacePods, cancellationToken).ConfigureAwait(false);
         var action = options.Value.DryRun ? ReaperAction.Observe : settings.Action;
         var idleFor = $"idle since {message.IdleSince:u} (timeout {GoDuration.Format(settings.IdleTimeout)})";
 
         if (action == ReaperAction.Observe)
         {
             var would = options.Value.DryRun && settings.Action != ReaperAction.Observe
-                ? $"Would {settings.Action.ToContractName()} {Describe(plan)} (Reaper:DryRun is on): {idleFor}"
-                : $"Would tear down {Describe(plan)} (action is observe): {idleFor}";
+                ? $"Would {settings.Action.ToContractName()} {Describe(plan.DeletionOrder)} (Reaper:DryRun is on): {idleFor}{NotesOf(plan.Notes)}"
+                : $"Would tear down {Describe(plan.DeletionOrder)} (action is observe): {idleFor}{NotesOf(plan.Notes)}";
             await RecordAsync(message, "WouldTearDown", would, cancellationToken).ConfigureAwait(false);
             await CompleteAsync(message, snapshot: null, ReaperAction.Observe.ToContractName(), cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.Observed, would);
@@ -161,47 +163,157 @@ public sealed partial class TeardownProcessor(
             return new(TeardownOutcome.Deferred, deferral.Detail);
         }
 
-        var snapshot = await snapshots.SaveAsync(
+        // One teardown, one snapshot: a retry finds the one its first attempt wrote, which holds all that it removes.
+        var snapshotName = SnapshotName(message);
+        var snapshot = await snapshots.SaveOnceAsync(snapshotName,
             new WorkloadSnapshot(WorkloadSnapshot.CurrentVersion, message.Namespace, message.Deployment, message.DeploymentUid,
                 time.GetUtcNow(), action.ToContractName(), idleFor, plan.SnapshotObjects.Select(item => item.Manifest).ToList()),
             cancellationToken).ConfigureAwait(false);
 
-        // Last look before the first irreversible step: the snapshot upload took time, and a scale-up or an edit of the
-        // Deployment since then means its owner is at work.
+        // Last look before the first irreversible step: the snapshot upload took time. The state must be the very one
+        // this teardown claimed (a check that saw a user since has written it), and the Deployment the one it read.
+        var current = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        if (claim.Length == 0 || current is null || current.ETag != claim)
+        {
+            var now = current is null ? "deleted" : $"{current.State.Verdict}{(current.State.Reason is { } reason ? $" ({reason})" : string.Empty)}";
+            return await AbortAsync(message, $"the workload's state changed since the teardown claimed it (now {now})", snapshotName, cancellationToken).ConfigureAwait(false);
+        }
+
         var beforeActing = await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
         if (beforeActing is null || beforeActing.Uid != deployment.Uid || beforeActing.ResourceVersion != deployment.ResourceVersion)
         {
-            return new(TeardownOutcome.Aborted, $"the Deployment changed during the teardown; nothing was deleted (snapshot {snapshot})", snapshot);
+            return await AbortAsync(message, "the Deployment changed during the teardown", snapshotName, cancellationToken).ConfigureAwait(false);
         }
 
         if (action == ReaperAction.ScaleToZero)
         {
             await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, cancellationToken).ConfigureAwait(false);
-            var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshot}";
+            var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshotName}";
             await RecordAsync(message, "TornDown", scaled, cancellationToken).ConfigureAwait(false);
-            await CompleteAsync(message, snapshot, action.ToContractName(), cancellationToken).ConfigureAwait(false);
-            return new(TeardownOutcome.ScaledToZero, scaled, snapshot);
+            await CompleteAsync(message, snapshotName, action.ToContractName(), cancellationToken).ConfigureAwait(false);
+            return new(TeardownOutcome.ScaledToZero, scaled, snapshotName);
         }
 
-        var skipped = new List<string>();
-        foreach (var item in plan.DeletionOrder)
+        var deploymentDeleted = await writer.DeleteAsync(
+            ResourceKind.Deployment, message.Namespace, message.Deployment, deployment.Uid, deploymentObject.ResourceVersion, cancellationToken).ConfigureAwait(false);
+        if (deploymentDeleted == DeleteOutcome.PreconditionFailed)
         {
-            var outcome = await writer.DeleteAsync(item.Kind, item.Namespace, item.Name, item.Uid, cancellationToken).ConfigureAwait(false);
+            return await AbortAsync(message, "the Deployment changed since it was read (its delete preconditions failed)", snapshotName, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, idleFor, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string SnapshotName(TeardownMessage message) =>
+        WorkloadSnapshot.NameFor(message.Namespace, message.Deployment, message.DeploymentUid, message.RequestedAt);
+
+    /// <param name="deletedEarlier">
+    /// On a retry, the snapshot's Services that an earlier attempt already deleted: still part of the workload, so that an
+    /// Ingress routing only to them is taken as on the first attempt.
+    /// </param>
+    private async Task<TeardownPlan> PlanAsync(
+        TeardownMessage message, ClusterObject deploymentObject, DeploymentInfo deployment, WorkloadSettings settings, IReadOnlyList<PodInfo> namespacePods,
+        CancellationToken cancellationToken, IReadOnlyList<ClusterObject>? deletedEarlier = null)
+    {
+        var services = await writer.ListObjectsAsync(ResourceKind.Service, message.Namespace, cancellationToken).ConfigureAwait(false);
+        var contents = new NamespaceContents(
+            services.Concat((deletedEarlier ?? []).Where(gone => services.All(live => live.Name != gone.Name))).ToList(),
+            await writer.ListObjectsAsync(ResourceKind.Ingress, message.Namespace, cancellationToken).ConfigureAwait(false),
+            await ToListAsync(reader.ListDeploymentsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false),
+            namespacePods);
+        var sidecarConfigMap = await writer.GetObjectAsync(ResourceKind.ConfigMap, message.Namespace, $"{message.Deployment}-envoy", cancellationToken).ConfigureAwait(false);
+        return TeardownPlanner.Plan(deploymentObject, deployment, settings, contents, sidecarConfigMap);
+    }
+
+    /// <summary>
+    /// The retry of a teardown that deleted the Deployment and failed on a later object: plans again from the snapshot's
+    /// Deployment (the sharing rule on today's namespace) and deletes what is left of that snapshot.
+    /// </summary>
+    private async Task<TeardownResult> FinishAsync(TeardownMessage message, string snapshotName, WorkloadSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        var manifest = snapshot.Objects.FirstOrDefault(item => item["kind"]?.GetValue<string>() == "Deployment");
+        if (manifest is null || snapshot.DeploymentUid != message.DeploymentUid)
+        {
+            await CompleteAsync(message, snapshot: null, "gone", cancellationToken).ConfigureAwait(false);
+            return new(TeardownOutcome.Gone, "the Deployment no longer exists");
+        }
+
+        var deployment = DeploymentFromManifest(message.Namespace, manifest);
+        var deploymentObject = new ClusterObject(ResourceKind.Deployment, message.Namespace, message.Deployment, deployment.Uid, deployment.ResourceVersion, manifest);
+        var namespacePods = await ToListAsync(reader.ListPodsAsync(message.Namespace, null, cancellationToken)).ConfigureAwait(false);
+        var snapshotServices = snapshot.Objects
+            .Where(item => item["kind"]?.GetValue<string>() == "Service")
+            .Select(item => new ClusterObject(ResourceKind.Service, message.Namespace, item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty,
+                item["metadata"]?["uid"]?.GetValue<string>() ?? string.Empty, item["metadata"]?["resourceVersion"]?.GetValue<string>() ?? string.Empty, item))
+            .ToList();
+        var plan = await PlanAsync(message, deploymentObject, deployment, message.Settings, namespacePods, cancellationToken, snapshotServices).ConfigureAwait(false);
+        return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, snapshot.Reason, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes, after the Deployment, what the plan takes and the snapshot holds (the same uid), each with its uid.</summary>
+    private async Task<TeardownResult> DeleteTheRestAsync(
+        TeardownMessage message, TeardownPlan plan, string snapshotName, WorkloadSnapshot snapshot, string idleFor, CancellationToken cancellationToken)
+    {
+        var inSnapshot = snapshot.Objects.Select(item => item["metadata"]?["uid"]?.GetValue<string>()).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var deleted = new List<ClusterObject> { plan.Deployment };
+        var kept = new List<string>();
+        foreach (var item in plan.DeletionOrder.Skip(1))
+        {
+            if (!inSnapshot.Contains(item.Uid))
+            {
+                kept.Add($"{item.Kind} {item.Name} (not in the snapshot)");
+                continue;
+            }
+
+            var outcome = await writer.DeleteAsync(item.Kind, item.Namespace, item.Name, item.Uid, null, cancellationToken).ConfigureAwait(false);
             if (outcome == DeleteOutcome.PreconditionFailed)
             {
-                // The name now belongs to a newer object than the one found idle: it is not ours to delete.
-                skipped.Add($"{item.Kind} {item.Name}");
-                if (item.Kind == ResourceKind.Deployment)
-                {
-                    return new(TeardownOutcome.Aborted, $"the Deployment was replaced during teardown; deleted the rest of {Describe(plan)}", snapshot);
-                }
+                kept.Add($"{item.Kind} {item.Name} (replaced since)"); // the name now belongs to a newer object: not ours
+            }
+            else
+            {
+                deleted.Add(item);
             }
         }
 
-        var deleted = $"Deleted {Describe(plan)}{(skipped.Count > 0 ? $" (kept replaced {string.Join(", ", skipped)})" : string.Empty)}, {idleFor}; snapshot {snapshot}";
-        await RecordAsync(message, "TornDown", deleted, cancellationToken).ConfigureAwait(false);
-        await CompleteAsync(message, snapshot, action.ToContractName(), cancellationToken).ConfigureAwait(false);
-        return new(TeardownOutcome.Deleted, deleted, snapshot);
+        var notes = plan.Notes.Concat(kept.Count > 0 ? [$"kept {string.Join(", ", kept)}"] : []).ToList();
+        var text = $"Deleted {Describe(deleted)}, {idleFor}; snapshot {snapshotName}{NotesOf(notes)}";
+        await RecordAsync(message, "TornDown", text, cancellationToken).ConfigureAwait(false);
+        await CompleteAsync(message, snapshotName, ReaperAction.Delete.ToContractName(), cancellationToken).ConfigureAwait(false);
+        return new(TeardownOutcome.Deleted, text, snapshotName);
+    }
+
+    private async Task<TeardownResult> AbortAsync(TeardownMessage message, string reason, string snapshotName, CancellationToken cancellationToken)
+    {
+        var text = $"Teardown aborted: {reason}; nothing was deleted (snapshot {snapshotName})";
+        await RecordAsync(message, "TeardownAborted", text, cancellationToken).ConfigureAwait(false);
+        return new(TeardownOutcome.Aborted, text, snapshotName);
+    }
+
+    private static DeploymentInfo DeploymentFromManifest(string @namespace, JsonObject manifest)
+    {
+        static IReadOnlyDictionary<string, string> Map(JsonNode? node) =>
+            node is JsonObject map ? map.ToDictionary(pair => pair.Key, pair => pair.Value?.GetValue<string>() ?? string.Empty) : new Dictionary<string, string>();
+
+        var selector = manifest["spec"]?["selector"];
+        var expressions = (selector?["matchExpressions"] as JsonArray ?? []).OfType<JsonObject>()
+            .Select(expression => new LabelRequirement(
+                expression["key"]?.GetValue<string>() ?? string.Empty,
+                expression["operator"]?.GetValue<string>() ?? string.Empty,
+                (expression["values"] as JsonArray ?? []).Select(value => value?.GetValue<string>() ?? string.Empty).ToList()))
+            .ToList();
+        var metadata = manifest["metadata"];
+        return new DeploymentInfo(
+            @namespace,
+            metadata?["name"]?.GetValue<string>() ?? string.Empty,
+            metadata?["uid"]?.GetValue<string>() ?? string.Empty,
+            metadata?["resourceVersion"]?.GetValue<string>() ?? string.Empty,
+            DateTimeOffset.MinValue,
+            manifest["spec"]?["replicas"]?.GetValue<int>(),
+            Map(metadata?["labels"]),
+            Map(metadata?["annotations"]),
+            new LabelSelector(Map(selector?["matchLabels"]), expressions),
+            Map(manifest["spec"]?["template"]?["metadata"]?["labels"]));
     }
 
     private async Task<(WorkloadSettings? Settings, string? Problem)> CurrentSettingsAsync(TeardownMessage message, DeploymentInfo deployment, CancellationToken cancellationToken)
@@ -259,13 +371,9 @@ public sealed partial class TeardownProcessor(
         }
     }
 
-    private static string Describe(TeardownPlan plan)
-    {
-        var parts = new List<string> { $"Deployment {plan.Deployment.Name}" };
-        parts.AddRange(plan.Services.Select(service => $"Service {service.Name}"));
-        parts.AddRange(plan.Ingresses.Select(ingress => $"Ingress {ingress.Name}"));
-        return string.Join(", ", parts);
-    }
+    private static string Describe(IEnumerable<ClusterObject> objects) => string.Join(", ", objects.Select(item => $"{item.Kind} {item.Name}"));
+
+    private static string NotesOf(IReadOnlyList<string> notes) => notes.Count > 0 ? $" ({string.Join("; ", notes)})" : string.Empty;
 
     /// <summary>Marks the request done, on the state that still holds this very request and no other.</summary>
     private async Task CompleteAsync(TeardownMessage message, string? snapshot, string action, CancellationToken cancellationToken)

@@ -18,6 +18,9 @@ public static class ReaperLabels
     /// <summary>Written by a scale-to-zero teardown so that a restore knows the replica count.</summary>
     public const string ReplicasBeforeTeardown = "envoy-reaper/replicas-before-teardown";
 
+    /// <summary>On an object a restore created: the snapshot it came from, so that running the restore again skips it.</summary>
+    public const string RestoredFrom = "envoy-reaper/restored-from";
+
     public const string IstioProxyContainer = "istio-proxy";
     public const string PodTemplateHashLabel = "pod-template-hash";
 }

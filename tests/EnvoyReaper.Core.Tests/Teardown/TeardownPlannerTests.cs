@@ -177,9 +177,9 @@ public sealed class TeardownPlannerTests
     }
 
     [Fact]
-    public void A_named_service_is_taken_even_when_another_deployment_shares_it()
+    public void A_named_service_shared_with_another_deployment_is_kept_and_a_note_says_why()
     {
-        // The contract: a Service is deleted when the CR/annotations name it, or when it serves only this Deployment.
+        // Names come from annotations anyone who can edit the Deployment sets: a name never reaches past the sharing rule.
         var canary = Deployment("web-canary", new() { ["app"] = "web", ["track"] = "canary" });
         var contents = Contents(
             services: [Service("web", new JsonObject { ["app"] = "web" })],
@@ -188,7 +188,49 @@ public sealed class TeardownPlannerTests
 
         var plan = Plan(contents, Settings(service: "web"));
 
-        Assert.Equal("web", Assert.Single(plan.Services).Name);
+        Assert.Empty(plan.Services);
+        Assert.Contains(plan.Notes, note => note.Contains("Service web", StringComparison.Ordinal) && note.Contains("kept", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_named_service_that_also_selects_a_pod_of_no_deployment_is_kept()
+    {
+        var stray = PodOf(Web) with { Name = "debug", Uid = "debug-uid", OwnerReplicaSet = null };
+        var contents = Contents(services: [Service("web", new JsonObject { ["app"] = "web" })], pods: [PodOf(Web), stray]);
+
+        var plan = Plan(contents, Settings(service: "web"));
+
+        Assert.Empty(plan.Services);
+        Assert.Contains(plan.Notes, note => note.Contains("Service web", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_named_ingress_with_a_backend_to_another_service_is_kept_and_a_note_says_why()
+    {
+        var contents = Contents(
+            services: [Service("web", new JsonObject { ["app"] = "web" }), Service("shop", new JsonObject { ["app"] = "shop" })],
+            ingresses: [Ingress("front", null, ServiceBackend("web"), ServiceBackend("shop"))]);
+
+        var plan = Plan(contents, Settings(ingress: "front"));
+
+        Assert.Equal(new[] { "web" }, Names(plan.Services));
+        Assert.Empty(plan.Ingresses);
+        Assert.Contains(plan.Notes, note => note.Contains("Ingress front", StringComparison.Ordinal) && note.Contains("shop", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_named_ingress_to_a_kept_shared_service_is_kept()
+    {
+        var canary = Deployment("web-canary", new() { ["app"] = "web", ["track"] = "canary" });
+        var contents = Contents(
+            services: [Service("web", new JsonObject { ["app"] = "web" })],
+            ingresses: [Ingress("front", null, ServiceBackend("web"))],
+            deployments: [Web, canary]);
+
+        var plan = Plan(contents, Settings(service: "web", ingress: "front"));
+
+        Assert.Empty(plan.Services);
+        Assert.Empty(plan.Ingresses);
     }
 
     [Fact]
@@ -314,7 +356,7 @@ public sealed class TeardownPlannerTests
     // ----- Order -----
 
     [Fact]
-    public void Deletion_order_is_ingresses_then_services_then_the_managed_config_map_then_the_deployment()
+    public void Deletion_order_is_the_deployment_then_services_then_ingresses_then_the_managed_config_map()
     {
         var configMap = Object(ResourceKind.ConfigMap, "web-envoy", new JsonObject(),
             new JsonObject { ["app.kubernetes.io/managed-by"] = "envoy-reaper" });
@@ -325,7 +367,7 @@ public sealed class TeardownPlannerTests
         var plan = Plan(contents, configMap: configMap);
 
         Assert.Equal(
-            new[] { (ResourceKind.Ingress, "web"), (ResourceKind.Service, "web"), (ResourceKind.ConfigMap, "web-envoy"), (ResourceKind.Deployment, "web") },
+            new[] { (ResourceKind.Deployment, "web"), (ResourceKind.Service, "web"), (ResourceKind.Ingress, "web"), (ResourceKind.ConfigMap, "web-envoy") },
             plan.DeletionOrder.Select(o => (o.Kind, o.Name)));
     }
 
@@ -338,11 +380,10 @@ public sealed class TeardownPlannerTests
 
         Assert.DoesNotContain(plan.DeletionOrder, o => o.Kind == ResourceKind.ConfigMap);
         Assert.Contains(plan.SnapshotObjects, o => o.Kind == ResourceKind.ConfigMap);
-        Assert.Equal(ResourceKind.Deployment, plan.DeletionOrder.Last().Kind);
     }
 
     [Fact]
-    public void The_deployment_is_deleted_last_and_alone_when_nothing_else_is_taken()
+    public void The_deployment_is_deleted_alone_when_nothing_else_is_taken()
     {
         var plan = Plan(Contents());
 

@@ -42,23 +42,23 @@ public sealed class TeardownProcessorTests : IDisposable
     {
         collector = new PodStatsCollector(statsReader, Options.Create(options));
 
-        stateStore.GetAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(new StoredState(IdleState(), "etag-1"));
+        // Like the table: a read after a write sees that write and the ETag the write returned.
+        stateStore.GetAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(_ => written.Count == 0 ? new StoredState(IdleState(), "etag-1") : new StoredState(written[^1], "etag-2"));
         stateStore.TryWriteAsync(Namespace, Name, Arg.Do<WorkloadState>(written.Add), Arg.Any<string?>(), Arg.Any<CancellationToken>()).Returns("etag-2");
 
         DeploymentIs(DeploymentUid);
         reader.ListPodsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => new[] { Pod("pod-a") }.ToAsyncEnumerable());
         reader.ListDeploymentsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => new[] { Deployment(DeploymentUid) }.ToAsyncEnumerable());
-        writer.ListObjectsAsync(ResourceKind.Service, Namespace, Arg.Any<CancellationToken>()).Returns(
-            new[] { new ClusterObject(ResourceKind.Service, Namespace, "web", "svc-uid", "5", new JsonObject { ["spec"] = new JsonObject { ["selector"] = new JsonObject { ["app"] = "web" } } }) });
+        writer.ListObjectsAsync(ResourceKind.Service, Namespace, Arg.Any<CancellationToken>()).Returns(new[] { ServiceObject("web", "svc-uid") });
         writer.ListObjectsAsync(ResourceKind.Ingress, Namespace, Arg.Any<CancellationToken>()).Returns(Array.Empty<ClusterObject>());
         writer.GetObjectAsync(ResourceKind.ConfigMap, Namespace, Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns((ClusterObject?)null);
 
-        snapshots.SaveAsync(Arg.Any<WorkloadSnapshot>(), Arg.Any<CancellationToken>()).Returns(_ =>
+        snapshots.SaveOnceAsync(Arg.Any<string>(), Arg.Any<WorkloadSnapshot>(), Arg.Any<CancellationToken>()).Returns(call =>
         {
             actions.Add("snapshot");
-            return "snap-1";
+            return call.ArgAt<WorkloadSnapshot>(1);
         });
-        writer.DeleteAsync(default, default!, default!, default!, default).ReturnsForAnyArgs(call =>
+        writer.DeleteAsync(default, default!, default!, default!, default, default).ReturnsForAnyArgs(call =>
         {
             actions.Add($"delete {call.ArgAt<ResourceKind>(0)} {call.ArgAt<string>(2)}");
             return DeleteOutcome.Deleted;
@@ -71,9 +71,80 @@ public sealed class TeardownProcessorTests : IDisposable
 
     public void Dispose() => collector.Dispose();
 
-    private TeardownProcessor Processor() => new(reader, writer, collector, new IdlePolicy(options), stateStore, snapshots, events, Substitute.For<IWorkloadStatusWriter>(), clock,
+    private TeardownProcessor Processor(IWorkloadStateStore? store = null, ISnapshotStore? snapshotStore = null) => new(
+        reader, writer, collector, new IdlePolicy(options), store ?? stateStore, snapshotStore ?? snapshots, events, Substitute.For<IWorkloadStatusWriter>(), clock,
         Options.Create(options), NullLogger<TeardownProcessor>.Instance,
         new TeardownBreaker(breakerStore, clock, Options.Create(breakerOptions), Options.Create(options), NullLogger<TeardownBreaker>.Instance));
+
+    private static ClusterObject ServiceObject(string name, string uid) =>
+        new(ResourceKind.Service, Namespace, name, uid, "5", new JsonObject
+        {
+            ["kind"] = "Service",
+            ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = Namespace, ["uid"] = uid },
+            ["spec"] = new JsonObject { ["selector"] = new JsonObject { ["app"] = "web" } },
+        });
+
+    private static ClusterObject IngressObject(string name, string uid, params string[] backends) =>
+        new(ResourceKind.Ingress, Namespace, name, uid, "6", new JsonObject
+        {
+            ["kind"] = "Ingress",
+            ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = Namespace, ["uid"] = uid },
+            ["spec"] = new JsonObject
+            {
+                ["rules"] = new JsonArray(new JsonObject
+                {
+                    ["http"] = new JsonObject
+                    {
+                        ["paths"] = new JsonArray(backends.Select(backend => (JsonNode)new JsonObject
+                        {
+                            ["path"] = "/",
+                            ["backend"] = new JsonObject { ["service"] = new JsonObject { ["name"] = backend } },
+                        }).ToArray()),
+                    },
+                }),
+            },
+        });
+
+    private static ClusterObject ManagedConfigMap() =>
+        new(ResourceKind.ConfigMap, Namespace, $"{Name}-envoy", "cm-uid", "7", new JsonObject
+        {
+            ["kind"] = "ConfigMap",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = $"{Name}-envoy",
+                ["namespace"] = Namespace,
+                ["uid"] = "cm-uid",
+                ["labels"] = new JsonObject { ["app.kubernetes.io/managed-by"] = "envoy-reaper" },
+            },
+        });
+
+    /// <summary>A Service, an Ingress to it and the reaper's sidecar ConfigMap next to the Deployment.</summary>
+    private void WholeWorkload()
+    {
+        writer.ListObjectsAsync(ResourceKind.Service, Namespace, Arg.Any<CancellationToken>()).Returns(new[] { ServiceObject("web", "svc-uid") });
+        writer.ListObjectsAsync(ResourceKind.Ingress, Namespace, Arg.Any<CancellationToken>()).Returns(new[] { IngressObject("web", "ing-uid", "web") });
+        writer.GetObjectAsync(ResourceKind.ConfigMap, Namespace, $"{Name}-envoy", Arg.Any<CancellationToken>()).Returns(ManagedConfigMap());
+        writer.GetObjectAsync(ResourceKind.Deployment, Namespace, Name, Arg.Any<CancellationToken>())
+            .Returns(new ClusterObject(ResourceKind.Deployment, Namespace, Name, DeploymentUid, "42", new JsonObject
+            {
+                ["kind"] = "Deployment",
+                ["metadata"] = new JsonObject { ["name"] = Name, ["namespace"] = Namespace, ["uid"] = DeploymentUid, ["resourceVersion"] = "42" },
+                ["spec"] = new JsonObject
+                {
+                    ["selector"] = new JsonObject { ["matchLabels"] = new JsonObject { ["app"] = "web" } },
+                    ["template"] = new JsonObject { ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "web" } } },
+                },
+            }));
+    }
+
+    /// <summary>What the cluster looks like after the Deployment (and its pods) went away.</summary>
+    private void DeploymentGone()
+    {
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns((DeploymentInfo?)null);
+        writer.GetObjectAsync(ResourceKind.Deployment, Namespace, Name, Arg.Any<CancellationToken>()).Returns((ClusterObject?)null);
+        reader.ListPodsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => Array.Empty<PodInfo>().ToAsyncEnumerable());
+        reader.ListDeploymentsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => Array.Empty<DeploymentInfo>().ToAsyncEnumerable());
+    }
 
     private static WorkloadSettings Settings(ReaperAction action = ReaperAction.Delete) =>
         new(1, TimeSpan.FromMinutes(10), action, 15090, "/stats", null, null, null, null);
@@ -112,18 +183,18 @@ public sealed class TeardownProcessorTests : IDisposable
     private async Task AssertNothingTornDown()
     {
         Assert.Empty(actions);
-        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
         await writer.DidNotReceiveWithAnyArgs().ScaleToZeroAsync(default!, default!, default!, default, default);
     }
 
     [Fact]
-    public async Task An_idle_workload_confirmed_on_fresh_data_is_snapshotted_then_deleted_front_door_first()
+    public async Task An_idle_workload_confirmed_on_fresh_data_is_snapshotted_then_deleted_Deployment_first()
     {
         var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
 
         Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
-        Assert.Equal(new[] { "snapshot", "delete Service web", "delete Deployment web" }, actions);
-        Assert.Equal("snap-1", result.Snapshot);
+        Assert.Equal(new[] { "snapshot", "delete Deployment web", "delete Service web" }, actions);
+        Assert.Equal(WorkloadSnapshot.NameFor(Namespace, Name, DeploymentUid, RequestedAt), result.Snapshot);
         Assert.NotNull(written[^1].TeardownCompletedAt);
     }
 
@@ -248,7 +319,7 @@ public sealed class TeardownProcessorTests : IDisposable
     [Fact]
     public async Task A_deployment_replaced_during_the_deletes_is_not_deleted_and_the_teardown_is_not_completed()
     {
-        writer.DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, Arg.Any<CancellationToken>()).Returns(DeleteOutcome.PreconditionFailed);
+        writer.DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, Arg.Any<string?>(), Arg.Any<CancellationToken>()).Returns(DeleteOutcome.PreconditionFailed);
 
         var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
 
@@ -288,7 +359,7 @@ public sealed class TeardownProcessorTests : IDisposable
 
         Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
         Assert.Equal(new[] { "snapshot" }, actions);
-        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
     }
 
     [Fact]
@@ -300,6 +371,182 @@ public sealed class TeardownProcessorTests : IDisposable
 
         Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
         await AssertNothingTornDown();
+    }
+
+    // ---------------------------------------------------------------- The claim holds until the first irreversible step (issue 9, item 4)
+
+    [Fact]
+    public async Task A_check_that_stores_Active_while_the_snapshot_uploads_aborts_the_teardown_with_a_TeardownAborted_event()
+    {
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        snapshots.SaveOnceAsync(Arg.Any<string>(), Arg.Any<WorkloadSnapshot>(), Arg.Any<CancellationToken>()).Returns(async call =>
+        {
+            // A regular check sees a user connect while the snapshot is uploaded, and stores Active with the ETag it read.
+            var seen = (await store.GetAsync(Namespace, Name, CancellationToken.None))!;
+            var active = seen.State with { Verdict = Verdict.Active, Reason = "1 active connection(s)", ActiveConnections = 1, IdleSince = null, TeardownRequestedAt = null };
+            Assert.NotNull(await store.TryWriteAsync(Namespace, Name, active, seen.ETag, CancellationToken.None));
+            actions.Add("snapshot");
+            return call.ArgAt<WorkloadSnapshot>(1);
+        });
+
+        var result = await Processor(store).ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        Assert.Equal(new[] { "snapshot" }, actions);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
+        await events.Received(1).RecordAsync(
+            Arg.Is<ClusterEvent>(recorded => recorded.Reason == "TeardownAborted" && recorded.Message.Contains("state", StringComparison.Ordinal)),
+            Arg.Any<CancellationToken>());
+        Assert.Equal(Verdict.Active, (await store.GetAsync(Namespace, Name, CancellationToken.None))!.State.Verdict);
+    }
+
+    [Fact]
+    public async Task A_check_that_stores_Active_while_the_snapshot_uploads_stops_a_scale_to_zero_too()
+    {
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(Deployment(DeploymentUid, "scale-to-zero"));
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        snapshots.SaveOnceAsync(Arg.Any<string>(), Arg.Any<WorkloadSnapshot>(), Arg.Any<CancellationToken>()).Returns(async call =>
+        {
+            var seen = (await store.GetAsync(Namespace, Name, CancellationToken.None))!;
+            Assert.NotNull(await store.TryWriteAsync(Namespace, Name, seen.State with { Verdict = Verdict.Active, IdleSince = null, TeardownRequestedAt = null }, seen.ETag, CancellationToken.None));
+            return call.ArgAt<WorkloadSnapshot>(1);
+        });
+
+        var result = await Processor(store).ProcessAsync(Message(ReaperAction.ScaleToZero), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        await writer.DidNotReceiveWithAnyArgs().ScaleToZeroAsync(default!, default!, default!, default, default);
+    }
+
+    // ---------------------------------------------------------------- Order and preconditions of the deletes (item 6)
+
+    [Fact]
+    public async Task The_Deployment_is_deleted_first_with_uid_and_resourceVersion_then_the_Service_the_Ingress_and_the_managed_ConfigMap_with_their_uids()
+    {
+        WholeWorkload();
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
+        Assert.Equal(new[] { "snapshot", "delete Deployment web", "delete Service web", "delete Ingress web", "delete ConfigMap web-envoy" }, actions);
+        await writer.Received(1).DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, "42", Arg.Any<CancellationToken>());
+        await writer.Received(1).DeleteAsync(ResourceKind.Service, Namespace, "web", "svc-uid", null, Arg.Any<CancellationToken>());
+        await writer.Received(1).DeleteAsync(ResourceKind.Ingress, Namespace, "web", "ing-uid", null, Arg.Any<CancellationToken>());
+        await writer.Received(1).DeleteAsync(ResourceKind.ConfigMap, Namespace, $"{Name}-envoy", "cm-uid", null, Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task A_Deployment_that_changed_before_its_delete_aborts_the_teardown_and_nothing_else_is_deleted()
+    {
+        WholeWorkload();
+        writer.DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, Arg.Any<string?>(), Arg.Any<CancellationToken>()).Returns(call =>
+        {
+            actions.Add("delete Deployment web");
+            return DeleteOutcome.PreconditionFailed; // 409 Conflict: the uid or resourceVersion precondition failed
+        });
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        Assert.Equal(new[] { "snapshot", "delete Deployment web" }, actions);
+        await events.Received(1).RecordAsync(Arg.Is<ClusterEvent>(recorded => recorded.Reason == "TeardownAborted"), Arg.Any<CancellationToken>());
+        Assert.All(written, state => Assert.Null(state.TeardownCompletedAt));
+    }
+
+    [Fact]
+    public async Task A_retry_after_a_failed_Service_delete_deletes_the_Service_and_Ingress_of_the_same_teardown_though_the_Deployment_is_gone()
+    {
+        WholeWorkload();
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        var snapshotStore = new InMemorySnapshotStore();
+        writer.DeleteAsync(ResourceKind.Service, Namespace, "web", "svc-uid", Arg.Any<string?>(), Arg.Any<CancellationToken>())
+            .Returns<DeleteOutcome>(_ => throw new HttpRequestException("500 Internal Server Error"), _ =>
+            {
+                actions.Add("delete Service web");
+                return DeleteOutcome.Deleted;
+            });
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None));
+        DeploymentGone();
+        clock.Advance(TimeSpan.FromSeconds(30)); // the queue's visibility timeout
+        actions.Clear();
+
+        var result = await Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
+        Assert.Equal(new[] { "delete Service web", "delete Ingress web", "delete ConfigMap web-envoy" }, actions);
+        await writer.Received(1).DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, "42", Arg.Any<CancellationToken>());
+        Assert.Equal(snapshotStore.Names.Single(), result.Snapshot);
+        Assert.NotNull((await store.GetAsync(Namespace, Name, CancellationToken.None))!.State.TeardownCompletedAt);
+    }
+
+    [Fact]
+    public async Task A_retry_keeps_an_object_of_the_snapshot_that_was_recreated_since()
+    {
+        WholeWorkload();
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        var snapshotStore = new InMemorySnapshotStore();
+        writer.DeleteAsync(ResourceKind.Service, Namespace, "web", "svc-uid", Arg.Any<string?>(), Arg.Any<CancellationToken>())
+            .Returns<DeleteOutcome>(_ => throw new HttpRequestException("500 Internal Server Error"));
+        await Assert.ThrowsAsync<HttpRequestException>(() => Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None));
+        DeploymentGone();
+        writer.ListObjectsAsync(ResourceKind.Service, Namespace, Arg.Any<CancellationToken>()).Returns(new[] { ServiceObject("web", "svc-uid-2") });
+        writer.ClearReceivedCalls();
+
+        await Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        await writer.DidNotReceive().DeleteAsync(ResourceKind.Service, Namespace, "web", "svc-uid-2", Arg.Any<string?>(), Arg.Any<CancellationToken>());
+        await writer.DidNotReceive().DeleteAsync(ResourceKind.Deployment, Arg.Any<string>(), Arg.Any<string>(), Arg.Any<string>(), Arg.Any<string?>(), Arg.Any<CancellationToken>());
+    }
+
+    // ---------------------------------------------------------------- One teardown, one snapshot (item 7)
+
+    [Fact]
+    public async Task A_retried_teardown_reuses_the_snapshot_its_first_attempt_wrote()
+    {
+        WholeWorkload();
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        var snapshotStore = new InMemorySnapshotStore();
+        writer.DeleteAsync(ResourceKind.Deployment, Namespace, Name, DeploymentUid, Arg.Any<string?>(), Arg.Any<CancellationToken>())
+            .Returns<DeleteOutcome>(_ => throw new HttpRequestException("500 Internal Server Error"), _ => DeleteOutcome.Deleted);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None));
+        clock.Advance(TimeSpan.FromSeconds(30));
+        var result = await Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
+        Assert.Equal(1, snapshotStore.Writes);
+        Assert.Equal(WorkloadSnapshot.NameFor(Namespace, Name, DeploymentUid, RequestedAt), Assert.Single(snapshotStore.Names));
+        var snapshot = (await snapshotStore.GetAsync(result.Snapshot!, CancellationToken.None))!;
+        Assert.Equal(["ConfigMap", "Deployment", "Ingress", "Service"], snapshot.Objects.Select(item => item["kind"]!.GetValue<string>()).Order());
+    }
+
+    // ---------------------------------------------------------------- Named objects follow the sharing rule (item 5)
+
+    [Fact]
+    public async Task A_named_Service_shared_with_another_Deployment_is_kept_and_the_TornDown_event_says_why()
+    {
+        var lobby = Deployment(DeploymentUid) with { Name = "lobby", Uid = "lobby-uid" };
+        reader.ListDeploymentsAsync(Namespace, null, Arg.Any<CancellationToken>()).Returns(_ => new[] { Deployment(DeploymentUid), lobby }.ToAsyncEnumerable());
+        writer.ListObjectsAsync(ResourceKind.Service, Namespace, Arg.Any<CancellationToken>()).Returns(new[] { ServiceObject("shared", "shared-uid") });
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(Deployment(DeploymentUid) with
+        {
+            Annotations = new Dictionary<string, string> { ["envoy-reaper/idle-timeout"] = "10m", ["envoy-reaper/action"] = "delete", ["envoy-reaper/service"] = "shared" },
+        });
+        var message = Message() with { Settings = Settings() with { ServiceName = "shared" } };
+
+        var result = await Processor().ProcessAsync(message, "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
+        Assert.DoesNotContain("delete Service shared", actions);
+        await events.Received(1).RecordAsync(
+            Arg.Is<ClusterEvent>(recorded => recorded.Reason == "TornDown" && recorded.Message.Contains("Service shared", StringComparison.Ordinal) && recorded.Message.Contains("kept", StringComparison.Ordinal)),
+            Arg.Any<CancellationToken>());
     }
 
     [Fact]

@@ -375,6 +375,40 @@ public sealed class FakeKubernetesApiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Service_asking_for_a_nodePort_another_Service_holds_is_422_provided_port_is_already_allocated()
+    {
+        await client.CoreV1.CreateNamespacedServiceAsync(NodePortService("first", 30080), Ns);
+        server.SeedJson("", "v1", "namespaces", new JsonObject { ["metadata"] = new JsonObject { ["name"] = "other" } }); // node ports are cluster-wide
+
+        var exception = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.CreateNamespacedServiceAsync(NodePortService("second", 30080), "other"));
+
+        AssertStatus(exception, 422, "Invalid", "Service \"second\" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated");
+        Assert.False(server.Exists<V1Service>("other", "second"));
+    }
+
+    [Fact]
+    public async Task A_NodePort_Service_without_a_nodePort_is_given_a_free_one_in_the_default_range()
+    {
+        await client.CoreV1.CreateNamespacedServiceAsync(NodePortService("first", 30000), Ns);
+
+        var created = await client.CoreV1.CreateNamespacedServiceAsync(NodePortService("second", null), Ns);
+
+        var allocated = created.Spec.Ports[0].NodePort;
+        Assert.InRange(allocated!.Value, 30001, 32767);
+    }
+
+    private static V1Service NodePortService(string name, int? nodePort) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name },
+        Spec = new V1ServiceSpec
+        {
+            Type = "NodePort",
+            Selector = new Dictionary<string, string> { ["app"] = name },
+            Ports = [new V1ServicePort { Port = 80, NodePort = nodePort }],
+        },
+    };
+
+    [Fact]
     public async Task Delete_of_a_missing_object_answers_404()
     {
         var exception = await Assert.ThrowsAsync<HttpOperationException>(() => client.AppsV1.DeleteNamespacedDeploymentAsync("ghost", Ns));

@@ -52,6 +52,8 @@ internal sealed partial class KubernetesApi
             throw ApiStatus.AlreadyExists(type, Metadata.Name(obj));
         }
 
+        AllocateNodePorts(type, obj);
+
         if (!dryRun)
         {
             metadata["resourceVersion"] = store.NextResourceVersion();
@@ -59,6 +61,53 @@ internal sealed partial class KubernetesApi
         }
 
         return new ApiResponse(201, Present(type, obj), Persisted: !dryRun);
+    }
+
+    /// <summary>
+    /// Node ports are one cluster-wide range (30000-32767): a NodePort or LoadBalancer Service is given a free one per
+    /// port that names none, and one that names a port another Service holds is refused as the server's allocator does.
+    /// </summary>
+    private void AllocateNodePorts(ResourceType type, JsonObject service)
+    {
+        if (type.Group.Length != 0 || type.Plural != "services" || service["spec"]?["ports"] is not JsonArray ports)
+        {
+            return;
+        }
+
+        var taken = store.Enumerate(type, null)
+            .Where(other => !(Metadata.Namespace(other) == Metadata.Namespace(service) && Metadata.Name(other) == Metadata.Name(service)))
+            .SelectMany(other => other["spec"]?["ports"] as JsonArray ?? [])
+            .Select(port => ReadInt(port?["nodePort"]))
+            .OfType<int>()
+            .ToHashSet();
+        var allocates = service["spec"]?["type"]?.GetValue<string>() is "NodePort" or "LoadBalancer";
+        var causes = new List<InvalidField>();
+        for (var index = 0; index < ports.Count; index++)
+        {
+            if (ports[index] is not JsonObject port)
+            {
+                continue;
+            }
+
+            if (ReadInt(port["nodePort"]) is { } asked)
+            {
+                if (!taken.Add(asked))
+                {
+                    causes.Add(new InvalidField($"spec.ports[{index}].nodePort", "FieldValueInvalid", $"Invalid value: {asked}: provided port is already allocated"));
+                }
+            }
+            else if (allocates)
+            {
+                var free = Enumerable.Range(30000, 2768).First(candidate => !taken.Contains(candidate));
+                taken.Add(free);
+                port["nodePort"] = free;
+            }
+        }
+
+        if (causes.Count > 0)
+        {
+            throw ApiStatus.Invalid(type, Metadata.Name(service), causes);
+        }
     }
 
     /// <summary>The few defaults the real server's defaulting and strategies apply that callers tend to rely on.</summary>
