@@ -288,6 +288,18 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_check_interval_below_the_floor_is_reported_and_the_workload_is_never_torn_down()
+    {
+        Seed(new() { ["envoy-reaper/check-interval"] = "1s" });
+
+        await CyclesAsync(14);
+
+        Assert.True(DeploymentExists);
+        Assert.Contains("InvalidConfiguration", EventReasons());
+        Assert.Contains(host.Logs, line => line.Contains("envoy-reaper/check-interval") && line.Contains("Reaper:MinCheckInterval"));
+    }
+
+    [Fact]
     public async Task A_Service_shared_with_another_Deployment_survives_the_teardown()
     {
         Seed(withIngress: false);

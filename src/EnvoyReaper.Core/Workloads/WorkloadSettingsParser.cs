@@ -33,7 +33,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             listeners: ParseListenerList(Get(ReaperLabels.Listeners), ReaperLabels.Listeners, errors),
             service: ParseName(Get(ReaperLabels.Service), ReaperLabels.Service, errors),
             ingress: ParseName(Get(ReaperLabels.Ingress), ReaperLabels.Ingress, errors),
-            checkInterval: ParseDuration(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors, TimeSpan.FromSeconds(1)),
+            checkInterval: ParseCheckInterval(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors),
             errors);
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
@@ -66,7 +66,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             listeners: ParseListenerNode(monitor.Listeners, errors),
             service: ParseName(monitor.ServiceName, "spec.serviceName", errors),
             ingress: ParseName(monitor.IngressName, "spec.ingressName", errors),
-            checkInterval: ParseDuration(monitor.CheckInterval, "spec.checkInterval", errors, TimeSpan.FromSeconds(1)),
+            checkInterval: ParseCheckInterval(monitor.CheckInterval, "spec.checkInterval", errors),
             errors);
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
@@ -146,6 +146,18 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
 
         errors.Add($"{field}: '{node.ToJsonString()}' is not an integer between {min} and {max}");
         return null;
+    }
+
+    private TimeSpan? ParseCheckInterval(string? value, string field, List<string> errors)
+    {
+        var interval = ParseDuration(value, field, errors, TimeSpan.Zero);
+        if (interval is { } parsed && parsed < defaults.MinCheckInterval)
+        {
+            errors.Add($"{field}: '{value}' is shorter than the minimum check interval of {GoDuration.Format(defaults.MinCheckInterval)} (setting Reaper:MinCheckInterval)");
+            return null;
+        }
+
+        return interval;
     }
 
     private static TimeSpan? ParseDuration(string? value, string field, List<string> errors, TimeSpan minimum)
