@@ -87,7 +87,10 @@ public sealed class ReaperTestHost : IAsyncDisposable
 
     /// <summary>Fires the discovery timer once.</summary>
     public Task RunTimerAsync(DateTime? lastRun = null) =>
-        Create<DiscoverWorkloads>().Run(new TimerInfo { ScheduleStatus = lastRun is null ? null : new ScheduleStatus { Last = lastRun.Value } }, CancellationToken.None);
+        RunTimerAsync(new TimerInfo { ScheduleStatus = lastRun is null ? null : new ScheduleStatus { Last = lastRun.Value } });
+
+    /// <summary>Fires the discovery timer once with the trigger's payload as given.</summary>
+    public Task RunTimerAsync(TimerInfo timer) => Create<DiscoverWorkloads>().Run(timer, CancellationToken.None);
 
     /// <summary>Delivers every visible stats-check message to the function, as the trigger would. Returns how many.</summary>
     public Task<int> DeliverStatsChecksAsync() => DeliverAsync(QueueNames.StatsCheck, (body, context) => Create<CheckStats>().Run(body, context, CancellationToken.None));
