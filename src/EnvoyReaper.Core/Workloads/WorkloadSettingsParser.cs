@@ -231,6 +231,9 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
         return null;
     }
 
+    /// <summary>An absolute stats path without query, as envoy-reaper/stats-path and spec.statsPath must be.</summary>
+    public static bool IsStatsPath(string? value) => value is not null && StatsPathPattern().IsMatch(value);
+
     // No query string: the reaper chooses format and filter itself, so that a user's filter cannot hide a listener.
     [GeneratedRegex(@"^/[A-Za-z0-9/_\-.]*$")]
     private static partial Regex StatsPathPattern();
