@@ -228,7 +228,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
 
         await host.DeliverTeardownsAsync();
         var deletionsAfterFirst = host.Api.Deletions.Count;
-        await host.Create<TearDown>().Run(body, ReaperTestHost.Context("redelivered"), CancellationToken.None);
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("redelivered", body), CancellationToken.None);
 
         Assert.False(DeploymentExists);
         Assert.Equal(deletionsAfterFirst, host.Api.Deletions.Count);
