@@ -92,6 +92,49 @@ public sealed class DiscoveryTests
     }
 
     [Fact]
+    public async Task A_throttled_deployment_list_delays_the_cycle_instead_of_losing_it()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("default", "my-app", [envoys.Pods[0].Ip]);
+        host.Api.FailNext("GET", "deployments", 429, "TooManyRequests", times: 2, retryAfter: TimeSpan.FromSeconds(2));
+
+        await WhileTheClockMovesAsync(host, host.RunTimerAsync());
+
+        var queue = AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck);
+        Assert.Equal(1, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+        Assert.Equal([429, 429, 200], host.Api.Requests.Where(request => request.Path.EndsWith("/deployments", StringComparison.Ordinal)).Select(request => request.StatusCode));
+        Assert.Equal(2, host.Logs.Count(line => line.Contains("throttled (429)", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task An_API_server_that_keeps_throttling_fails_the_cycle_after_the_bound_with_a_clear_log_line()
+    {
+        await using var host = await ReaperTestHost.StartAsync(new() { ["Kubernetes:ThrottleRetries"] = "2" });
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("default", "my-app", [envoys.Pods[0].Ip]);
+        host.Api.FailNext("GET", "deployments", 429, "TooManyRequests", times: 50, retryAfter: TimeSpan.FromSeconds(1));
+
+        await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() => WhileTheClockMovesAsync(host, host.RunTimerAsync()));
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        Assert.Equal(3, host.Api.Requests.Count(request => request.Path.EndsWith("/deployments", StringComparison.Ordinal)));
+        Assert.Contains(host.Logs, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains("still throttled (429) after 2 retries", StringComparison.Ordinal) && line.Contains("/apis/apps/v1/deployments", StringComparison.Ordinal));
+    }
+
+    /// <summary>Moves the fake clock a second at a time while <paramref name="work"/> waits on it (bounded).</summary>
+    private static async Task WhileTheClockMovesAsync(ReaperTestHost host, Task work)
+    {
+        for (var step = 0; step < 200 && !work.IsCompleted; step++)
+        {
+            await Task.Delay(10);
+            host.Time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        await work.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task An_EnvoyMonitor_naming_a_missing_Deployment_is_logged_and_queues_nothing()
     {
         await using var host = await ReaperTestHost.StartAsync();
