@@ -1,3 +1,4 @@
+using Azure.Storage.Queues.Models;
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
 using Microsoft.Azure.Functions.Worker;
@@ -7,13 +8,14 @@ namespace EnvoyReaper.Functions;
 /// <summary>Reads a workload's Envoy statistics and decides whether it is idle.</summary>
 public sealed class CheckStats(MessageIntake intake, StatsCheckProcessor processor)
 {
+    // Bound to the QueueMessage itself: the host merges a JSON body's own fields into the binding data, so a body field
+    // "id" would hide the queue's message id there.
     [Function(nameof(CheckStats))]
-    public async Task Run([QueueTrigger(QueueNames.StatsCheck, Connection = "AzureWebJobsStorage")] string message, FunctionContext context, CancellationToken cancellationToken)
+    public async Task Run([QueueTrigger(QueueNames.StatsCheck, Connection = "AzureWebJobsStorage")] QueueMessage message, CancellationToken cancellationToken)
     {
-        var messageId = context.QueueMessageId();
-        if (await intake.AcceptAsync<StatsCheckMessage>(QueueNames.StatsCheck, message, messageId, StatsCheckMessage.CurrentVersion, cancellationToken) is { } check)
+        if (await intake.AcceptAsync<StatsCheckMessage>(QueueNames.StatsCheck, message.Body.ToString(), message.MessageId, StatsCheckMessage.CurrentVersion, cancellationToken) is { } check)
         {
-            await processor.ProcessAsync(check, messageId, cancellationToken);
+            await processor.ProcessAsync(check, message.MessageId, cancellationToken);
         }
     }
 }

@@ -8,5 +8,5 @@ public sealed class DiscoverWorkloads(DiscoveryCycle cycle)
 {
     [Function(nameof(DiscoverWorkloads))]
     public async Task Run([TimerTrigger("%ReaperSchedule%")] TimerInfo timer, CancellationToken cancellationToken) =>
-        await cycle.RunAsync(timer.ScheduleStatus?.Last, cancellationToken);
+        await cycle.RunAsync(TimerLastRun.ToInstant(timer.ScheduleStatus?.Last, TimeZoneInfo.Local), cancellationToken);
 }

@@ -3,6 +3,7 @@ using EnvoyReaper.Kubernetes;
 using EnvoyReaper.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 
 namespace EnvoyReaper.Functions;
@@ -16,7 +17,19 @@ public static class FunctionsServiceCollectionExtensions
             .AddReaperPipeline()
             .AddReaperKubernetes(configuration)
             .AddReaperStorage(configuration)
-            .AddReaperTelemetry(configuration);
+            .AddReaperTelemetry(configuration)
+            .AddReaperLogging();
+
+    /// <summary>The prefix of the categories IHttpClientFactory logs every request under (four Information lines each).</summary>
+    public const string HttpClientLogCategory = "System.Net.Http.HttpClient";
+
+    /// <summary>
+    /// Keeps the HttpClient request lines at Warning: one stats read per pod per check would otherwise fill Application
+    /// Insights. "Logging:LogLevel:System.Net.Http.HttpClient" (or a longer category) in configuration still decides.
+    /// </summary>
+    public static IServiceCollection AddReaperLogging(this IServiceCollection services) =>
+        // First in the list: of two rules as specific as each other the later wins, so a configured one overrides this.
+        services.Configure<LoggerFilterOptions>(options => options.Rules.Insert(0, new LoggerFilterRule(null, HttpClientLogCategory, LogLevel.Warning, null)));
 
     /// <summary>
     /// The "EnvoyReaper" meter, exported to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set and

@@ -33,9 +33,13 @@ public static class ClusterAccess
 
     public static IKubernetes CreateClient(ClusterAccessOptions options) => new k8s.Kubernetes(BuildConfiguration(options));
 
-    /// <summary>A client whose AksEntra tokens come from <paramref name="aksEntraTokens"/> (see <see cref="BuildConfiguration(ClusterAccessOptions, ITokenProvider?)"/>).</summary>
-    public static IKubernetes CreateClient(ClusterAccessOptions options, ITokenProvider? aksEntraTokens) =>
-        new k8s.Kubernetes(BuildConfiguration(options, aksEntraTokens));
+    /// <summary>
+    /// A client whose AksEntra tokens come from <paramref name="aksEntraTokens"/> (see
+    /// <see cref="BuildConfiguration(ClusterAccessOptions, ITokenProvider?)"/>), with <paramref name="handlers"/> in its
+    /// HTTP pipeline (such as <see cref="ThrottledRequestRetryHandler"/>).
+    /// </summary>
+    public static IKubernetes CreateClient(ClusterAccessOptions options, ITokenProvider? aksEntraTokens, params DelegatingHandler[] handlers) =>
+        new k8s.Kubernetes(BuildConfiguration(options, aksEntraTokens), handlers);
 
     /// <summary>
     /// Everything but the AksEntra token provider, which needs a credential: what the start-up validation checks.

@@ -48,6 +48,17 @@ public sealed class ClusterAccessOptions : IValidatableObject
     [Range(1, 300)]
     public int RequestTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>How many times a request the API server throttled (429) is sent again; 0 turns the retries off.</summary>
+    [Range(0, 20)]
+    public int ThrottleRetries { get; set; } = 5;
+
+    /// <summary>
+    /// The most a request waits in all for the API server's Retry-After before the 429 is a failure; at most half of
+    /// <see cref="RequestTimeoutSeconds"/> is used, since that timeout covers the retries too.
+    /// </summary>
+    [Range(0, 300)]
+    public int ThrottleRetryBudgetSeconds { get; set; } = 15;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Mode == ClusterAccessMode.KubeConfig)

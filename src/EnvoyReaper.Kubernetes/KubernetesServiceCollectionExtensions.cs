@@ -34,9 +34,14 @@ public static class KubernetesServiceCollectionExtensions
         services.AddSingleton<IKubernetes>(provider =>
         {
             var options = provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value;
-            return options.Mode == ClusterAccessMode.AksEntra
-                ? ClusterAccess.CreateClient(options, provider.GetRequiredService<AksEntraTokenProvider>())
-                : ClusterAccess.CreateClient(options);
+            var throttling = new ThrottledRequestRetryHandler(
+                ThrottleRetryPolicy.From(options),
+                provider.GetService<TimeProvider>() ?? TimeProvider.System,
+                provider.GetService<ILogger<ThrottledRequestRetryHandler>>() ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<ThrottledRequestRetryHandler>.Instance);
+            return ClusterAccess.CreateClient(
+                options,
+                options.Mode == ClusterAccessMode.AksEntra ? provider.GetRequiredService<AksEntraTokenProvider>() : null,
+                throttling);
         });
         services.AddSingleton<KubernetesCluster>();
         services.AddSingleton<IClusterReader>(provider => provider.GetRequiredService<KubernetesCluster>());

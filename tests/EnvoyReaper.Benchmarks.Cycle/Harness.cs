@@ -398,7 +398,7 @@ public sealed class Harness : IAsyncDisposable
             InvocationProbe.Current = probe;
             var started = Stopwatch.GetTimestamp();
             var function = checkStatsFactory(services, null);
-            await function.Run(body, new BenchFunctionContext(Guid.NewGuid().ToString(), 1, services), CancellationToken.None);
+            await function.Run(QueuesModelFactory.QueueMessage(Guid.NewGuid().ToString(), "pop", body, 1), CancellationToken.None);
             counters.Invocations.Add(Stopwatch.GetTimestamp() - started);
             InvocationProbe.Current = null;
             counters.Absorb(probe);
@@ -412,12 +412,12 @@ public sealed class Harness : IAsyncDisposable
             || request.Path.EndsWith("/pods", StringComparison.Ordinal)
             || request.Path.EndsWith("/envoymonitors", StringComparison.Ordinal));
 
-    /// <summary>One invocation as the host makes it: a fresh function instance, the Base64-decoded body, a context with the message id.</summary>
+    /// <summary>One invocation as the host makes it: a fresh function instance, the message with its Base64-decoded body.</summary>
     public async Task InvokeCheckStatsAsync(QueueMessage message)
     {
         var body = Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
         var function = checkStatsFactory(services, null);
-        await function.Run(body, new BenchFunctionContext(message.MessageId, message.DequeueCount, services), CancellationToken.None);
+        await function.Run(QueuesModelFactory.QueueMessage(message.MessageId, message.PopReceipt, body, message.DequeueCount, message.NextVisibleOn, message.InsertedOn, message.ExpiresOn), CancellationToken.None);
     }
 
     public TableClient StateTableClient() => new TableServiceClient(options.Storage).GetTableClient(StateTable);

@@ -3,7 +3,9 @@ using EnvoyReaper.Messaging;
 using EnvoyReaper.TestSupport.Envoy;
 using EnvoyReaper.TestSupport.Kubernetes;
 using EnvoyReaper.TestSupport.Storage;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Azure.Functions.Worker;
 
 namespace EnvoyReaper.Functions.Tests;
 
@@ -62,6 +64,74 @@ public sealed class DiscoveryTests
         var queue = AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck);
         Assert.Equal(6, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount); // 0s, 10s, ... 50s
         Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck)); // only the first is visible now
+    }
+
+    [Fact]
+    public async Task The_period_since_the_last_run_is_measured_from_the_hosts_local_time_with_its_offset()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("default", "my-app", [envoys.Pods[0].Ip], new Dictionary<string, string> { ["envoy-reaper/check-interval"] = "30s" });
+        // The host serializes ScheduleStatus with its local offset (host clock 12:00Z; last run two minutes earlier),
+        // and the worker reads it back as a local DateTime: the process runs in the host's zone, here not UTC.
+        const string hostPayload = """
+            {"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-25T12:58:00.0046343+01:00","Next":"2026-11-25T13:00:00+01:00","LastUpdated":"2026-11-25T12:58:00.0046343+01:00"},"IsPastDue":false}
+            """;
+        TimerInfo timer;
+        using (LocalTimeZone.Set("Europe/Berlin"))
+        {
+            timer = JsonSerializer.Deserialize<TimerInfo>(hostPayload, new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!;
+            Assert.Equal(DateTimeKind.Local, timer.ScheduleStatus!.Last.Kind);
+            Assert.Equal(12, timer.ScheduleStatus.Last.Hour);
+
+            await host.RunTimerAsync(timer);
+        }
+
+        var queue = AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck);
+        Assert.Equal(4, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount); // 0s, 30s, 60s, 90s across the measured two minutes
+    }
+
+    [Fact]
+    public async Task A_throttled_deployment_list_delays_the_cycle_instead_of_losing_it()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("default", "my-app", [envoys.Pods[0].Ip]);
+        host.Api.FailNext("GET", "deployments", 429, "TooManyRequests", times: 2, retryAfter: TimeSpan.FromSeconds(2));
+
+        await WhileTheClockMovesAsync(host, host.RunTimerAsync());
+
+        var queue = AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck);
+        Assert.Equal(1, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+        Assert.Equal([429, 429, 200], host.Api.Requests.Where(request => request.Path.EndsWith("/deployments", StringComparison.Ordinal)).Select(request => request.StatusCode));
+        Assert.Equal(2, host.Logs.Count(line => line.Contains("throttled (429)", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task An_API_server_that_keeps_throttling_fails_the_cycle_after_the_bound_with_a_clear_log_line()
+    {
+        await using var host = await ReaperTestHost.StartAsync(new() { ["Kubernetes:ThrottleRetries"] = "2" });
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("default", "my-app", [envoys.Pods[0].Ip]);
+        host.Api.FailNext("GET", "deployments", 429, "TooManyRequests", times: 50, retryAfter: TimeSpan.FromSeconds(1));
+
+        await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() => WhileTheClockMovesAsync(host, host.RunTimerAsync()));
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        Assert.Equal(3, host.Api.Requests.Count(request => request.Path.EndsWith("/deployments", StringComparison.Ordinal)));
+        Assert.Contains(host.Logs, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains("still throttled (429) after 2 retries", StringComparison.Ordinal) && line.Contains("/apis/apps/v1/deployments", StringComparison.Ordinal));
+    }
+
+    /// <summary>Moves the fake clock a second at a time while <paramref name="work"/> waits on it (bounded).</summary>
+    private static async Task WhileTheClockMovesAsync(ReaperTestHost host, Task work)
+    {
+        for (var step = 0; step < 200 && !work.IsCompleted; step++)
+        {
+            await Task.Delay(10);
+            host.Time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        await work.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     [Fact]

@@ -67,4 +67,19 @@ public sealed class FunctionsMetadataTests
         Assert.Equal(queue, trigger["queueName"]!.GetValue<string>());
         Assert.Equal("AzureWebJobsStorage", trigger["connection"]!.GetValue<string>());
     }
+
+    [Theory]
+    [InlineData("CheckStats")]
+    [InlineData("TearDown")]
+    public void Queue_functions_are_bound_to_the_QueueMessage_so_the_host_sends_its_own_id_and_dequeue_count(string function)
+    {
+        // Deferred binding: the host sends the message itself (id, pop receipt, dequeue count, text) as model binding
+        // data, which a JSON body's fields cannot shadow as they shadow the trigger's binding data.
+        var trigger = Trigger(LoadMetadata(), function);
+        Assert.Equal("True", trigger["properties"]?["supportsDeferredBinding"]?.GetValue<string>());
+
+        var run = typeof(CheckStats).Assembly.GetTypes().Single(type => type.Name == function).GetMethod("Run")!;
+        Assert.Equal(typeof(Azure.Storage.Queues.Models.QueueMessage), run.GetParameters()[0].ParameterType);
+        Assert.DoesNotContain(run.GetParameters(), parameter => parameter.ParameterType == typeof(Microsoft.Azure.Functions.Worker.FunctionContext));
+    }
 }

@@ -228,7 +228,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
 
         await host.DeliverTeardownsAsync();
         var deletionsAfterFirst = host.Api.Deletions.Count;
-        await host.Create<TearDown>().Run(body, ReaperTestHost.Context("redelivered"), CancellationToken.None);
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("redelivered", body), CancellationToken.None);
 
         Assert.False(DeploymentExists);
         Assert.Equal(deletionsAfterFirst, host.Api.Deletions.Count);
@@ -327,6 +327,18 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
         Assert.True(DeploymentExists);
         Assert.Contains("InvalidConfiguration", EventReasons());
         Assert.Contains(host.Logs, line => line.Contains("envoy-reaper/idle-timeout"));
+    }
+
+    [Fact]
+    public async Task A_check_interval_below_the_floor_is_reported_and_the_workload_is_never_torn_down()
+    {
+        Seed(new() { ["envoy-reaper/check-interval"] = "1s" });
+
+        await CyclesAsync(14);
+
+        Assert.True(DeploymentExists);
+        Assert.Contains("InvalidConfiguration", EventReasons());
+        Assert.Contains(host.Logs, line => line.Contains("envoy-reaper/check-interval") && line.Contains("Reaper:MinCheckInterval"));
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public sealed class QueueContractTests
         await using var host = await ReaperTestHost.StartAsync();
         host.Api.ResetRecording();
 
-        await host.Create<CheckStats>().Run(body, ReaperTestHost.Context("msg-123"), CancellationToken.None);
+        await host.Create<CheckStats>().Run(ReaperTestHost.Delivery("msg-123", body), CancellationToken.None);
 
         var poisoned = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
         Assert.Equal(body, Encoding.UTF8.GetString(Convert.FromBase64String(poisoned.Body.ToString())));
@@ -62,11 +62,94 @@ public sealed class QueueContractTests
         host.Api.SeedWorkload("games", "arena", [envoys.Pods[0].Ip]);
         host.Api.ResetRecording();
 
-        await host.Create<TearDown>().Run(body, ReaperTestHost.Context("msg-456"), CancellationToken.None);
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("msg-456", body), CancellationToken.None);
 
         Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Teardown + "-poison"));
         Assert.Contains(host.Logs, line => line.Contains("msg-456"));
         Assert.Equal(0, host.Api.WriteCount);
         Assert.True(host.Api.Exists<k8s.Models.V1Deployment>("games", "arena"));
+    }
+
+    [Theory]
+    [InlineData("games/arena")]
+    [InlineData("games?x=1")]
+    [InlineData("games#x")]
+    public async Task A_stats_check_whose_namespace_is_no_Kubernetes_name_is_poisoned_at_once_before_any_storage_or_API_call(string @namespace)
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        host.Api.ResetRecording();
+        var body = ReaperJson.Serialize(new StatsCheckMessage(
+            StatsCheckMessage.CurrentVersion, "c0ffee", host.Time.GetUtcNow(), @namespace, "arena", Guid.NewGuid().ToString(), host.Time.GetUtcNow().AddDays(-1),
+            OptInSource.Label, null, null, ["a note"], [new PodTarget("arena-5d8f-abcde", Guid.NewGuid().ToString(), "127.0.0.1", false)], 0));
+
+        await host.Create<CheckStats>().Run(ReaperTestHost.Delivery("msg-789", body), CancellationToken.None);
+
+        var poisoned = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
+        Assert.Equal(body, Encoding.UTF8.GetString(Convert.FromBase64String(poisoned.Body.ToString())));
+        Assert.Contains(host.Logs, line => line.Contains("msg-789") && line.Contains("'namespace'") && line.Contains("DNS-1123"));
+        Assert.Empty(host.Api.Requests);
+        Assert.False(await TableExistsAsync(host.StateTable), "nothing may have been read or written in the state table");
+    }
+
+    [Fact]
+    public async Task A_teardown_whose_names_are_no_Kubernetes_names_is_poisoned_at_once_before_any_storage_or_API_call()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("games", "arena", [envoys.Pods[0].Ip]);
+        host.Api.ResetRecording();
+        var body = ReaperJson.Serialize(new TeardownMessage(
+            TeardownMessage.CurrentVersion, "td-9", host.Time.GetUtcNow(), "games", "arena", Guid.NewGuid().ToString(), OptInSource.Label, null,
+            new Workloads.WorkloadSettings(1, TimeSpan.FromMinutes(10), Workloads.ReaperAction.Delete, envoys.Port, "/stats", null, "../kube-system/dns", null, null),
+            host.Time.GetUtcNow().AddMinutes(-15)));
+
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("msg-790", body), CancellationToken.None);
+
+        Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Teardown + "-poison"));
+        Assert.Contains(host.Logs, line => line.Contains("msg-790") && line.Contains("'settings.serviceName'"));
+        Assert.Empty(host.Api.Requests);
+        Assert.False(await TableExistsAsync(host.StateTable), "nothing may have been read or written in the state table");
+        Assert.False(await AzuriteStorage.Blobs().GetBlobContainerClient(host.SnapshotContainer).ExistsAsync(), "no snapshot may have been written");
+    }
+
+    [Fact]
+    public async Task A_refused_message_is_logged_with_the_queues_message_id_even_when_its_body_has_an_id_field()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        const string body = """{"version": 99, "ID": "forged-id", "namespace": "games"}""";
+        await AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck).SendMessageAsync(body);
+
+        Assert.Equal(1, await host.DeliverStatsChecksAsync());
+
+        var line = Assert.Single(host.Logs, line => line.Contains("poison", StringComparison.Ordinal));
+        Assert.DoesNotContain("forged-id", line, StringComparison.Ordinal);
+        var queueId = line.Split(' ').Single(word => Guid.TryParse(word, out _));
+        Assert.Contains($"Message {queueId} on stats-check", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_checked_workload_is_logged_with_the_queues_message_id_not_the_body_id()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("games", "arena", [envoys.Pods[0].Ip], new Dictionary<string, string> { ["envoy-reaper/stats-port"] = envoys.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await host.RunTimerAsync();
+        var raw = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        var bodyId = JsonNode.Parse(Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString())))!["id"]!.GetValue<string>();
+
+        Assert.Equal(1, await host.DeliverStatsChecksAsync());
+
+        var verdict = Assert.Single(host.Logs, line => line.Contains("games/arena", StringComparison.Ordinal) && line.Contains(raw.MessageId, StringComparison.Ordinal));
+        Assert.DoesNotContain(bodyId, verdict, StringComparison.Ordinal);
+    }
+
+    private static async Task<bool> TableExistsAsync(string name)
+    {
+        await foreach (var table in AzuriteStorage.Tables().QueryAsync(table => table.Name == name))
+        {
+            return true;
+        }
+
+        return false;
     }
 }

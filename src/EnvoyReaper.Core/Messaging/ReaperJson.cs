@@ -25,7 +25,10 @@ public static class ReaperJson
     }
 }
 
-/// <summary>Reads queue messages strictly: a message this version of the app cannot fully understand is refused.</summary>
+/// <summary>
+/// Reads queue messages strictly: a message this version of the app cannot fully understand, or whose names cannot be
+/// Kubernetes names (<see cref="MessageFields"/>), is refused.
+/// </summary>
 public static class MessageReader
 {
     public static bool TryRead<T>(string? body, int expectedVersion, [NotNullWhen(true)] out T? message, [NotNullWhen(false)] out string? error)
@@ -59,6 +62,13 @@ public static class MessageReader
             if (message is null)
             {
                 error = "the message is null";
+                return false;
+            }
+
+            if (MessageFields.FindInvalid(message) is { } invalid)
+            {
+                message = null;
+                error = invalid;
                 return false;
             }
 

@@ -18,13 +18,13 @@ public sealed partial class DiscoveryCycle(
     TeardownBreaker breaker,
     ReaperMetrics? metrics = null)
 {
-    public async Task<CycleSummary> RunAsync(DateTime? lastRun, CancellationToken cancellationToken)
+    public async Task<CycleSummary> RunAsync(DateTimeOffset? lastRun, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var period = options.Value.TimerPeriod;
-        if (lastRun is { } last && last > DateTime.MinValue)
+        if (lastRun is { } last)
         {
-            var sinceLast = now - new DateTimeOffset(DateTime.SpecifyKind(last, DateTimeKind.Utc));
+            var sinceLast = now - last;
             if (sinceLast > TimeSpan.Zero && sinceLast < period * 3)
             {
                 period = sinceLast;

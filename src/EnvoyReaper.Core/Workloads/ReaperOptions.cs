@@ -74,6 +74,12 @@ public sealed class ReaperOptions : IValidatableObject
     [Required]
     public string SnapshotContainer { get; set; } = "envoy-reaper-snapshots";
 
+    /// <summary>
+    /// The shortest check interval a workload may ask for (envoy-reaper/check-interval, spec.checkInterval): anyone who
+    /// may annotate a Deployment could otherwise make the reaper poll its pods, and the API server, every second.
+    /// </summary>
+    public TimeSpan MinCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (DefaultIdleTimeout < TimeSpan.FromSeconds(1))
@@ -89,6 +95,11 @@ public sealed class ReaperOptions : IValidatableObject
         if (TimerPeriod < TimeSpan.FromSeconds(1))
         {
             yield return new ValidationResult("Reaper:TimerPeriod must be at least 1 second", [nameof(TimerPeriod)]);
+        }
+
+        if (MinCheckInterval < TimeSpan.FromSeconds(1))
+        {
+            yield return new ValidationResult("Reaper:MinCheckInterval must be at least 1 second", [nameof(MinCheckInterval)]);
         }
 
         if (StateCacheTimeToLive < TimeSpan.Zero)

@@ -33,7 +33,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             listeners: ParseListenerList(Get(ReaperLabels.Listeners), ReaperLabels.Listeners, errors),
             service: ParseName(Get(ReaperLabels.Service), ReaperLabels.Service, errors),
             ingress: ParseName(Get(ReaperLabels.Ingress), ReaperLabels.Ingress, errors),
-            checkInterval: ParseDuration(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors, TimeSpan.FromSeconds(1)),
+            checkInterval: ParseCheckInterval(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors),
             errors);
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
@@ -66,7 +66,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             listeners: ParseListenerNode(monitor.Listeners, errors),
             service: ParseName(monitor.ServiceName, "spec.serviceName", errors),
             ingress: ParseName(monitor.IngressName, "spec.ingressName", errors),
-            checkInterval: ParseDuration(monitor.CheckInterval, "spec.checkInterval", errors, TimeSpan.FromSeconds(1)),
+            checkInterval: ParseCheckInterval(monitor.CheckInterval, "spec.checkInterval", errors),
             errors);
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
@@ -148,6 +148,18 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
         return null;
     }
 
+    private TimeSpan? ParseCheckInterval(string? value, string field, List<string> errors)
+    {
+        var interval = ParseDuration(value, field, errors, TimeSpan.Zero);
+        if (interval is { } parsed && parsed < defaults.MinCheckInterval)
+        {
+            errors.Add($"{field}: '{value}' is shorter than the minimum check interval of {GoDuration.Format(defaults.MinCheckInterval)} (setting Reaper:MinCheckInterval)");
+            return null;
+        }
+
+        return interval;
+    }
+
     private static TimeSpan? ParseDuration(string? value, string field, List<string> errors, TimeSpan minimum)
     {
         if (value is null)
@@ -218,6 +230,9 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
         errors.Add(message);
         return null;
     }
+
+    /// <summary>An absolute stats path without query, as envoy-reaper/stats-path and spec.statsPath must be.</summary>
+    public static bool IsStatsPath(string? value) => value is not null && StatsPathPattern().IsMatch(value);
 
     // No query string: the reaper chooses format and filter itself, so that a user's filter cannot hide a listener.
     [GeneratedRegex(@"^/[A-Za-z0-9/_\-.]*$")]

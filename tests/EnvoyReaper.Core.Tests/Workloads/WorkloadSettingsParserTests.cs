@@ -150,6 +150,69 @@ public sealed class WorkloadSettingsParserTests
         Assert.Contains(result.Errors, error => error.Contains(annotation, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("1s")]
+    [InlineData("9s")]
+    [InlineData("9.999s")]
+    public void A_check_interval_below_the_floor_is_an_error_naming_the_floor_and_its_setting(string value)
+    {
+        var annotated = parser.FromAnnotations(Annotations(("envoy-reaper/check-interval", value)));
+        var monitored = parser.FromMonitor(Monitor(checkInterval: value));
+
+        Assert.Null(annotated.Settings);
+        Assert.Null(monitored.Settings);
+        var annotationError = Assert.Single(annotated.Errors);
+        var monitorError = Assert.Single(monitored.Errors);
+        Assert.Contains("envoy-reaper/check-interval", annotationError, StringComparison.Ordinal);
+        Assert.Contains("spec.checkInterval", monitorError, StringComparison.Ordinal);
+        Assert.All(new[] { annotationError, monitorError }, error =>
+        {
+            Assert.Contains("10s", error, StringComparison.Ordinal);
+            Assert.Contains("Reaper:MinCheckInterval", error, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public void A_check_interval_at_the_floor_is_accepted()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(10), parser.FromAnnotations(Annotations(("envoy-reaper/check-interval", "10s"))).Settings!.CheckInterval);
+        Assert.Equal(TimeSpan.FromSeconds(10), parser.FromMonitor(Monitor(checkInterval: "10s")).Settings!.CheckInterval);
+    }
+
+    [Fact]
+    public void The_check_interval_floor_follows_the_setting()
+    {
+        var strict = new WorkloadSettingsParser(new ReaperOptions { MinCheckInterval = TimeSpan.FromMinutes(1) });
+
+        var result = strict.FromAnnotations(Annotations(("envoy-reaper/check-interval", "30s")));
+
+        Assert.Null(result.Settings);
+        Assert.Contains("1m", Assert.Single(result.Errors), StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromMinutes(1), strict.FromAnnotations(Annotations(("envoy-reaper/check-interval", "1m"))).Settings!.CheckInterval);
+    }
+
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-00:00:10")]
+    [InlineData("00:00:00.5")]
+    public void A_check_interval_floor_under_one_second_is_refused_at_start(string value)
+    {
+        var options = new ReaperOptions { MinCheckInterval = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture) };
+
+        var errors = options.Validate(new System.ComponentModel.DataAnnotations.ValidationContext(options)).ToList();
+
+        Assert.Contains(errors, error => error.ErrorMessage!.Contains("Reaper:MinCheckInterval", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_default_check_interval_floor_is_ten_seconds_and_valid()
+    {
+        var options = new ReaperOptions();
+
+        Assert.Equal(TimeSpan.FromSeconds(10), options.MinCheckInterval);
+        Assert.Empty(options.Validate(new System.ComponentModel.DataAnnotations.ValidationContext(options)));
+    }
+
     [Fact]
     public void Several_bad_annotations_are_all_reported()
     {

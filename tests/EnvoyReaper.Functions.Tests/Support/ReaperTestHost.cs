@@ -10,7 +10,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
-using NSubstitute;
 
 namespace EnvoyReaper.Functions.Tests.Support;
 
@@ -87,12 +86,15 @@ public sealed class ReaperTestHost : IAsyncDisposable
 
     /// <summary>Fires the discovery timer once.</summary>
     public Task RunTimerAsync(DateTime? lastRun = null) =>
-        Create<DiscoverWorkloads>().Run(new TimerInfo { ScheduleStatus = lastRun is null ? null : new ScheduleStatus { Last = lastRun.Value } }, CancellationToken.None);
+        RunTimerAsync(new TimerInfo { ScheduleStatus = lastRun is null ? null : new ScheduleStatus { Last = lastRun.Value } });
+
+    /// <summary>Fires the discovery timer once with the trigger's payload as given.</summary>
+    public Task RunTimerAsync(TimerInfo timer) => Create<DiscoverWorkloads>().Run(timer, CancellationToken.None);
 
     /// <summary>Delivers every visible stats-check message to the function, as the trigger would. Returns how many.</summary>
-    public Task<int> DeliverStatsChecksAsync() => DeliverAsync(QueueNames.StatsCheck, (body, context) => Create<CheckStats>().Run(body, context, CancellationToken.None));
+    public Task<int> DeliverStatsChecksAsync() => DeliverAsync(QueueNames.StatsCheck, message => Create<CheckStats>().Run(message, CancellationToken.None));
 
-    public Task<int> DeliverTeardownsAsync() => DeliverAsync(QueueNames.Teardown, (body, context) => Create<TearDown>().Run(body, context, CancellationToken.None));
+    public Task<int> DeliverTeardownsAsync() => DeliverAsync(QueueNames.Teardown, message => Create<TearDown>().Run(message, CancellationToken.None));
 
     /// <summary>Moves the clock of the reaper and of the cluster, and the Envoys' uptime with it, as real Envoys' moves.</summary>
     public void Advance(TimeSpan by, FakeEnvoyFleet? envoys = null)
@@ -122,17 +124,16 @@ public sealed class ReaperTestHost : IAsyncDisposable
         await DeliverTeardownsAsync();
     }
 
-    public static FunctionContext Context(string messageId)
-    {
-        var context = Substitute.For<FunctionContext>();
-        var binding = Substitute.For<BindingContext>();
-        binding.BindingData.Returns(new Dictionary<string, object?> { ["Id"] = messageId, ["DequeueCount"] = 1 });
-        context.BindingContext.Returns(binding);
-        context.InvocationId.Returns(Guid.NewGuid().ToString());
-        return context;
-    }
+    /// <summary>
+    /// The QueueMessage the queue functions are bound to, as the worker builds it from what the host sends (its message
+    /// id, pop receipt, dequeue count, times, and the Base64-decoded body as text). The host also fills the invocation's
+    /// binding data, with a JSON body's own fields merged in over the queue's (so a body "id" hides the queue's Id
+    /// there): the functions read neither.
+    /// </summary>
+    public static QueueMessage Delivery(string messageId, string body, long dequeueCount = 1) =>
+        QueuesModelFactory.QueueMessage(messageId, "AgAAAAMAAAAAAAAA", body, dequeueCount, DateTimeOffset.UtcNow.AddSeconds(30), DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(7));
 
-    private static async Task<int> DeliverAsync(string queueName, Func<string, FunctionContext, Task> function)
+    private static async Task<int> DeliverAsync(string queueName, Func<QueueMessage, Task> function)
     {
         var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(queueName);
         var delivered = 0;
@@ -148,7 +149,7 @@ public sealed class ReaperTestHost : IAsyncDisposable
             {
                 // The trigger decodes Base64 (host.json messageEncoding) before handing the string to the function.
                 var body = Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
-                await function(body, Context(message.MessageId));
+                await function(QueuesModelFactory.QueueMessage(message.MessageId, message.PopReceipt, body, message.DequeueCount, message.NextVisibleOn, message.InsertedOn, message.ExpiresOn));
                 await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
                 delivered++;
             }

@@ -1,0 +1,85 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using EnvoyReaper.Workloads;
+
+namespace EnvoyReaper.Messaging;
+
+/// <summary>
+/// The names a message carries become Table keys, blob names and API paths: each must have the shape Kubernetes gives
+/// it, or the message is refused before anything is read or written with it.
+/// </summary>
+public static partial class MessageFields
+{
+    private const string LabelRule = "is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)";
+    private const string SubdomainRule = "is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)";
+    private const string UidRule = "is not a Kubernetes uid (a UUID such as 0c7d4e2a-5b1f-4c8e-9a3d-6f2b1e0d9c87)";
+
+    /// <summary>The first field that cannot be what it names, as "field 'x': value why"; null when every one can.</summary>
+    public static string? FindInvalid(object message) => message switch
+    {
+        StatsCheckMessage check => FindInvalid(check),
+        TeardownMessage teardown => FindInvalid(teardown),
+        _ => null,
+    };
+
+    private static string? FindInvalid(StatsCheckMessage message) =>
+        Id(message.Id)
+        ?? Label("namespace", message.Namespace)
+        ?? Subdomain("deployment", message.Deployment)
+        ?? Uid("deploymentUid", message.DeploymentUid)
+        ?? OptionalSubdomain("monitor", message.Monitor)
+        ?? OptionalLabel("monitorNamespace", message.MonitorNamespace)
+        ?? Settings(message.Settings)
+        ?? message.Pods.Select(Pod).FirstOrDefault(problem => problem is not null);
+
+    private static string? FindInvalid(TeardownMessage message) =>
+        Id(message.Id)
+        ?? Label("namespace", message.Namespace)
+        ?? Subdomain("deployment", message.Deployment)
+        ?? Uid("deploymentUid", message.DeploymentUid)
+        ?? OptionalSubdomain("monitor", message.Monitor)
+        ?? OptionalLabel("monitorNamespace", message.MonitorNamespace)
+        ?? Settings(message.Settings);
+
+    private static string? Pod(PodTarget pod, int index) =>
+        Subdomain($"pods[{index}].name", pod.Name)
+        ?? Uid($"pods[{index}].uid", pod.Uid)
+        ?? Ip($"pods[{index}].ip", pod.Ip);
+
+    private static string? Settings(WorkloadSettings? settings) =>
+        settings is null
+            ? null
+            : OptionalLabel("settings.serviceName", settings.ServiceName)
+              ?? OptionalSubdomain("settings.ingressName", settings.IngressName)
+              ?? (WorkloadSettingsParser.IsStatsPath(settings.StatsPath) ? null : Problem("settings.statsPath", settings.StatsPath, "is not an absolute path without query, such as /stats"));
+
+    private static string? Id(string value) =>
+        IdPattern().IsMatch(value) ? null : Problem("id", value, "is not a message id (letters, digits, '-' and '_', at most 64 characters)");
+
+    private static string? Label(string field, string value) => KubernetesNames.IsDns1123Label(value) ? null : Problem(field, value, LabelRule);
+
+    private static string? OptionalLabel(string field, string? value) => value is null ? null : Label(field, value);
+
+    private static string? Subdomain(string field, string value) => KubernetesNames.IsDns1123Subdomain(value) ? null : Problem(field, value, SubdomainRule);
+
+    private static string? OptionalSubdomain(string field, string? value) => value is null ? null : Subdomain(field, value);
+
+    private static string? Uid(string field, string value) => Guid.TryParseExact(value, "D", out _) ? null : Problem(field, value, UidRule);
+
+    private static string? Ip(string field, string value) =>
+        IpCharacters().IsMatch(value) && IPAddress.TryParse(value, out _)
+            ? null
+            : Problem(field, value, "is not an IPv4 or IPv6 address");
+
+    // JSON-quoted and cut short: the value is the sender's and goes into a log line.
+    private static string Problem(string field, string value, string why) =>
+        $"field '{field}': {JsonSerializer.Serialize(value.Length > 80 ? value[..80] + "..." : value)} {why}";
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex IdPattern();
+
+    // What a pod IP as the API server reports it is made of: no brackets, zone, prefix length or anything for a URL.
+    [GeneratedRegex("^[0-9A-Fa-f.:]{2,45}$")]
+    private static partial Regex IpCharacters();
+}
