@@ -248,9 +248,9 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
         host.Api.ResetRecording();
         host.Api.FailNext("DELETE", "/ingresses/", 500, "InternalError");
 
-        await Assert.ThrowsAnyAsync<Exception>(() => host.Create<TearDown>().Run(body, ReaperTestHost.Context("attempt-1"), CancellationToken.None));
+        await Assert.ThrowsAnyAsync<Exception>(() => host.Create<TearDown>().Run(ReaperTestHost.Delivery("attempt-1", body), CancellationToken.None));
         Advance(TimeSpan.FromSeconds(30)); // the queue makes the message visible again
-        await host.Create<TearDown>().Run(body, ReaperTestHost.Context("attempt-2"), CancellationToken.None);
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("attempt-2", body, dequeueCount: 2), CancellationToken.None);
 
         Assert.False(DeploymentExists);
         Assert.False(host.Api.Exists<V1Service>(Namespace, seeded.Service!.Metadata.Name));

@@ -129,7 +129,7 @@ public sealed class ThrottledRequestRetryHandlerTests : IAsyncLifetime
         server.FailNext("DELETE", "deployments", 429, "TooManyRequests", retryAfter: TimeSpan.FromSeconds(1));
         var cluster = Cluster();
 
-        var outcome = await AdvancingAsync(() => cluster.DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, Ct));
+        var outcome = await AdvancingAsync(() => cluster.DeleteAsync(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, null, Ct));
 
         Assert.Equal(DeleteOutcome.Deleted, outcome);
         Assert.False(server.Exists<V1Deployment>("retail", "shop"));

@@ -13,7 +13,7 @@ public static partial class MessageFields
 {
     private const string LabelRule = "is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)";
     private const string SubdomainRule = "is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)";
-    private const string UidRule = "is not a Kubernetes uid (a UUID such as 0c7d4e2a-5b1f-4c8e-9a3d-6f2b1e0d9c87)";
+    private const string UidRule = "is not a Kubernetes uid (letters, digits, '-', '_', '.' and ':', at most 128 characters, such as 0c7d4e2a-5b1f-4c8e-9a3d-6f2b1e0d9c87)";
 
     /// <summary>The first field that cannot be what it names, as "field 'x': value why"; null when every one can.</summary>
     public static string? FindInvalid(object message) => message switch
@@ -55,7 +55,7 @@ public static partial class MessageFields
               ?? (WorkloadSettingsParser.IsStatsPath(settings.StatsPath) ? null : Problem("settings.statsPath", settings.StatsPath, "is not an absolute path without query, such as /stats"));
 
     private static string? Id(string value) =>
-        IdPattern().IsMatch(value) ? null : Problem("id", value, "is not a message id (letters, digits, '-' and '_', at most 64 characters)");
+        IdPattern().IsMatch(value) ? null : Problem("id", value, "is not a message id (letters, digits, '-', '_', '.' and ':', at most 128 characters)");
 
     private static string? Label(string field, string value) => KubernetesNames.IsDns1123Label(value) ? null : Problem(field, value, LabelRule);
 
@@ -65,7 +65,8 @@ public static partial class MessageFields
 
     private static string? OptionalSubdomain(string field, string? value) => value is null ? null : Subdomain(field, value);
 
-    private static string? Uid(string field, string value) => Guid.TryParseExact(value, "D", out _) ? null : Problem(field, value, UidRule);
+    // The API server generates UUIDs, but the field is an opaque string: refuse only what could not be a safe key part.
+    private static string? Uid(string field, string value) => UidPattern().IsMatch(value) ? null : Problem(field, value, UidRule);
 
     private static string? Ip(string field, string value) =>
         IpCharacters().IsMatch(value) && IPAddress.TryParse(value, out _)
@@ -76,8 +77,11 @@ public static partial class MessageFields
     private static string Problem(string field, string value, string why) =>
         $"field '{field}': {JsonSerializer.Serialize(value.Length > 80 ? value[..80] + "..." : value)} {why}";
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
     private static partial Regex IdPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+    private static partial Regex UidPattern();
 
     // What a pod IP as the API server reports it is made of: no brackets, zone, prefix length or anything for a URL.
     [GeneratedRegex("^[0-9A-Fa-f.:]{2,45}$")]
