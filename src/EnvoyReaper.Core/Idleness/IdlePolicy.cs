@@ -92,9 +92,11 @@ public sealed class IdlePolicy(ReaperOptions options)
             teardownAction,
             quietSince,
             quietBelow);
+        // Unknown says nothing about users: a workload that went Active, Unknown (a restart, renamed listeners), Idle
+        // went from Active to Idle, and the teardown breaker's mass-idle measure must see it so.
         state = previous is not null && previous.Verdict == verdict
             ? state with { PriorVerdict = previous.PriorVerdict, VerdictSince = previous.VerdictSince }
-            : state with { PriorVerdict = previous?.Verdict, VerdictSince = now };
+            : state with { PriorVerdict = previous is { Verdict: Verdict.Unknown, PriorVerdict: { } beforeUnknown } ? beforeUnknown : previous?.Verdict, VerdictSince = now };
         return new Evaluation(verdict, reason, active, state, !unchanged, teardownDue, previous?.Verdict);
     }
 

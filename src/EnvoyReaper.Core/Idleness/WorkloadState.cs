@@ -21,7 +21,9 @@ public sealed record PodBaseline(
 /// minimum of connections, and no check since has seen a connection: the workload is known to have been idle since then.
 /// </param>
 /// <param name="QuietBelow">The minimum of connections that QuietSince and IdleSince were judged against.</param>
-/// <param name="PriorVerdict">The verdict before <see cref="Verdict"/> (null: none known), for the teardown breaker's mass-idle measure.</param>
+/// <param name="PriorVerdict">
+/// The verdict before <see cref="Verdict"/>, passing over Unknown (null: none known), for the teardown breaker's mass-idle measure.
+/// </param>
 /// <param name="VerdictSince">When the current verdict began (null: in a state written before this was recorded).</param>
 public sealed record WorkloadState(
     string DeploymentUid,

@@ -1,5 +1,6 @@
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Teardown;
+using EnvoyReaper.Workloads;
 
 namespace EnvoyReaper.Core.Tests.Teardown;
 
@@ -194,6 +195,37 @@ public sealed class TeardownBreakerRulesTests
         var reset = Measured(T0) with { ClosedAt = T0.AddSeconds(40), ClosedBy = "ops" };
         var afterReset = TeardownBreakerRules.Measure(reset, Counted(20), Verdicts(active: 0, flipped: 20, T0.AddSeconds(30)), T0.AddMinutes(1), Period, options);
         Assert.False(afterReset.Next.IsOpen);
+    }
+
+    [Fact]
+    public void A_fleet_that_goes_from_Active_through_Unknown_to_Idle_together_opens_the_breaker()
+    {
+        // A stats matcher change renames the listeners of every Envoy: one check reads Unknown (counters changed
+        // listeners), the next reads Idle. The flip is Active to Idle all the same.
+        var policy = new IdlePolicy(new ReaperOptions());
+        var settings = new WorkloadSettings(1, TimeSpan.FromMinutes(10), ReaperAction.Delete, 15090, "/stats", null, null, null, null);
+        CheckInput Input(int n, DateTimeOffset at, ulong active, string listener) => new($"uid-{n}", T0.AddDays(-3), settings, null,
+            [new PodReading($"pod-{n}", $"w{n}-a", true, null, active, new Dictionary<string, ulong> { [listener] = 10 }, (ulong)(at - T0.AddHours(-2)).TotalSeconds)], 0);
+        var states = Enumerable.Range(0, 20).Select(n => policy.Evaluate(Input(n, T0, 3, "0.0.0.0_8080"), null, T0).State).ToArray();
+        Dictionary<(string, string), VerdictRecord> Records() => states.Select((state, n) => (n, state))
+            .ToDictionary(pair => ("ns", $"w{pair.n}"), pair => new VerdictRecord(pair.state.DeploymentUid, pair.state.Verdict, pair.state.PriorVerdict, pair.state.VerdictSince));
+
+        var breaker = Measured(T0.AddMinutes(-1));
+        var opened = false;
+        foreach (var (checkAt, listener) in new[] { (T0.AddSeconds(90), "ingress_http"), (T0.AddSeconds(150), "ingress_http") })
+        {
+            for (var n = 0; n < states.Length; n++)
+            {
+                states[n] = policy.Evaluate(Input(n, checkAt, 0, listener), states[n], checkAt).State;
+            }
+
+            (breaker, var measure) = TeardownBreakerRules.Measure(breaker, Counted(20), Records(), checkAt.AddSeconds(10), Period, options);
+            opened |= measure.Trips;
+        }
+
+        Assert.All(states, state => Assert.Equal(Verdict.Idle, state.Verdict));
+        Assert.True(opened);
+        Assert.True(breaker.IsOpen);
     }
 
     [Fact]
