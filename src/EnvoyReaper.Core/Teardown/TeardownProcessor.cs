@@ -185,6 +185,12 @@ public sealed partial class TeardownProcessor(
             return await AbortAsync(message, "the Deployment changed during the teardown", snapshotName, cancellationToken).ConfigureAwait(false);
         }
 
+        // A retry finds the snapshot of its first attempt: if the Deployment was edited since, acting would lose the edit.
+        if (ResourceVersionOf(snapshot.Objects.FirstOrDefault(item => item["kind"]?.GetValue<string>() == "Deployment")) != ResourceVersionOf(deploymentObject.Manifest))
+        {
+            return await AbortAsync(message, "the Deployment changed since this teardown's snapshot was taken", snapshotName, cancellationToken).ConfigureAwait(false);
+        }
+
         if (action == ReaperAction.ScaleToZero)
         {
             await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, cancellationToken).ConfigureAwait(false);
@@ -203,6 +209,8 @@ public sealed partial class TeardownProcessor(
 
         return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, idleFor, cancellationToken).ConfigureAwait(false);
     }
+
+    private static string? ResourceVersionOf(JsonObject? manifest) => manifest?["metadata"]?["resourceVersion"]?.GetValue<string>();
 
     private static string SnapshotName(TeardownMessage message) =>
         WorkloadSnapshot.NameFor(message.Namespace, message.Deployment, message.DeploymentUid, message.RequestedAt);

@@ -526,6 +526,47 @@ public sealed class TeardownProcessorTests : IDisposable
         Assert.Equal(["ConfigMap", "Deployment", "Ingress", "Service"], snapshot.Objects.Select(item => item["kind"]!.GetValue<string>()).Order());
     }
 
+    [Fact]
+    public async Task A_retry_does_not_delete_a_Deployment_edited_since_the_snapshot_its_first_attempt_wrote()
+    {
+        WholeWorkload();
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        var snapshotStore = new InMemorySnapshotStore();
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>())
+            .Returns<DeploymentInfo?>(_ => Deployment(DeploymentUid), _ => throw new HttpRequestException("503 Service Unavailable"));
+        await Assert.ThrowsAsync<HttpRequestException>(() => Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None));
+
+        // Before the queue delivers the message again, someone edits the Deployment (an annotation: the pods stay).
+        var edited = Deployment(DeploymentUid, resourceVersion: "43");
+        reader.GetDeploymentAsync(Namespace, Name, Arg.Any<CancellationToken>()).Returns(edited);
+        writer.GetObjectAsync(ResourceKind.Deployment, Namespace, Name, Arg.Any<CancellationToken>())
+            .Returns(new ClusterObject(ResourceKind.Deployment, Namespace, Name, DeploymentUid, "43", new JsonObject
+            {
+                ["kind"] = "Deployment",
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = Name, ["namespace"] = Namespace, ["uid"] = DeploymentUid, ["resourceVersion"] = "43",
+                    ["annotations"] = new JsonObject { ["team-a/owner"] = "new-owner" },
+                },
+                ["spec"] = new JsonObject
+                {
+                    ["selector"] = new JsonObject { ["matchLabels"] = new JsonObject { ["app"] = "web" } },
+                    ["template"] = new JsonObject { ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "web" } } },
+                },
+            }));
+        clock.Advance(TimeSpan.FromSeconds(30));
+
+        var result = await Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        // The snapshot holds version 42: deleting version 43 would lose the edit for good (a restore brings back 42).
+        var snapshot = (await snapshotStore.GetAsync(Assert.Single(snapshotStore.Names), CancellationToken.None))!;
+        Assert.Equal("42", snapshot.Objects.Single(item => item["kind"]!.GetValue<string>() == "Deployment")["metadata"]!["resourceVersion"]!.GetValue<string>());
+        Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
+        Assert.Null((await store.GetAsync(Namespace, Name, CancellationToken.None))!.State.TeardownCompletedAt);
+    }
+
     // ---------------------------------------------------------------- Named objects follow the sharing rule (item 5)
 
     [Fact]
