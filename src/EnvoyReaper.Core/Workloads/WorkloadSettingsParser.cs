@@ -31,7 +31,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             statsPath: Get(ReaperLabels.StatsPath),
             statsPathField: ReaperLabels.StatsPath,
             listeners: ParseListenerList(Get(ReaperLabels.Listeners), ReaperLabels.Listeners, errors),
-            service: ParseName(Get(ReaperLabels.Service), ReaperLabels.Service, errors),
+            service: ParseServiceName(Get(ReaperLabels.Service), ReaperLabels.Service, errors),
             ingress: ParseName(Get(ReaperLabels.Ingress), ReaperLabels.Ingress, errors),
             checkInterval: ParseCheckInterval(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors),
             errors);
@@ -64,7 +64,7 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             statsPath: monitor.StatsPath,
             statsPathField: "spec.statsPath",
             listeners: ParseListenerNode(monitor.Listeners, errors),
-            service: ParseName(monitor.ServiceName, "spec.serviceName", errors),
+            service: ParseServiceName(monitor.ServiceName, "spec.serviceName", errors),
             ingress: ParseName(monitor.IngressName, "spec.ingressName", errors),
             checkInterval: ParseCheckInterval(monitor.CheckInterval, "spec.checkInterval", errors),
             errors);
@@ -180,6 +180,23 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
         }
 
         return duration;
+    }
+
+    // A Service name is a DNS label: the stats-check and teardown messages refuse any other, so it must be an error here.
+    private static string? ParseServiceName(string? value, string field, List<string> errors)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return null;
+        }
+
+        if (KubernetesNames.IsDns1123Label(value))
+        {
+            return value;
+        }
+
+        errors.Add($"{field}: '{value}' is not a valid Service name (a DNS-1123 label: no dots)");
+        return null;
     }
 
     private static string? ParseName(string? value, string field, List<string> errors)

@@ -344,6 +344,20 @@ public sealed class WorkloadSettingsParserTests
         Assert.Contains(result.Errors, error => error.Contains("deploymentName", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void A_dotted_Service_name_is_a_configuration_error_not_settings_whose_check_message_is_refused()
+    {
+        // A Service name is a DNS label (no dots); the stats-check message reader refuses anything else, so settings
+        // holding one would send a message that is poisoned every cycle, with no InvalidConfiguration Event for the owner.
+        var annotated = parser.FromAnnotations(Annotations(("envoy-reaper/service", "web.v2")));
+        var monitored = parser.FromMonitor(Monitor(serviceName: "web.v2"));
+
+        Assert.Null(annotated.Settings);
+        Assert.Contains(annotated.Errors, error => error.Contains("envoy-reaper/service", StringComparison.Ordinal));
+        Assert.Null(monitored.Settings);
+        Assert.Contains(monitored.Errors, error => error.Contains("spec.serviceName", StringComparison.Ordinal));
+    }
+
     public static TheoryData<MonitorInfo, string> BadMonitors => new()
     {
         { Monitor(deploymentName: "Web_App"), "spec.deploymentName" },
