@@ -117,9 +117,9 @@ public sealed class ReaperOptions : IValidatableObject
             yield return new ValidationResult("Reaper:StartupGrace must not be negative", [nameof(StartupGrace)]);
         }
 
-        if (!DefaultStatsPath.StartsWith('/') || DefaultStatsPath.Contains('?', StringComparison.Ordinal))
+        if (!WorkloadSettingsParser.IsStatsPath(DefaultStatsPath))
         {
-            yield return new ValidationResult("Reaper:DefaultStatsPath must be an absolute path without query, such as /stats", [nameof(DefaultStatsPath)]);
+            yield return new ValidationResult("Reaper:DefaultStatsPath must be an absolute path of letters, digits, '/', '_', '-' and '.' without query, such as /stats", [nameof(DefaultStatsPath)]);
         }
     }
 }

@@ -204,6 +204,20 @@ public sealed class WorkloadSettingsParserTests
         Assert.Contains(errors, error => error.ErrorMessage!.Contains("Reaper:MinCheckInterval", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("/stats?format=json")]
+    [InlineData("/stats#x")]
+    [InlineData("/stats/pro metheus")]
+    [InlineData("stats")]
+    public void A_default_stats_path_that_a_check_message_could_not_carry_is_refused_at_start(string path)
+    {
+        var options = new ReaperOptions { DefaultStatsPath = path };
+
+        var errors = options.Validate(new System.ComponentModel.DataAnnotations.ValidationContext(options)).ToList();
+
+        Assert.Contains(errors, error => error.ErrorMessage!.Contains("Reaper:DefaultStatsPath", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void The_default_check_interval_floor_is_ten_seconds_and_valid()
     {
