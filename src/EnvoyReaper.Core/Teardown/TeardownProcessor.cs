@@ -124,8 +124,10 @@ public sealed partial class TeardownProcessor(
             state,
             time.GetUtcNow());
 
-        // Written with the ETag read at the start: if a stats check recorded anything since, this fails and we stop.
-        var claim = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, recheck.State, stored.ETag, cancellationToken).ConfigureAwait(false);
+        // Written with the ETag read at the start: if a stats check recorded anything since, this fails and we stop. The
+        // claim is for this request, even if the read took it past its age and the policy would ask for a new one.
+        var claimed = recheck.Verdict == Verdict.Idle ? recheck.State with { TeardownRequestedAt = message.RequestedAt } : recheck.State;
+        var claim = await stateStore.TryWriteAsync(message.Namespace, message.Deployment, claimed, stored.ETag, cancellationToken).ConfigureAwait(false);
         if (recheck.Verdict != Verdict.Idle)
         {
             return new(TeardownOutcome.Aborted, $"a fresh read found the workload {recheck.Verdict}: {recheck.Reason}");

@@ -677,4 +677,22 @@ public sealed class TeardownProcessorTests : IDisposable
         Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
         await AssertNothingTornDown();
     }
+
+    [Fact]
+    public async Task A_request_that_reaches_its_max_age_during_the_fresh_read_keeps_its_claim_and_is_marked_done()
+    {
+        clock.SetUtcNow(RequestedAt + options.MessageMaxAge - TimeSpan.FromSeconds(1));
+        statsReader.ReadAsync(Arg.Any<StatsEndpoint>(), Arg.Any<CancellationToken>()).Returns(_ =>
+        {
+            clock.Advance(TimeSpan.FromSeconds(2)); // a slow read carries the request past Reaper:MessageMaxAge
+            return new StatsReadResult.Success(
+                new EnvoyStats(new Dictionary<string, ListenerStats> { [Listener] = new(0, 100) }, (ulong)(clock.GetUtcNow() - EnvoyStart).TotalSeconds), 1000);
+        });
+
+        var result = await Processor().ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
+        Assert.All(written, state => Assert.Equal(RequestedAt, state.TeardownRequestedAt));
+        Assert.NotNull(written[^1].TeardownCompletedAt);
+    }
 }
