@@ -1,4 +1,3 @@
-using System.Text;
 using EnvoyReaper.Envoy;
 using EnvoyReaper.Idleness;
 using EnvoyReaper.Injection;
@@ -71,13 +70,10 @@ public sealed class InjectionCorpusTests
                 continue;
             }
 
-            var yaml = new StringBuilder();
-            foreach (var item in new object?[] { plan.Deployment, plan.ConfigMap }.Concat(PlannedServices(plan)).OfType<object>())
-            {
-                yaml.Append(KubernetesYaml.Serialize(item)).Append("\n---\n");
-            }
+            var written = new object?[] { plan.Deployment, plan.ConfigMap }.Concat(PlannedServices(plan)).OfType<object>().ToList();
+            var yaml = string.Join("---\n", written.Select(item => KubernetesYaml.Serialize(item).TrimEnd('\n') + "\n"));
 
-            Assert.NotEmpty(KubernetesYaml.LoadAllFromString(yaml.ToString(), strict: true));
+            Assert.Equal(written.Count, KubernetesYaml.LoadAllFromString(yaml, strict: true).Count);
         }
     }
 
@@ -127,7 +123,7 @@ public sealed class InjectionCorpusTests
     [InlineData("grpc-microservices.yaml", "checkoutservice", 5050, "http2", "port name grpc")]
     [InlineData("grpc-microservices.yaml", "cartservice", 7070, "http2", "appProtocol kubernetes.io/h2c")]
     [InlineData("guestbook-redis.yaml", "redis-leader", 6379, "tcp", "well-known port 6379 (redis)")]
-    [InlineData("guestbook-redis.yaml", "postgres", 5432, "tcp", "well-known port 5432 (postgresql)")]
+    [InlineData("guestbook-redis.yaml", "postgres", 5432, "tcp", "port name postgres")]
     [InlineData("podinfo.yaml", "podinfo", 9898, "http", "port name http")]
     [InlineData("podinfo.yaml", "podinfo", 9999, "http2", "port name grpc")]
     [InlineData("two-services.yaml", "frontend", 8080, "http", "port name http")]
