@@ -11,7 +11,7 @@ namespace EnvoyReaper.Cli;
 /// </summary>
 internal static class InjectCommand
 {
-    public static async Task<int> RunAsync(string file, int? appPort, string protocol, bool monitor, TextReader stdin, TextWriter stdout, TextWriter stderr)
+    public static async Task<int> RunAsync(string file, int? appPort, string? protocol, bool monitor, TextReader stdin, TextWriter stdout, TextWriter stderr)
     {
         string text;
         try
@@ -78,11 +78,17 @@ internal static class InjectCommand
             return 3;
         }
 
-        var (plan, refusal) = SidecarPlanner.PlanInjection(valid, deployment, services, configMap, options, requireService: false);
+        var (plan, refusal) = SidecarPlanner.PlanInjection(
+            valid, deployment, services, configMap, options, requireService: false, deployments, injectedTogether: deployments.Select(item => item.Metadata.Name).ToList());
         if (refusal is not null)
         {
             await stderr.WriteLineAsync($"error: {refusal.Message}");
             return 3;
+        }
+
+        foreach (var warning in plan!.Warnings)
+        {
+            await stderr.WriteLineAsync($"warning: {warning}");
         }
 
         if (services.Count == 0)
@@ -94,7 +100,7 @@ internal static class InjectCommand
         Append(output, plan!.Deployment ?? deployment);
         foreach (var service in services)
         {
-            Append(output, plan.Service is { } changed && changed.Metadata.Name == service.Metadata.Name ? changed : service);
+            Append(output, plan.Services.FirstOrDefault(changed => changed.Metadata.Name == service.Metadata.Name) ?? service);
         }
 
         Append(output, plan.ConfigMap ?? configMap!);

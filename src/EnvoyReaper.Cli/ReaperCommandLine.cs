@@ -144,8 +144,8 @@ public static class ReaperCommandLine
     {
         var file = new Option<string>("--filename", "-f") { Description = "Manifest file with the Deployment (and its Service), or - for standard input.", Required = true };
         var appPort = new Option<int?>("--app-port") { Description = "The port the app listens on (default: the app container's only port)." };
-        var protocol = new Option<string>("--protocol") { Description = "http, or tcp for raw TCP (game servers).", DefaultValueFactory = _ => "http" };
-        protocol.AcceptOnlyFromAmong("http", "tcp");
+        var protocol = new Option<string>("--protocol") { Description = "http, http2 (also grpc, h2c), tcp or udp; inferred from appProtocol, port names and well-known ports when absent." };
+        protocol.AcceptOnlyFromAmong([.. EnvoyReaper.Injection.InjectionRequestValidator.ProtocolNames]);
         var noMonitor = new Option<bool>("--no-monitor") { Description = "Do not opt the workload in to the reaper." };
         var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected (Deployment, Service pointed at Envoy, ConfigMap). Writes nothing to a cluster.")
         {
@@ -154,7 +154,7 @@ public static class ReaperCommandLine
         inject.SetAction(async (parseResult, cancellationToken) => await InjectCommand.RunAsync(
             parseResult.GetValue(file)!,
             parseResult.GetValue(appPort),
-            parseResult.GetValue(protocol) ?? "http",
+            parseResult.GetValue(protocol),
             !parseResult.GetValue(noMonitor),
             input,
             parseResult.InvocationConfiguration.Output,

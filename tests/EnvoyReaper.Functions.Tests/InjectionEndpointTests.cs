@@ -5,6 +5,7 @@ using k8s.Models;
 using EnvoyReaper.Functions.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using EnvoyReaper.TestSupport.Injection;
 using YamlDotNet.RepresentationModel;
 
 namespace EnvoyReaper.Functions.Tests;
@@ -236,7 +237,7 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     [Fact]
     public async Task Invalid_fields_are_all_named_in_a_400_problem()
     {
-        var response = await PostAsync("""{"namespace":"Bad_NS","deployment":"","appPort":70000,"protocol":"udp","minConnections":-1,"action":"destroy"}""");
+        var response = await PostAsync("""{"namespace":"Bad_NS","deployment":"","appPort":70000,"protocol":"sctp","minConnections":-1,"action":"destroy"}""");
 
         Assert.Equal(400, response.Status);
         Assert.StartsWith("application/problem+json", response.ContentType);
@@ -345,5 +346,103 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         Assert.Equal(502, response.Status);
         Assert.Contains("500", response.Body["detail"]!.GetValue<string>());
+    }
+
+    private void SeedCorpus(string file, string @namespace)
+    {
+        foreach (var item in InjectionCorpus.Load(file).Objects)
+        {
+            switch (item)
+            {
+                case V1Deployment deployment:
+                    deployment.Metadata.NamespaceProperty = @namespace;
+                    api.Seed(deployment);
+                    break;
+                case V1Service service:
+                    service.Metadata.NamespaceProperty = @namespace;
+                    api.Seed(service);
+                    break;
+            }
+        }
+    }
+
+    private V1Service CorpusService(string @namespace, string name) =>
+        KubernetesYaml.Deserialize<V1Service>(api.Get("", "v1", "services", @namespace, name)!.ToJsonString(), strict: true);
+
+    [Fact]
+    public async Task A_named_target_port_is_resolved_and_removal_puts_the_name_back()
+    {
+        SeedCorpus("podinfo.yaml", Namespace);
+
+        var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"podinfo","appPort":9898}""");
+
+        Assert.Equal(200, response.Status);
+        Assert.Contains(response.Body["changes"]!.AsArray(), change => change!.GetValue<string>().Contains("as http", StringComparison.Ordinal));
+        Assert.Equal("envoy-inbound", CorpusService(Namespace, "podinfo").Spec.Ports.Single(port => port.Name == "http").TargetPort.Value);
+
+        Assert.Equal(200, (await DeleteAsync(Namespace, "podinfo")).Status);
+        Assert.Equal("http", CorpusService(Namespace, "podinfo").Spec.Ports.Single(port => port.Name == "http").TargetPort.Value);
+    }
+
+    [Fact]
+    public async Task Tcp_and_udp_on_one_port_each_go_to_their_own_Envoy_port()
+    {
+        SeedCorpus("game-server.yaml", Namespace);
+
+        var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"simple-game-server","appPort":7777}""");
+
+        Assert.Equal(200, response.Status);
+        var ports = CorpusService(Namespace, "simple-game-server").Spec.Ports;
+        Assert.Equal("envoy-inbound", ports.Single(port => port.Protocol == "TCP").TargetPort.Value);
+        Assert.Equal("envoy-udp", ports.Single(port => port.Protocol == "UDP").TargetPort.Value);
+    }
+
+    [Fact]
+    public async Task Both_Services_that_reach_the_app_port_are_pointed_at_Envoy()
+    {
+        SeedCorpus("two-services.yaml", Namespace);
+
+        var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"frontend","appPort":8080,"service":"frontend"}""");
+
+        Assert.Equal(200, response.Status);
+        Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "frontend-external").Spec.Ports).TargetPort.Value);
+        Assert.Equal("metrics", Assert.Single(CorpusService(Namespace, "frontend-metrics").Spec.Ports).TargetPort.Value);
+    }
+
+    [Fact]
+    public async Task A_Service_shared_with_other_Deployments_is_422_naming_them()
+    {
+        SeedCorpus("shared-service.yaml", Namespace);
+        api.ResetRecording();
+
+        var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"reviews-v1","appPort":9080}""");
+
+        Assert.Equal(422, response.Status);
+        Assert.Contains("reviews-v2", response.Body["detail"]!.GetValue<string>());
+        Assert.Equal(0, api.WriteCount);
+    }
+
+    [Fact]
+    public async Task A_named_Service_that_does_not_select_the_pods_is_422()
+    {
+        SeedCorpus("guestbook-redis.yaml", Namespace);
+
+        var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"redis-leader","appPort":6379,"service":"postgres"}""");
+
+        Assert.Equal(422, response.Status);
+        Assert.Contains("does not select", response.Body["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Removal_restores_this_workloads_Service_when_several_are_injected()
+    {
+        SeedCorpus("guestbook-redis.yaml", Namespace);
+        Assert.Equal(200, (await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"postgres","appPort":5432}""")).Status);
+        Assert.Equal(200, (await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"redis-leader","appPort":6379}""")).Status);
+
+        Assert.Equal(200, (await DeleteAsync(Namespace, "redis-leader")).Status);
+
+        Assert.Null(Assert.Single(CorpusService(Namespace, "redis-leader").Spec.Ports).TargetPort?.Value is "envoy-inbound" ? "still retargeted" : null);
+        Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "postgres").Spec.Ports).TargetPort.Value);
     }
 }

@@ -3,20 +3,39 @@ using System.Text;
 
 namespace EnvoyReaper.Injection;
 
-/// <summary>What the injected sidecar's inbound listener proxies: HTTP (connection manager) or raw TCP (game servers).</summary>
+/// <summary>What the injected sidecar's inbound listener proxies.</summary>
 public enum SidecarProtocol
 {
+    /// <summary>HTTP connection manager, HTTP/1.1 to the app (WebSockets upgrade through it).</summary>
     Http,
+
+    /// <summary>Raw TCP (<c>tcp_proxy</c>): databases, brokers, game servers, anything not known to be HTTP.</summary>
     Tcp,
+
+    /// <summary>HTTP connection manager with HTTP/2 to the app: gRPC and h2c.</summary>
+    Http2,
+
+    /// <summary>UDP (<c>udp_proxy</c>): sessions instead of connections.</summary>
+    Udp,
 }
 
 /// <param name="AppPort">The application's port on 127.0.0.1; must not collide with the sidecar's own ports.</param>
-/// <param name="Protocol">How the inbound listener proxies to the application.</param>
+/// <param name="Protocol">
+/// How the inbound listener proxies to the application; <see cref="SidecarProtocol.Udp"/> renders only the UDP listener.
+/// </param>
 /// <param name="IdleTimeout">
 /// How long an idle downstream connection stays open (HTTP: no active request; TCP: no bytes either way). Envoy's default
 /// is one hour, during which an abandoned keep-alive connection would look like a user.
 /// </param>
-public sealed record BootstrapSpec(int AppPort, SidecarProtocol Protocol, TimeSpan IdleTimeout);
+/// <param name="Udp">
+/// A UDP listener beside the TCP one, on the same port numbers (a game server with TCP and UDP on one port).
+/// </param>
+public sealed record BootstrapSpec(int AppPort, SidecarProtocol Protocol, TimeSpan IdleTimeout, bool Udp = false)
+{
+    public bool HasTcpListener => Protocol != SidecarProtocol.Udp;
+
+    public bool HasUdpListener => Protocol == SidecarProtocol.Udp || Udp;
+}
 
 /// <summary>
 /// Renders the static Envoy v3 bootstrap (Envoy 1.22 and later) of the sidecar the reaper injects: admin on loopback
@@ -35,6 +54,15 @@ public static class EnvoyBootstrap
     /// <summary>The inbound listener's <c>stat_prefix</c>: its stats are <c>listener.inbound.*</c>.</summary>
     public const string InboundStatPrefix = "inbound";
 
+    /// <summary>
+    /// The UDP proxy's <c>stat_prefix</c>: its sessions are <c>udp.inbound.downstream_sess_*</c>, which the stats parser
+    /// reports as the listener <see cref="UdpSessionsListener"/>.
+    /// </summary>
+    public const string UdpStatPrefix = "inbound";
+
+    /// <summary>The name under which the reaper counts the UDP proxy's sessions (envoy-reaper/listeners).</summary>
+    public const string UdpSessionsListener = "udp." + UdpStatPrefix;
+
     public static readonly TimeSpan MinIdleTimeout = TimeSpan.FromSeconds(1);
 
     public static readonly TimeSpan MaxIdleTimeout = TimeSpan.FromHours(24);
@@ -45,6 +73,10 @@ public static class EnvoyBootstrap
         "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     private const string RouterType = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
     private const string TcpProxyType = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+    private const string UdpProxyType = "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig";
+    private const string UdpRouteType = "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route";
+    private const string HttpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    private const string HttpProtocolOptionsType = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
     // Exact path matches ignore the query string, so ?format=json&filter=... still reaches /stats, while every other
     // admin endpoint (/quitquitquit, /config_dump, /stats/recentlookups, ...) has no route.
@@ -69,12 +101,21 @@ public static class EnvoyBootstrap
 
         yaml.Line(0, "static_resources:");
         yaml.Line(1, "listeners:");
-        InboundListener(yaml, spec);
+        if (spec.HasTcpListener)
+        {
+            InboundListener(yaml, spec);
+        }
+
+        if (spec.HasUdpListener)
+        {
+            UdpInboundListener(yaml, spec);
+        }
+
         StatsListener(yaml);
 
         yaml.Line(1, "clusters:");
-        StaticCluster(yaml, "app", spec.AppPort);
-        StaticCluster(yaml, "admin", AdminPort);
+        StaticCluster(yaml, "app", spec.AppPort, http2: spec.Protocol == SidecarProtocol.Http2);
+        StaticCluster(yaml, "admin", AdminPort, http2: false);
 
         return yaml.ToString();
     }
@@ -105,7 +146,7 @@ public static class EnvoyBootstrap
         if (!Enum.IsDefined(spec.Protocol))
         {
             throw new ArgumentOutOfRangeException(
-                nameof(spec), spec.Protocol, $"Protocol {spec.Protocol} is neither {SidecarProtocol.Http} nor {SidecarProtocol.Tcp}.");
+                nameof(spec), spec.Protocol, $"Protocol {spec.Protocol} is none of {string.Join(", ", Enum.GetNames<SidecarProtocol>())}.");
         }
 
         if (spec.IdleTimeout < MinIdleTimeout || spec.IdleTimeout > MaxIdleTimeout)
@@ -128,7 +169,7 @@ public static class EnvoyBootstrap
         string timeout = FormatDuration(spec.IdleTimeout);
         switch (spec.Protocol)
         {
-            case SidecarProtocol.Http:
+            case SidecarProtocol.Http or SidecarProtocol.Http2:
                 yaml.Line(3, "- name: envoy.filters.network.http_connection_manager");
                 yaml.Line(4, "typed_config:");
                 yaml.Line(5, $"\"@type\": {HttpConnectionManagerType}");
@@ -136,6 +177,8 @@ public static class EnvoyBootstrap
                 yaml.Line(5, "common_http_protocol_options:");
                 // Closes keep-alive connections that carry no request, so a closed browser tab does not look like a user.
                 yaml.Line(6, $"idle_timeout: {timeout}");
+                // The default (5 min without a frame) would cut quiet WebSockets and long gRPC streams, which are users.
+                yaml.Line(5, "stream_idle_timeout: 0s");
                 // Game and sandbox front ends use WebSockets; an upgraded connection stays an active request.
                 yaml.Line(5, "upgrade_configs:");
                 yaml.Line(5, "- upgrade_type: websocket");
@@ -164,6 +207,33 @@ public static class EnvoyBootstrap
             default:
                 throw new ArgumentOutOfRangeException(nameof(spec), spec.Protocol, "Unknown protocol.");
         }
+    }
+
+    // The cluster is chosen by the matcher (the deprecated top-level "cluster" field is gone in current Envoy).
+    private static void UdpInboundListener(YamlWriter yaml, BootstrapSpec spec)
+    {
+        yaml.Line(1, "- name: inbound_udp");
+        yaml.Line(2, "address:");
+        yaml.Line(3, "socket_address:");
+        yaml.Line(4, "protocol: UDP");
+        yaml.Line(4, $"address: {AnyAddress}");
+        yaml.Line(4, $"port_value: {InboundPort.ToString(CultureInfo.InvariantCulture)}");
+        yaml.Line(2, "stat_prefix: inbound_udp");
+        yaml.Line(2, "traffic_direction: INBOUND");
+        yaml.Line(2, "listener_filters:");
+        yaml.Line(2, "- name: envoy.filters.udp_listener.udp_proxy");
+        yaml.Line(3, "typed_config:");
+        yaml.Line(4, $"\"@type\": {UdpProxyType}");
+        yaml.Line(4, $"stat_prefix: {UdpStatPrefix}");
+        // A session ends after this long without a datagram, so a player who left stops counting.
+        yaml.Line(4, $"idle_timeout: {FormatDuration(spec.IdleTimeout)}");
+        yaml.Line(4, "matcher:");
+        yaml.Line(5, "on_no_match:");
+        yaml.Line(6, "action:");
+        yaml.Line(7, "name: route");
+        yaml.Line(7, "typed_config:");
+        yaml.Line(8, $"\"@type\": {UdpRouteType}");
+        yaml.Line(8, "cluster: app");
     }
 
     private static void StatsListener(YamlWriter yaml)
@@ -206,11 +276,21 @@ public static class EnvoyBootstrap
     }
 
     // STATIC, not LOGICAL_DNS: both endpoints are loopback IPs, and there is nothing to resolve.
-    private static void StaticCluster(YamlWriter yaml, string name, int port)
+    private static void StaticCluster(YamlWriter yaml, string name, int port, bool http2)
     {
         yaml.Line(1, $"- name: {name}");
         yaml.Line(2, "type: STATIC");
         yaml.Line(2, "connect_timeout: 1s");
+        if (http2)
+        {
+            // gRPC and h2c servers speak only HTTP/2 (the cluster-level http2_protocol_options is deprecated).
+            yaml.Line(2, "typed_extension_protocol_options:");
+            yaml.Line(3, $"{HttpProtocolOptionsKey}:");
+            yaml.Line(4, $"\"@type\": {HttpProtocolOptionsType}");
+            yaml.Line(4, "explicit_http_config:");
+            yaml.Line(5, "http2_protocol_options: {}");
+        }
+
         yaml.Line(2, "load_assignment:");
         yaml.Line(3, $"cluster_name: {name}");
         yaml.Line(3, "endpoints:");

@@ -31,12 +31,12 @@ public sealed record InjectionRequest
     public bool? Remove { get; init; }
 }
 
-/// <summary>A request that passed validation.</summary>
+/// <summary>A request that passed validation. A null <see cref="Protocol"/> is inferred from the Services and ports.</summary>
 public sealed record ValidInjection(
     string Namespace,
     string Deployment,
     int AppPort,
-    SidecarProtocol Protocol,
+    SidecarProtocol? Protocol,
     string? Service,
     string? Ingress,
     bool Monitor,
@@ -47,6 +47,18 @@ public sealed record ValidInjection(
 public static class InjectionRequestValidator
 {
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The values of "protocol" (and --protocol): grpc, h2c and http2 all mean HTTP/2 to the app.</summary>
+    public static readonly IReadOnlyList<string> ProtocolNames = ["http", "http2", "grpc", "h2c", "tcp", "udp"];
+
+    public static SidecarProtocol? ParseProtocol(string? name) => name switch
+    {
+        "http" => SidecarProtocol.Http,
+        "http2" or "grpc" or "h2c" => SidecarProtocol.Http2,
+        "tcp" => SidecarProtocol.Tcp,
+        "udp" => SidecarProtocol.Udp,
+        _ => null,
+    };
 
     /// <summary>Every invalid field at once, keyed by its JSON name, as RFC 7807 validation problems list them.</summary>
     public static Dictionary<string, string[]> Validate(InjectionRequest request, bool removal, out ValidInjection? valid)
@@ -72,7 +84,7 @@ public static class InjectionRequestValidator
             Add("deployment", "must be a DNS-1123 subdomain");
         }
 
-        var protocol = SidecarProtocol.Http;
+        SidecarProtocol? protocol = null;
         if (!removal)
         {
             if (request.AppPort is not { } port || port is < 1 or > 65535)
@@ -84,16 +96,13 @@ public static class InjectionRequestValidator
                 Add("appPort", $"{port} is used by the sidecar (admin {EnvoyBootstrap.AdminPort}, inbound {EnvoyBootstrap.InboundPort}, stats {EnvoyBootstrap.StatsPort})");
             }
 
-            switch (request.Protocol)
+            if (request.Protocol is not null)
             {
-                case null or "http":
-                    break;
-                case "tcp":
-                    protocol = SidecarProtocol.Tcp;
-                    break;
-                default:
-                    Add("protocol", "must be \"http\" or \"tcp\"");
-                    break;
+                protocol = ParseProtocol(request.Protocol);
+                if (protocol is null)
+                {
+                    Add("protocol", $"must be one of {string.Join(", ", ProtocolNames.Select(name => $"\"{name}\""))}, or absent to infer it");
+                }
             }
         }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -18,18 +19,23 @@ public enum RefusalKind
 
 public sealed record Refusal(RefusalKind Kind, string Message);
 
-/// <summary>What to write. Null members need no write; <see cref="Changed"/> is false when nothing does.</summary>
+/// <summary>
+/// What to write. Null members need no write; <see cref="Changed"/> is false when nothing does. <see cref="Services"/>
+/// are the Services to replace: every one that reaches the app port (injection), or this workload's retargeted ones
+/// (removal). <see cref="Warnings"/> name traffic that can still bypass the sidecar.
+/// </summary>
 public sealed record SidecarPlan(
     V1Deployment? Deployment,
     V1ConfigMap? ConfigMap,
     bool DeleteConfigMap,
-    V1Service? Service,
-    string? ServiceName,
+    IReadOnlyList<V1Service> Services,
     string Hash,
     IReadOnlyList<string> Changes,
     bool Removal = false)
 {
-    public bool Changed => Deployment is not null || ConfigMap is not null || DeleteConfigMap || Service is not null;
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    public bool Changed => Deployment is not null || ConfigMap is not null || DeleteConfigMap || Services.Count > 0;
 }
 
 /// <summary>
@@ -41,6 +47,11 @@ public static class SidecarPlanner
     public const string ContainerName = "envoy";
     public const string VolumeName = "envoy-config";
     public const string InboundPortName = "envoy-inbound";
+
+    /// <summary>The sidecar's UDP port: the same number as <see cref="InboundPortName"/>, its own name (at most 15 characters).</summary>
+    public const string UdpPortName = "envoy-udp";
+
+    public const string DaprAppPortAnnotation = "dapr.io/app-port";
     public const string StatsPortName = "envoy-stats";
     public const string HashAnnotation = "envoy-reaper/injected-hash";
     public const string OriginalTargetPortAnnotation = "envoy-reaper/original-target-port";
@@ -54,8 +65,20 @@ public static class SidecarPlanner
     /// <param name="requireService">
     /// The endpoint needs the Service that carries the traffic (404 without it); offline, a manifest may come without one.
     /// </param>
+    /// <param name="deployments">
+    /// The Deployments of the namespace (or file), to refuse a Service that also sends traffic to other Deployments'
+    /// pods; null when unknown.
+    /// </param>
+    /// <param name="injectedTogether">Deployments injected in the same request or file, whose pods will run Envoy too.</param>
     public static (SidecarPlan? Plan, Refusal? Refusal) PlanInjection(
-        ValidInjection request, V1Deployment deployment, IReadOnlyList<V1Service> services, V1ConfigMap? configMap, InjectionOptions options, bool requireService = true)
+        ValidInjection request,
+        V1Deployment deployment,
+        IReadOnlyList<V1Service> services,
+        V1ConfigMap? configMap,
+        InjectionOptions options,
+        bool requireService = true,
+        IReadOnlyList<V1Deployment>? deployments = null,
+        IReadOnlyCollection<string>? injectedTogether = null)
     {
         var podSpec = deployment.Spec?.Template?.Spec;
         if (podSpec is null)
@@ -100,7 +123,8 @@ public static class SidecarPlanner
             return (null, new Refusal(RefusalKind.Unprocessable, $"container port {taken.ContainerPort} is already used by the app; the sidecar needs 9901, 15001 and 15090"));
         }
 
-        var (service, serviceRefusal) = FindService(request, deployment, services);
+        var appContainerPorts = all.Where(container => container.Name != ContainerName).SelectMany(container => container.Ports ?? []).ToList();
+        var (routes, serviceRefusal) = FindServices(request, deployment, services, appContainerPorts, deployments, injectedTogether);
         if (serviceRefusal is { Kind: RefusalKind.NotFound } && !requireService && request.Service is null)
         {
             serviceRefusal = null;
@@ -111,9 +135,19 @@ public static class SidecarPlanner
             return (null, serviceRefusal);
         }
 
-        var bootstrap = EnvoyBootstrap.Render(new BootstrapSpec(request.AppPort, request.Protocol, options.IdleTimeout));
-        var hash = Hash(options, bootstrap, request);
+        var (choices, protocolRefusal) = ChooseProtocols(request, routes!, appContainerPorts);
+        if (protocolRefusal is not null)
+        {
+            return (null, protocolRefusal);
+        }
+
+        var tcp = choices.FirstOrDefault(choice => choice.Protocol != SidecarProtocol.Udp);
+        var udp = choices.Any(choice => choice.Protocol == SidecarProtocol.Udp);
+        var spec = new BootstrapSpec(request.AppPort, tcp?.Protocol ?? SidecarProtocol.Udp, options.IdleTimeout, Udp: udp && tcp is not null);
+        var bootstrap = EnvoyBootstrap.Render(spec);
+        var hash = Hash(options, bootstrap, spec);
         var changes = new List<string>();
+        var warnings = Bypasses(request, deployment, routes!);
 
         var desiredConfigMap = new V1ConfigMap
         {
@@ -145,16 +179,22 @@ public static class SidecarPlanner
             changes.Add($"update ConfigMap {desiredConfigMap.Metadata.Name}");
         }
 
-        var deploymentWrite = InjectIntoDeployment(request, deployment, options, hash, changes);
-        var serviceWrite = service is null ? null : RetargetService(request, service, changes);
-        if (service is not null && serviceWrite is null && !IsRetargeted(service))
+        var deploymentWrite = InjectIntoDeployment(request, deployment, options, hash, spec, changes);
+        foreach (var choice in choices)
         {
-            return (null, new Refusal(RefusalKind.Unprocessable, $"Service {service.Metadata.Name} has no port targeting {request.AppPort}"));
+            changes.Add($"proxy port {request.AppPort} as {ProtocolInference.Name(choice.Protocol)} ({ProtocolInference.Description(choice.Protocol)}): {choice.Reason}");
         }
 
-        return (new SidecarPlan(deploymentWrite, configMapWrite, false, serviceWrite, service?.Metadata.Name, hash, changes), null);
+        var serviceWrites = routes!
+            .GroupBy(route => route.Service)
+            .Select(group => RetargetService(group.Key, group.ToList(), changes))
+            .OfType<V1Service>()
+            .ToList();
+        var plan = new SidecarPlan(deploymentWrite, configMapWrite, false, serviceWrites, hash, changes) { Warnings = warnings };
+        return (plan, null);
     }
 
+    /// <summary>Takes the sidecar out and restores every Service of this workload that injection pointed at Envoy.</summary>
     public static SidecarPlan PlanRemoval(V1Deployment deployment, IReadOnlyList<V1Service> services, V1ConfigMap? configMap)
     {
         var changes = new List<string>();
@@ -215,28 +255,33 @@ public static class SidecarPlanner
             changes.Add($"delete ConfigMap {configMap!.Metadata.Name}");
         }
 
-        V1Service? restored = null;
-        var retargeted = services.FirstOrDefault(IsRetargeted);
-        if (retargeted is not null && SelectsPods(retargeted, deployment))
+        var restored = new List<V1Service>();
+        foreach (var retargeted in services.Where(service => IsRetargeted(service) && SelectsPods(service, deployment)))
         {
-            restored = Clone(retargeted);
-            var original = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(restored.Metadata.Annotations![OriginalTargetPortAnnotation])!;
-            foreach (var port in restored.Spec.Ports ?? [])
+            var service = Clone(retargeted);
+            var original = OriginalTargetPorts(service);
+            foreach (var port in service.Spec.Ports ?? [])
             {
-                if (original.TryGetValue(PortKey(port), out var target))
+                if (IsSidecarPortName(port.TargetPort?.Value) && original.TryGetValue(PortKey(port), out var target))
                 {
-                    port.TargetPort = target.ValueKind == JsonValueKind.Number ? (IntOrString)target.GetInt32() : (IntOrString)target.GetString()!;
+                    port.TargetPort = TargetPortFromJson(target);
                 }
             }
 
-            restored.Metadata.Annotations.Remove(OriginalTargetPortAnnotation);
+            service.Metadata.Annotations!.Remove(OriginalTargetPortAnnotation);
+            if (service.Metadata.Annotations.Count == 0)
+            {
+                service.Metadata.Annotations = null;
+            }
+
+            restored.Add(service);
             changes.Add($"restore Service {retargeted.Metadata.Name}'s target port");
         }
 
-        return new SidecarPlan(changed ? copy : null, null, deleteConfigMap, restored, retargeted?.Metadata.Name, string.Empty, changes, Removal: true);
+        return new SidecarPlan(changed ? copy : null, null, deleteConfigMap, restored, string.Empty, changes, Removal: true);
     }
 
-    private static V1Deployment? InjectIntoDeployment(ValidInjection request, V1Deployment deployment, InjectionOptions options, string hash, List<string> changes)
+    private static V1Deployment? InjectIntoDeployment(ValidInjection request, V1Deployment deployment, InjectionOptions options, string hash, BootstrapSpec spec, List<string> changes)
     {
         var copy = Clone(deployment);
         var podSpec = copy.Spec.Template.Spec;
@@ -246,7 +291,7 @@ public static class SidecarPlanner
         podSpec.Volumes ??= [];
         RemoveWhere(podSpec.Volumes, volume => volume.Name == VolumeName);
 
-        var sidecar = Sidecar(options);
+        var sidecar = Sidecar(options, spec);
         if (options.NativeSidecar)
         {
             sidecar.RestartPolicy = "Always";
@@ -274,7 +319,11 @@ public static class SidecarPlanner
                 copy.Metadata.Annotations[InjectedOptInAnnotation] = "true";
             }
 
-            copy.Metadata.Annotations[ReaperLabels.Listeners] = EnvoyBootstrap.InboundStatPrefix;
+            copy.Metadata.Annotations[ReaperLabels.Listeners] = string.Join(',', new[]
+            {
+                spec.HasTcpListener ? EnvoyBootstrap.InboundStatPrefix : null,
+                spec.HasUdpListener ? EnvoyBootstrap.UdpSessionsListener : null,
+            }.OfType<string>());
             copy.Metadata.Annotations[ReaperLabels.StatsPort] = EnvoyBootstrap.StatsPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
             SetOrKeep(copy.Metadata.Annotations, ReaperLabels.IdleTimeout, request.IdleTimeout);
             SetOrKeep(copy.Metadata.Annotations, ReaperLabels.MinConnections, request.MinConnections?.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -303,42 +352,250 @@ public static class SidecarPlanner
         }
     }
 
-    private static V1Container Sidecar(InjectionOptions options) => new()
-    {
-        Name = ContainerName,
-        Image = options.EnvoyImage,
-        Args = ["-c", "/etc/envoy/envoy.yaml", "--concurrency", options.Concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture), "--log-level", "warn"],
-        Ports =
-        [
-            new V1ContainerPort { Name = InboundPortName, ContainerPort = EnvoyBootstrap.InboundPort, Protocol = "TCP" },
-            new V1ContainerPort { Name = StatsPortName, ContainerPort = EnvoyBootstrap.StatsPort, Protocol = "TCP" },
-        ],
-        Resources = new V1ResourceRequirements
-        {
-            Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new(options.CpuRequest), ["memory"] = new(options.MemoryRequest) },
-            Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new(options.MemoryLimit) },
-        },
-        ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/ready", Port = (IntOrString)StatsPortName }, PeriodSeconds = 5 },
-        VolumeMounts = [new V1VolumeMount { Name = VolumeName, MountPath = "/etc/envoy", ReadOnlyProperty = true }],
-        SecurityContext = new V1SecurityContext { AllowPrivilegeEscalation = false, RunAsNonRoot = true, RunAsUser = 101 },
-    };
+    /// <summary>The envoy user of the envoyproxy/envoy image.</summary>
+    public const long EnvoyUid = 101;
 
-    private static (V1Service? Service, Refusal? Refusal) FindService(ValidInjection request, V1Deployment deployment, IReadOnlyList<V1Service> services)
+    // Meets Pod Security "restricted" on its own, so that a pod that met it before injection still does.
+    private static V1Container Sidecar(InjectionOptions options, BootstrapSpec spec)
+    {
+        var ports = new List<V1ContainerPort>();
+        if (spec.HasTcpListener)
+        {
+            ports.Add(new V1ContainerPort { Name = InboundPortName, ContainerPort = EnvoyBootstrap.InboundPort, Protocol = "TCP" });
+        }
+
+        if (spec.HasUdpListener)
+        {
+            ports.Add(new V1ContainerPort { Name = UdpPortName, ContainerPort = EnvoyBootstrap.InboundPort, Protocol = "UDP" });
+        }
+
+        ports.Add(new V1ContainerPort { Name = StatsPortName, ContainerPort = EnvoyBootstrap.StatsPort, Protocol = "TCP" });
+        return new V1Container
+        {
+            Name = ContainerName,
+            Image = options.EnvoyImage,
+            Args = ["-c", "/etc/envoy/envoy.yaml", "--concurrency", options.Concurrency.ToString(CultureInfo.InvariantCulture), "--log-level", "warn"],
+            Ports = ports,
+            Resources = new V1ResourceRequirements
+            {
+                Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new(options.CpuRequest), ["memory"] = new(options.MemoryRequest) },
+                Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new(options.MemoryLimit) },
+            },
+            ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/ready", Port = (IntOrString)StatsPortName }, PeriodSeconds = 5 },
+            VolumeMounts = [new V1VolumeMount { Name = VolumeName, MountPath = "/etc/envoy", ReadOnlyProperty = true }],
+            SecurityContext = new V1SecurityContext
+            {
+                AllowPrivilegeEscalation = false,
+                Privileged = false,
+                Capabilities = new V1Capabilities { Drop = ["ALL"] },
+                RunAsNonRoot = true,
+                RunAsUser = EnvoyUid,
+                RunAsGroup = EnvoyUid,
+                ReadOnlyRootFilesystem = true,
+                SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+            },
+        };
+    }
+
+    /// <summary>A Service port that reaches the app port, and the original target port it had (the name, the number or none).</summary>
+    private sealed record AppPortRoute(V1Service Service, V1ServicePort Port, string Transport, string? ContainerPortName);
+
+    /// <summary>
+    /// Every Service that selects the pods and has a port reaching the app port: all of them must go through Envoy, or
+    /// their users would reach the app unseen and the workload would look idle while in use.
+    /// </summary>
+    private static (IReadOnlyList<AppPortRoute>? Routes, Refusal? Refusal) FindServices(
+        ValidInjection request,
+        V1Deployment deployment,
+        IReadOnlyList<V1Service> services,
+        IReadOnlyList<V1ContainerPort> appContainerPorts,
+        IReadOnlyList<V1Deployment>? deployments,
+        IReadOnlyCollection<string>? injectedTogether)
     {
         if (request.Service is { } name)
         {
             var named = services.FirstOrDefault(service => service.Metadata.Name == name);
-            return named is null ? (null, new Refusal(RefusalKind.NotFound, $"Service {request.Namespace}/{name} not found")) : (named, null);
+            if (named is null)
+            {
+                return (null, new Refusal(RefusalKind.NotFound, $"Service {request.Namespace}/{name} not found"));
+            }
+
+            if (!SelectsPods(named, deployment))
+            {
+                return (null, new Refusal(RefusalKind.Unprocessable, $"Service {name} does not select the pods of Deployment {request.Deployment}"));
+            }
         }
 
         var selecting = services.Where(service => SelectsPods(service, deployment)).ToList();
-        return selecting.Count switch
+        if (selecting.Count == 0)
         {
-            0 => (null, new Refusal(RefusalKind.NotFound, $"no Service in {request.Namespace} selects the pods of Deployment {request.Deployment}; name one with \"service\"")),
-            1 => (selecting[0], null),
-            _ => (null, new Refusal(RefusalKind.Unprocessable, $"several Services select the pods ({string.Join(", ", selecting.Select(service => service.Metadata.Name))}); name one with \"service\"")),
-        };
+            return ([], new Refusal(RefusalKind.NotFound, $"no Service in {request.Namespace} selects the pods of Deployment {request.Deployment}"));
+        }
+
+        var routes = selecting
+            .SelectMany(service => (service.Spec.Ports ?? []).Select(port => Route(service, port, request.AppPort, appContainerPorts)))
+            .OfType<AppPortRoute>()
+            .ToList();
+        if (routes.Count == 0)
+        {
+            return ([], new Refusal(RefusalKind.Unprocessable,
+                $"no port of {string.Join(", ", selecting.Select(service => $"Service {service.Metadata.Name}"))} reaches port {request.AppPort} of Deployment {request.Deployment}"));
+        }
+
+        if (routes.FirstOrDefault(route => route.Transport is not ("TCP" or "UDP")) is { } unsupported)
+        {
+            return (null, new Refusal(RefusalKind.Unprocessable,
+                $"Service {unsupported.Service.Metadata.Name} port {PortKey(unsupported.Port)} reaches port {request.AppPort} over {unsupported.Transport}, which Envoy cannot proxy: its traffic would bypass the sidecar"));
+        }
+
+        if (deployments is not null)
+        {
+            foreach (var service in routes.Select(route => route.Service).Distinct())
+            {
+                var others = deployments
+                    .Where(other => other.Metadata?.Name != deployment.Metadata.Name && SelectsPods(service, other))
+                    .Where(other => injectedTogether?.Contains(other.Metadata.Name) != true && !RunsInjectedSidecar(other))
+                    .Select(other => other.Metadata.Name)
+                    .Order(StringComparer.Ordinal)
+                    .ToList();
+                if (others.Count > 0)
+                {
+                    return (null, new Refusal(RefusalKind.Unprocessable,
+                        $"Service {service.Metadata.Name} also selects the pods of Deployment{(others.Count > 1 ? "s" : "")} {string.Join(", ", others)}, which would drop out of its endpoints; inject them in the same request or file"));
+                }
+            }
+        }
+
+        return (routes, null);
     }
+
+    /// <summary>
+    /// Whether a Service port reaches the app port: by number, by omitted (or 0) targetPort meaning the port, or by a
+    /// name that a container port of the same protocol carries. A port this planner already pointed at Envoy is judged by
+    /// the target it had.
+    /// </summary>
+    private static AppPortRoute? Route(V1Service service, V1ServicePort port, int appPort, IReadOnlyList<V1ContainerPort> appContainerPorts)
+    {
+        var transport = port.Protocol ?? "TCP";
+        var target = port.TargetPort?.Value;
+        if (IsSidecarPortName(target) && OriginalTargetPorts(service).TryGetValue(PortKey(port), out var original))
+        {
+            target = original.ValueKind switch
+            {
+                JsonValueKind.Number => original.GetInt32().ToString(CultureInfo.InvariantCulture),
+                JsonValueKind.String => original.GetString(),
+                _ => null,
+            };
+        }
+
+        if (string.IsNullOrEmpty(target) || target == "0")
+        {
+            target = port.Port.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var samePort = appContainerPorts.Where(containerPort => containerPort.ContainerPort == appPort && (containerPort.Protocol ?? "TCP") == transport).ToList();
+        if (int.TryParse(target, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
+        {
+            return number == appPort ? new AppPortRoute(service, port, transport, samePort.FirstOrDefault()?.Name) : null;
+        }
+
+        var named = samePort.FirstOrDefault(containerPort => containerPort.Name == target);
+        return named is null ? null : new AppPortRoute(service, port, transport, named.Name);
+    }
+
+    /// <summary>UDP ports get UDP; TCP ports get the requested protocol, or the one their marks agree on.</summary>
+    private static (IReadOnlyList<ProtocolChoice> Choices, Refusal? Refusal) ChooseProtocols(
+        ValidInjection request, IReadOnlyList<AppPortRoute> routes, IReadOnlyList<V1ContainerPort> appContainerPorts)
+    {
+        var transports = routes.Count > 0
+            ? routes.Select(route => route.Transport).Distinct().ToList()
+            : DeclaredTransports(request, appContainerPorts);
+        var choices = new List<ProtocolChoice>();
+        if (transports.Contains("TCP"))
+        {
+            if (request.Protocol == SidecarProtocol.Udp && routes.FirstOrDefault(route => route.Transport == "TCP") is { } tcpRoute)
+            {
+                return ([], new Refusal(RefusalKind.Unprocessable,
+                    $"protocol udp was requested, but Service {tcpRoute.Service.Metadata.Name} port {PortKey(tcpRoute.Port)} reaches port {request.AppPort} over TCP"));
+            }
+
+            if (request.Protocol is { } requested and not SidecarProtocol.Udp)
+            {
+                choices.Add(new ProtocolChoice(requested, "requested"));
+            }
+            else
+            {
+                List<(AppPortRoute? Route, ProtocolChoice Choice)> inferred = routes.Count > 0
+                    ? routes.Where(route => route.Transport == "TCP")
+                        .Select(route => ((AppPortRoute?)route, ProtocolInference.Infer(route.Port.AppProtocol, route.Port.Name, route.ContainerPortName, request.AppPort)))
+                        .ToList()
+                    : [(null, ProtocolInference.Infer(null, null, ContainerPortName(appContainerPorts, request.AppPort, "TCP"), request.AppPort))];
+                var distinct = inferred.Select(item => item.Choice.Protocol).Distinct().ToList();
+                if (distinct.Count > 1)
+                {
+                    return ([], new Refusal(RefusalKind.Unprocessable,
+                        $"the Service ports reaching {request.AppPort} disagree on the protocol ({string.Join("; ", inferred.Select(item => $"{item.Route!.Service.Metadata.Name} port {PortKey(item.Route.Port)}: {ProtocolInference.Name(item.Choice.Protocol)} by {item.Choice.Reason}"))}); pass protocol"));
+                }
+
+                var (route, choice) = inferred[0];
+                choices.Add(choice with { Reason = route is null ? choice.Reason : $"Service {route.Service.Metadata.Name} port {PortKey(route.Port)}: {choice.Reason}" });
+            }
+        }
+
+        if (transports.Contains("UDP"))
+        {
+            var udpRoute = routes.FirstOrDefault(route => route.Transport == "UDP");
+            choices.Add(new ProtocolChoice(SidecarProtocol.Udp, udpRoute is null
+                ? request.Protocol == SidecarProtocol.Udp ? "requested" : $"container port {request.AppPort} is UDP"
+                : $"Service {udpRoute.Service.Metadata.Name} port {PortKey(udpRoute.Port)} is UDP"));
+        }
+
+        return (choices, null);
+    }
+
+    // Offline without a Service: the container ports say which transports the app port has.
+    private static List<string> DeclaredTransports(ValidInjection request, IReadOnlyList<V1ContainerPort> appContainerPorts)
+    {
+        if (request.Protocol == SidecarProtocol.Udp)
+        {
+            return ["UDP"];
+        }
+
+        var declared = appContainerPorts.Where(port => port.ContainerPort == request.AppPort).Select(port => port.Protocol ?? "TCP").Distinct().ToList();
+        return declared.Count == 0 || request.Protocol is not null ? ["TCP"] : declared.Where(transport => transport is "TCP" or "UDP").DefaultIfEmpty("TCP").ToList();
+    }
+
+    private static string? ContainerPortName(IReadOnlyList<V1ContainerPort> ports, int appPort, string transport) =>
+        ports.FirstOrDefault(port => port.ContainerPort == appPort && (port.Protocol ?? "TCP") == transport)?.Name;
+
+    /// <summary>Known ways around the sidecar that pointing Services at it cannot close.</summary>
+    private static List<string> Bypasses(ValidInjection request, V1Deployment deployment, IReadOnlyList<AppPortRoute> routes)
+    {
+        var warnings = new List<string>();
+        var appPort = request.AppPort.ToString(CultureInfo.InvariantCulture);
+        if (Get(deployment.Spec.Template.Metadata?.Annotations, DaprAppPortAnnotation) == appPort)
+        {
+            warnings.Add($"the pods are annotated {DaprAppPortAnnotation}: \"{appPort}\": the Dapr sidecar calls the app on that port directly, unseen by Envoy (point it at {EnvoyBootstrap.InboundPort} to count those calls)");
+        }
+
+        foreach (var container in (deployment.Spec.Template.Spec.Containers ?? []).Where(container => container.Name != ContainerName))
+        {
+            foreach (var port in (container.Ports ?? []).Where(port => port.ContainerPort == request.AppPort && port.HostPort is > 0))
+            {
+                warnings.Add($"container {container.Name} publishes port {appPort} as hostPort {port.HostPort}: clients of the node's port reach the app directly, unseen by Envoy");
+            }
+        }
+
+        foreach (var service in routes.Select(route => route.Service).Distinct().Where(service => service.Spec.ClusterIP == "None"))
+        {
+            warnings.Add($"Service {service.Metadata.Name} is headless: clients that resolve the pod IPs may still connect to port {appPort} directly");
+        }
+
+        return warnings;
+    }
+
+    private static bool RunsInjectedSidecar(V1Deployment deployment) =>
+        deployment.Metadata?.Annotations?.ContainsKey(HashAnnotation) == true;
 
     private static bool SelectsPods(V1Service service, V1Deployment deployment) =>
         service.Spec?.Selector is { Count: > 0 } selector
@@ -347,27 +604,48 @@ public static class SidecarPlanner
 
     private static bool IsRetargeted(V1Service service) => service.Metadata.Annotations?.ContainsKey(OriginalTargetPortAnnotation) == true;
 
-    /// <summary>
-    /// Points the port that reached the app at Envoy, by name: pods of the old template have no port of that name, so
-    /// during the rollout traffic goes only to pods that already run Envoy, never to a port nobody listens on.
-    /// </summary>
-    private static V1Service? RetargetService(ValidInjection request, V1Service service, List<string> changes)
-    {
-        var original = IsRetargeted(service)
+    private static bool IsSidecarPortName(string? target) => target is InboundPortName or UdpPortName;
+
+    private static Dictionary<string, JsonElement> OriginalTargetPorts(V1Service service) =>
+        IsRetargeted(service)
             ? JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(service.Metadata.Annotations![OriginalTargetPortAnnotation])!
                 .ToDictionary(pair => pair.Key, pair => pair.Value.Clone())
             : new Dictionary<string, JsonElement>();
+
+    private static IntOrString? TargetPortFromJson(JsonElement target) => target.ValueKind switch
+    {
+        JsonValueKind.Number => (IntOrString)target.GetInt32(),
+        JsonValueKind.String => (IntOrString)target.GetString()!,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Points the ports that reached the app at Envoy's port of the same protocol, by name: pods of the old template have
+    /// no port of that name, so during the rollout traffic goes only to pods that already run Envoy, never to a port
+    /// nobody listens on. The annotation keeps exactly what each port had (a name, a number, or nothing).
+    /// </summary>
+    private static V1Service? RetargetService(V1Service service, IReadOnlyList<AppPortRoute> routes, List<string> changes)
+    {
+        var original = OriginalTargetPorts(service);
         var copy = Clone(service);
         var changed = false;
-        foreach (var port in copy.Spec.Ports ?? [])
+        foreach (var route in routes)
         {
-            var target = port.TargetPort?.Value ?? port.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (target == request.AppPort.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            var port = copy.Spec.Ports.Single(candidate => PortKey(candidate) == PortKey(route.Port) && (candidate.Protocol ?? "TCP") == route.Transport);
+            var sidecarPort = route.Transport == "UDP" ? UdpPortName : InboundPortName;
+            if (port.TargetPort?.Value == sidecarPort)
             {
-                original[PortKey(port)] = JsonSerializer.SerializeToElement(request.AppPort);
-                port.TargetPort = (IntOrString)InboundPortName;
-                changed = true;
+                continue;
             }
+
+            original[PortKey(port)] = port.TargetPort is { } target
+                ? int.TryParse(target.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+                    ? JsonSerializer.SerializeToElement(number)
+                    : JsonSerializer.SerializeToElement(target.Value)
+                : JsonSerializer.SerializeToElement<object?>(null);
+            port.TargetPort = (IntOrString)sidecarPort;
+            changed = true;
+            changes.Add($"point Service {service.Metadata.Name} port {PortKey(port)} ({route.Transport}) at Envoy ({sidecarPort}, port {EnvoyBootstrap.InboundPort})");
         }
 
         if (!changed)
@@ -377,15 +655,14 @@ public static class SidecarPlanner
 
         copy.Metadata.Annotations ??= new Dictionary<string, string>();
         copy.Metadata.Annotations[OriginalTargetPortAnnotation] = JsonSerializer.Serialize(original);
-        changes.Add($"point Service {service.Metadata.Name} at Envoy ({InboundPortName}, port {EnvoyBootstrap.InboundPort})");
         return copy;
     }
 
     private static string PortKey(V1ServicePort port) => port.Name ?? port.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    private static string Hash(InjectionOptions options, string bootstrap, ValidInjection request)
+    private static string Hash(InjectionOptions options, string bootstrap, BootstrapSpec spec)
     {
-        var material = string.Join('\n', options.EnvoyImage, options.Concurrency, options.NativeSidecar, options.CpuRequest, options.MemoryRequest, options.MemoryLimit, request.Protocol, bootstrap);
+        var material = string.Join('\n', options.EnvoyImage, options.Concurrency, options.NativeSidecar, options.CpuRequest, options.MemoryRequest, options.MemoryLimit, spec.Protocol, spec.Udp, bootstrap);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)))[..16];
     }
 

@@ -32,14 +32,14 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
     private const string DryRunAll = "All";
 
     public Task<InjectionResult> InjectAsync(ValidInjection request, bool dryRun, CancellationToken cancellationToken) =>
-        RunAsync(request.Namespace, request.Deployment, dryRun, cancellationToken, (deployment, services, configMap) =>
+        RunAsync(request.Namespace, request.Deployment, dryRun, cancellationToken, (deployment, services, configMap, deployments) =>
         {
-            var (plan, refusal) = SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value);
+            var (plan, refusal) = SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments);
             return (plan, refusal);
         });
 
     public Task<InjectionResult> RemoveAsync(string @namespace, string deployment, bool dryRun, CancellationToken cancellationToken) =>
-        RunAsync(@namespace, deployment, dryRun, cancellationToken, (current, services, configMap) =>
+        RunAsync(@namespace, deployment, dryRun, cancellationToken, (current, services, configMap, _) =>
             (SidecarPlanner.PlanRemoval(current, services, configMap), null));
 
     private async Task<InjectionResult> RunAsync(
@@ -47,7 +47,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         string name,
         bool dryRun,
         CancellationToken cancellationToken,
-        Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, (SidecarPlan? Plan, Refusal? Refusal)> plan)
+        Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, (SidecarPlan? Plan, Refusal? Refusal)> plan)
     {
         if (!options.Value.IsNamespaceAllowed(@namespace))
         {
@@ -67,20 +67,23 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
 
                 var services = (await client.CoreV1.ListNamespacedServiceAsync(@namespace, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.ToList();
                 var configMap = await NullIfNotFound(client.CoreV1.ReadNamespacedConfigMapAsync(SidecarPlanner.ConfigMapName(name), @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
-                var (changes, refusal) = plan(deployment, services, configMap);
+                // The other Deployments, so that a Service shared with them is never pointed at a port their pods lack.
+                var deployments = (await client.AppsV1.ListNamespacedDeploymentAsync(@namespace, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.ToList();
+                var (changes, refusal) = plan(deployment, services, configMap, deployments);
                 if (refusal is not null)
                 {
                     return InjectionResult.Failed(refusal.Kind == RefusalKind.NotFound ? InjectionStatus.NotFound : InjectionStatus.Unprocessable, refusal.Message, dryRun);
                 }
 
-                if (!changes!.Changed)
+                var warnings = changes!.Warnings.Select(warning => $"warning: {warning}").ToList();
+                if (!changes.Changed)
                 {
-                    return new InjectionResult(InjectionStatus.Done, false, [], changes.Hash, null, dryRun);
+                    return new InjectionResult(InjectionStatus.Done, false, warnings, changes.Hash, null, dryRun);
                 }
 
                 await WriteAsync(@namespace, name, changes, dryRun, cancellationToken).ConfigureAwait(false);
                 LogChanged(@namespace, name, dryRun, string.Join("; ", changes.Changes));
-                return new InjectionResult(InjectionStatus.Done, true, changes.Changes, changes.Hash, null, dryRun);
+                return new InjectionResult(InjectionStatus.Done, true, [.. changes.Changes, .. warnings], changes.Hash, null, dryRun);
             }
             catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict && attempt < attempts)
             {
@@ -123,9 +126,12 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
             }
         }
 
-        if (plan.Removal && plan.Service is { } restored)
+        if (plan.Removal)
         {
-            await client.CoreV1.ReplaceNamespacedServiceAsync(restored, restored.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (var restored in plan.Services)
+            {
+                await client.CoreV1.ReplaceNamespacedServiceAsync(restored, restored.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
         }
 
         if (plan.Deployment is { } deployment)
@@ -134,9 +140,12 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
             await client.AppsV1.ReplaceNamespacedDeploymentAsync(deployment, deployment.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
-        if (!plan.Removal && plan.Service is { } service)
+        if (!plan.Removal)
         {
-            await client.CoreV1.ReplaceNamespacedServiceAsync(service, service.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (var service in plan.Services)
+            {
+                await client.CoreV1.ReplaceNamespacedServiceAsync(service, service.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
         }
 
         if (plan.DeleteConfigMap)

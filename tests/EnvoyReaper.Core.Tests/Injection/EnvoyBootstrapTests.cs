@@ -197,6 +197,48 @@ public sealed class EnvoyBootstrapTests
     }
 
     [Theory]
+    [InlineData(SidecarProtocol.Http)]
+    [InlineData(SidecarProtocol.Http2)]
+    public void Quiet_websockets_and_long_grpc_streams_are_not_cut_by_a_stream_idle_timeout(SidecarProtocol protocol)
+    {
+        var inbound = Listener(Parse(new BootstrapSpec(8080, protocol, TimeSpan.FromMinutes(5))), "inbound");
+
+        var hcm = Map(Single(Seq(Single(Seq(inbound, "filter_chains")), "filters")), "typed_config");
+        Assert.Equal("0s", Scalar(hcm, "stream_idle_timeout"));
+    }
+
+    [Fact]
+    public void Udp_inbound_runs_the_udp_proxy_on_a_udp_socket_with_the_session_stat_prefix_the_reaper_reads()
+    {
+        var root = Parse(new BootstrapSpec(7777, SidecarProtocol.Tcp, TimeSpan.FromMinutes(5), Udp: true));
+
+        var names = Seq(Map(root, "static_resources"), "listeners").Children.Select(l => Scalar((YamlMappingNode)l, "name"));
+        Assert.Equal(["inbound", "inbound_udp", "stats"], names);
+        var udp = Listener(root, "inbound_udp");
+        var socket = Map(Map(udp, "address"), "socket_address");
+        Assert.Equal("UDP", Scalar(socket, "protocol"));
+        Assert.Equal("15001", Scalar(socket, "port_value"));
+        var filter = Single(Seq(udp, "listener_filters"));
+        Assert.Equal("envoy.filters.udp_listener.udp_proxy", Scalar(filter, "name"));
+        var config = Map(filter, "typed_config");
+        Assert.Equal("type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig", Scalar(config, "@type"));
+        Assert.Equal("udp.inbound", "udp." + Scalar(config, "stat_prefix"));
+        var route = Map(Map(Map(Map(config, "matcher"), "on_no_match"), "action"), "typed_config");
+        Assert.Equal("app", Scalar(route, "cluster"));
+    }
+
+    [Fact]
+    public void Http2_upstreams_use_the_typed_protocol_options_not_the_deprecated_cluster_field()
+    {
+        var root = Parse(new BootstrapSpec(5050, SidecarProtocol.Http2, TimeSpan.FromMinutes(5)));
+
+        var app = Seq(Map(root, "static_resources"), "clusters").Children.Cast<YamlMappingNode>().Single(c => Scalar(c, "name") == "app");
+        var options = Map(Map(app, "typed_extension_protocol_options"), "envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+        Assert.IsType<YamlMappingNode>(Map(Map(options, "explicit_http_config"), "http2_protocol_options"));
+        Assert.DoesNotContain("http2_protocol_options", Keys(app).Take(4));
+    }
+
+    [Theory]
     [InlineData(300_000L, "300s")]
     [InlineData(1_000L, "1s")]
     [InlineData(86_400_000L, "86400s")]

@@ -43,7 +43,7 @@ public sealed class SidecarPlannerTests
         var (plan, refusal) = SidecarPlanner.PlanInjection(Request(SidecarProtocol.Tcp), Deployment(), [Service()], null, Options);
         Assert.Null(refusal);
 
-        var (again, _) = SidecarPlanner.PlanInjection(Request(SidecarProtocol.Tcp), plan!.Deployment!, [plan.Service!], plan.ConfigMap, Options);
+        var (again, _) = SidecarPlanner.PlanInjection(Request(SidecarProtocol.Tcp), plan!.Deployment!, plan.Services, plan.ConfigMap, Options);
 
         Assert.False(again!.Changed);
         Assert.Equal(plan.Hash, again.Hash);
@@ -94,14 +94,15 @@ public sealed class SidecarPlannerTests
     }
 
     [Fact]
-    public void Two_Services_selecting_the_pods_must_be_disambiguated()
+    public void Two_Services_selecting_the_pods_are_both_pointed_at_Envoy()
     {
         var other = Service();
         other.Metadata.Name = "arena-internal";
 
-        var (_, refusal) = SidecarPlanner.PlanInjection(Request(), Deployment(), [Service(), other], null, Options);
+        var (plan, refusal) = SidecarPlanner.PlanInjection(Request(), Deployment(), [Service(), other], null, Options);
 
-        Assert.Contains("arena-internal", refusal!.Message);
+        Assert.Null(refusal);
+        Assert.Equal(["arena", "arena-internal"], plan!.Services.Select(service => service.Metadata.Name).Order());
     }
 
     [Fact]
@@ -110,10 +111,10 @@ public sealed class SidecarPlannerTests
         var original = Deployment();
         var (plan, _) = SidecarPlanner.PlanInjection(Request(), original, [Service()], null, Options);
 
-        var removal = SidecarPlanner.PlanRemoval(plan!.Deployment!, [plan.Service!], plan.ConfigMap);
+        var removal = SidecarPlanner.PlanRemoval(plan!.Deployment!, plan.Services, plan.ConfigMap);
 
         Assert.Equal(KubernetesJson.Serialize(original.Spec), KubernetesJson.Serialize(removal.Deployment!.Spec));
-        Assert.Equal("7777", Assert.Single(removal.Service!.Spec.Ports).TargetPort.Value);
+        Assert.Equal("7777", Assert.Single(Assert.Single(removal.Services).Spec.Ports).TargetPort.Value);
         Assert.True(removal.DeleteConfigMap);
         Assert.True(removal.Removal);
     }
