@@ -194,9 +194,15 @@ public static class SidecarPlanner
         return (plan, null);
     }
 
-    /// <summary>Takes the sidecar out and restores every Service of this workload that injection pointed at Envoy.</summary>
-    public static SidecarPlan PlanRemoval(V1Deployment deployment, IReadOnlyList<V1Service> services, V1ConfigMap? configMap)
+    /// <summary>
+    /// Takes the sidecar out and restores every Service of this workload that injection pointed at Envoy, except one that
+    /// also serves other Deployments still running the sidecar: put back, it would send their users past Envoy, uncounted
+    /// (a workload in use that looks idle). It stays on Envoy, with a warning, until the last of them is removed.
+    /// </summary>
+    /// <param name="deployments">The namespace's Deployments, to find those that share a retargeted Service.</param>
+    public static SidecarPlan PlanRemoval(V1Deployment deployment, IReadOnlyList<V1Service> services, V1ConfigMap? configMap, IReadOnlyList<V1Deployment>? deployments = null)
     {
+        var warnings = new List<string>();
         var changes = new List<string>();
         var copy = Clone(deployment);
         var podSpec = copy.Spec.Template.Spec;
@@ -258,6 +264,18 @@ public static class SidecarPlanner
         var restored = new List<V1Service>();
         foreach (var retargeted in services.Where(service => IsRetargeted(service) && SelectsPods(service, deployment)))
         {
+            var stillInjected = (deployments ?? [])
+                .Where(other => other.Metadata.Name != deployment.Metadata.Name && RunsInjectedSidecar(other) && SelectsPods(retargeted, other))
+                .Select(other => other.Metadata.Name)
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            if (stillInjected.Count > 0)
+            {
+                warnings.Add($"Service {retargeted.Metadata.Name} stays pointed at Envoy: it also serves {string.Join(", ", stillInjected)}, which still run the sidecar; "
+                    + $"the pods of {deployment.Metadata.Name} leave its endpoints until the sidecar is removed from those too (the last removal restores it)");
+                continue;
+            }
+
             var service = Clone(retargeted);
             var original = OriginalTargetPorts(service);
             foreach (var port in service.Spec.Ports ?? [])
@@ -278,7 +296,7 @@ public static class SidecarPlanner
             changes.Add($"restore Service {retargeted.Metadata.Name}'s target port");
         }
 
-        return new SidecarPlan(changed ? copy : null, null, deleteConfigMap, restored, string.Empty, changes, Removal: true);
+        return new SidecarPlan(changed ? copy : null, null, deleteConfigMap, restored, string.Empty, changes, Removal: true) { Warnings = warnings };
     }
 
     private static V1Deployment? InjectIntoDeployment(ValidInjection request, V1Deployment deployment, InjectionOptions options, string hash, BootstrapSpec spec, List<string> changes)

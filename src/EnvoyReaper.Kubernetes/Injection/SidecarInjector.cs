@@ -39,8 +39,8 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         });
 
     public Task<InjectionResult> RemoveAsync(string @namespace, string deployment, bool dryRun, CancellationToken cancellationToken) =>
-        RunAsync(@namespace, deployment, dryRun, cancellationToken, (current, services, configMap, _) =>
-            (SidecarPlanner.PlanRemoval(current, services, configMap), null));
+        RunAsync(@namespace, deployment, dryRun, cancellationToken, (current, services, configMap, deployments) =>
+            (SidecarPlanner.PlanRemoval(current, services, configMap, deployments), null));
 
     private async Task<InjectionResult> RunAsync(
         string @namespace,

@@ -290,6 +290,28 @@ public sealed class InjectionCorpusTests
     }
 
     [Fact]
+    public void Removal_from_one_of_several_injected_Deployments_keeps_their_shared_Service_on_Envoy_until_the_last()
+    {
+        var corpus = InjectionCorpus.Load("shared-service.yaml");
+        string[] together = ["reviews-v1", "reviews-v2", "reviews-v3"];
+        var injected = together.ToDictionary(name => name, name => Planned(corpus, name, 9080, injectedTogether: together).Deployment!);
+        var shared = Retargeted(Planned(corpus, "reviews-v1", 9080, injectedTogether: together), "reviews");
+
+        // v2 and v3 still run the sidecar: restoring the Service would send their users past Envoy, uncounted.
+        var first = SidecarPlanner.PlanRemoval(injected["reviews-v1"], [shared], null, injected.Values.ToList());
+
+        Assert.Empty(RestoredServices(first));
+        Assert.NotNull(first.Deployment);
+        Assert.Contains(Warnings(first), warning => warning.Contains("reviews-v2", StringComparison.Ordinal) && warning.Contains("reviews-v3", StringComparison.Ordinal));
+
+        // The last one to run the sidecar puts the Service back.
+        var last = SidecarPlanner.PlanRemoval(injected["reviews-v3"], [shared], null, [corpus.Deployment("reviews-v1"), corpus.Deployment("reviews-v2"), injected["reviews-v3"]]);
+
+        Assert.Equal("reviews", Assert.Single(RestoredServices(last)).Metadata.Name);
+        Assert.Empty(Warnings(last));
+    }
+
+    [Fact]
     public void A_named_Service_that_does_not_select_the_pods_is_refused()
     {
         var (plan, refusal) = Plan(InjectionCorpus.Load("guestbook-redis.yaml"), "redis-leader", 6379, service: "postgres");
