@@ -142,23 +142,57 @@ public static class ReaperCommandLine
 
     private static Command BuildInject(TextReader input)
     {
-        var file = new Option<string>("--filename", "-f") { Description = "Manifest file with the Deployment (and its Service), or - for standard input.", Required = true };
-        var appPort = new Option<int?>("--app-port") { Description = "The port the app listens on (default: the app container's only port)." };
-        var protocol = new Option<string>("--protocol") { Description = "http, or tcp for raw TCP (game servers).", DefaultValueFactory = _ => "http" };
-        protocol.AcceptOnlyFromAmong("http", "tcp");
-        var noMonitor = new Option<bool>("--no-monitor") { Description = "Do not opt the workload in to the reaper." };
-        var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected (Deployment, Service pointed at Envoy, ConfigMap). Writes nothing to a cluster.")
+        // Values are strings and optional at parse time: InjectCommand checks them with the endpoint's validator and
+        // answers every mistake in one line with exit code 2, where the parser would print its help and exit 1.
+        Option<string?> Value(string name, string description, params string[] aliases)
         {
-            file, appPort, protocol, noMonitor,
+            var option = new Option<string?>(name, aliases) { Description = description, Arity = ArgumentArity.ZeroOrOne };
+            return option;
+        }
+
+        var file = Value("--filename", "Manifest file (any number of YAML documents, Lists too), or - for standard input. Required.", "-f");
+        var deployment = Value("--deployment", "Inject only the apps/v1 Deployment of this name (default: every one in the input).", "-d");
+        var appPort = Value("--app-port", "The port the app listens on (default: the app containers' only port).");
+        var protocol = Value("--protocol", "http (default), or tcp for raw TCP (game servers).");
+        var service = Value("--service", "The Service to point at Envoy, when several select the pods.");
+        var ingress = Value("--ingress", "The Ingress in front of the Service, recorded for the reaper (envoy-reaper/ingress).");
+        var idleTimeout = Value("--idle-timeout", "How long the workload may be idle before the reaper acts, such as 10m (envoy-reaper/idle-timeout).");
+        var minConnections = Value("--min-connections", "Active connections at or below which the workload counts as idle (envoy-reaper/min-connections).");
+        var action = Value("--action", "What the reaper does when idle: delete, scale-to-zero or observe (envoy-reaper/action).");
+        var noMonitor = new Option<bool>("--no-monitor") { Description = "Inject the sidecar without opting the workload in to the reaper." };
+        var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected into every apps/v1 Deployment (Service pointed at Envoy, a ConfigMap per Deployment); every other document passes through unchanged. Writes nothing to a cluster. " + InjectCommand.ExitCodesHelp)
+        {
+            file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action, noMonitor,
         };
-        inject.SetAction(async (parseResult, cancellationToken) => await InjectCommand.RunAsync(
-            parseResult.GetValue(file)!,
-            parseResult.GetValue(appPort),
-            parseResult.GetValue(protocol) ?? "http",
-            !parseResult.GetValue(noMonitor),
-            input,
-            parseResult.InvocationConfiguration.Output,
-            parseResult.InvocationConfiguration.Error));
+        inject.TreatUnmatchedTokensAsErrors = false;
+        Option<string?>[] valued = [file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action];
+        inject.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var stderr = parseResult.InvocationConfiguration.Error;
+            var usage = parseResult.UnmatchedTokens.Count > 0
+                ? $"unexpected argument '{parseResult.UnmatchedTokens[0]}' (see envoy-reaper inject --help)"
+                : valued.FirstOrDefault(option => parseResult.GetResult(option) is not null && parseResult.GetValue(option) is null) is { } empty
+                    ? $"{empty.Name} needs a value"
+                    : parseResult.GetValue(file) is null ? "--filename (-f) is required: a manifest file, or - for standard input" : null;
+            if (usage is not null)
+            {
+                await stderr.WriteLineAsync($"error: {usage}");
+                return InjectCommand.UsageExitCode;
+            }
+
+            var arguments = new InjectArguments(
+                parseResult.GetValue(file)!,
+                parseResult.GetValue(deployment),
+                parseResult.GetValue(appPort),
+                parseResult.GetValue(protocol),
+                parseResult.GetValue(service),
+                parseResult.GetValue(ingress),
+                parseResult.GetValue(idleTimeout),
+                parseResult.GetValue(minConnections),
+                parseResult.GetValue(action),
+                Monitor: !parseResult.GetValue(noMonitor));
+            return await InjectCommand.RunAsync(arguments, input, parseResult.InvocationConfiguration.Output, stderr, cancellationToken);
+        });
         return inject;
     }
 
