@@ -21,6 +21,34 @@ public static class ReaperCommandLine
         return root;
     }
 
+    /// <summary>
+    /// Runs a command line. A usage error (unknown option, missing value, missing required option) is one line on stderr
+    /// and exit code 2, for every command, where the parser alone would print the help and exit 1.
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null, TextReader? input = null, CancellationToken cancellationToken = default)
+    {
+        configuration ??= new InvocationConfiguration();
+        var parseResult = Build(input).Parse(args);
+        if (parseResult.Errors.Count == 0)
+        {
+            return await parseResult.InvokeAsync(configuration, cancellationToken);
+        }
+
+        var path = new List<string>();
+        for (var result = parseResult.CommandResult; result.Parent is System.CommandLine.Parsing.CommandResult parent; result = parent)
+        {
+            path.Insert(0, result.Command.Name);
+        }
+
+        var command = string.Join(' ', ["envoy-reaper", .. path]);
+        await configuration.Error.WriteLineAsync(
+            $"error: {string.Join("; ", parseResult.Errors.Select(error => System.Text.RegularExpressions.Regex.Replace(error.Message, @"\s*[\r\n]+\s*", " ").TrimEnd('.')))} (see '{command} --help')");
+        return UsageExitCode;
+    }
+
+    /// <summary>The exit code of a command line that cannot be run as written.</summary>
+    public const int UsageExitCode = 2;
+
     private static Command BuildScan()
     {
         var dryRun = new Option<bool>("--dry-run") { Description = "Read only (always on: scan never writes to the cluster or to storage)." };
@@ -142,15 +170,11 @@ public static class ReaperCommandLine
 
     private static Command BuildInject(TextReader input)
     {
-        // Values are strings and optional at parse time: InjectCommand checks them with the endpoint's validator and
-        // answers every mistake in one line with exit code 2, where the parser would print its help and exit 1.
-        Option<string?> Value(string name, string description, params string[] aliases)
-        {
-            var option = new Option<string?>(name, aliases) { Description = description, Arity = ArgumentArity.ZeroOrOne };
-            return option;
-        }
+        // Values are strings: InjectCommand checks them with the endpoint's validator, so that the messages are the
+        // endpoint's, naming the flags.
+        Option<string?> Value(string name, string description, params string[] aliases) => new(name, aliases) { Description = description };
 
-        var file = Value("--filename", "Manifest file (any number of YAML documents, Lists too), or - for standard input. Required.", "-f");
+        var file = new Option<string>("--filename", "-f") { Description = "Manifest file (any number of YAML documents, Lists too), or - for standard input.", Required = true };
         var deployment = Value("--deployment", "Inject only the apps/v1 Deployment of this name (default: every one in the input).", "-d");
         var appPort = Value("--app-port", "The port the app listens on (default: the app containers' only port).");
         var protocol = Value("--protocol", "http (default), or tcp for raw TCP (game servers).");
@@ -164,22 +188,8 @@ public static class ReaperCommandLine
         {
             file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action, noMonitor,
         };
-        inject.TreatUnmatchedTokensAsErrors = false;
-        Option<string?>[] valued = [file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action];
         inject.SetAction(async (parseResult, cancellationToken) =>
         {
-            var stderr = parseResult.InvocationConfiguration.Error;
-            var usage = parseResult.UnmatchedTokens.Count > 0
-                ? $"unexpected argument '{parseResult.UnmatchedTokens[0]}' (see envoy-reaper inject --help)"
-                : valued.FirstOrDefault(option => parseResult.GetResult(option) is not null && parseResult.GetValue(option) is null) is { } empty
-                    ? $"{empty.Name} needs a value"
-                    : parseResult.GetValue(file) is null ? "--filename (-f) is required: a manifest file, or - for standard input" : null;
-            if (usage is not null)
-            {
-                await stderr.WriteLineAsync($"error: {usage}");
-                return InjectCommand.UsageExitCode;
-            }
-
             var arguments = new InjectArguments(
                 parseResult.GetValue(file)!,
                 parseResult.GetValue(deployment),
@@ -191,7 +201,7 @@ public static class ReaperCommandLine
                 parseResult.GetValue(minConnections),
                 parseResult.GetValue(action),
                 Monitor: !parseResult.GetValue(noMonitor));
-            return await InjectCommand.RunAsync(arguments, input, parseResult.InvocationConfiguration.Output, stderr, cancellationToken);
+            return await InjectCommand.RunAsync(arguments, input, parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken);
         });
         return inject;
     }

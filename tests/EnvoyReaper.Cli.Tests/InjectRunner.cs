@@ -21,7 +21,7 @@ internal static partial class InjectRunner
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var exit = await ReaperCommandLine.Build(new StringReader(stdin ?? string.Empty)).Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+        var exit = await ReaperCommandLine.InvokeAsync(args, new InvocationConfiguration { Output = stdout, Error = stderr }, new StringReader(stdin ?? string.Empty));
         return (exit, stdout.ToString(), stderr.ToString());
     }
 
