@@ -446,9 +446,34 @@ internal static partial class InjectCommand
                 sequence.Add(item);
             }
 
+            // JSON (kubectl get -o json) is flow style, which the emitter would keep for the whole List on one line.
+            Block(root);
             var writer = new StringWriter();
             new YamlStream(new YamlDocument(root)).Save(writer, assignAnchors: false);
             Append(output, Header() + DocumentEnd().Replace(writer.ToString(), string.Empty));
+        }
+
+        private static void Block(YamlNode node)
+        {
+            switch (node)
+            {
+                case YamlMappingNode mapping:
+                    mapping.Style = YamlDotNet.Core.Events.MappingStyle.Block;
+                    foreach (var (_, value) in mapping.Children)
+                    {
+                        Block(value);
+                    }
+
+                    break;
+                case YamlSequenceNode sequence:
+                    sequence.Style = YamlDotNet.Core.Events.SequenceStyle.Block;
+                    foreach (var item in sequence.Children)
+                    {
+                        Block(item);
+                    }
+
+                    break;
+            }
         }
 
         /// <summary>The document marker and the comments before the content (Helm's "# Source: ..."), kept on a rewrite.</summary>

@@ -5,11 +5,12 @@ namespace EnvoyReaper.Cli.Tests;
 
 /// <summary>
 /// `envoy-reaper inject` on multi-document manifests shaped like real projects' (Corpus/): Helm output with empty
-/// templates, a List, custom resources and old apiVersions, two Deployments, objects without a namespace.
+/// templates, a List (also as kubectl prints it in JSON), custom resources and old apiVersions, two Deployments, objects
+/// without a namespace.
 /// </summary>
 public sealed class InjectCorpusTests
 {
-    public static TheoryData<string> CorpusFiles => new(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Corpus"), "*.yaml").Select(Path.GetFileName).Order()!);
+    public static TheoryData<string> CorpusFiles => new(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Corpus")).Select(Path.GetFileName).Order()!);
 
     [Theory]
     [MemberData(nameof(CorpusFiles))]
@@ -166,5 +167,30 @@ public sealed class InjectCorpusTests
         Assert.Equal(3, exit);
         Assert.Empty(output);
         Assert.Contains("cart", error);
+    }
+
+    [Fact]
+    public async Task Windows_line_endings_are_read_and_the_untouched_documents_keep_them()
+    {
+        var input = Corpus("two-deployments.yaml").ReplaceLineEndings("\r\n");
+
+        var (exit, output, error) = await RunAsync(input, "inject", "-f", "-", "--deployment", "catalog");
+
+        Assert.True(exit == 0, error);
+        Assert.StartsWith(string.Concat(Documents(input).Take(2)), output);
+        Assert.Equal("catalog", Assert.Single(LoadStrict(output).Typed.OfType<V1Deployment>(), item => item.Spec.Template.Spec.Containers.Any(container => container.Name == "envoy")).Metadata.Name);
+        var (again, second, _) = await RunAsync(output, "inject", "-f", "-", "--deployment", "catalog");
+        Assert.Equal(0, again);
+        Assert.Equal(output, second);
+    }
+
+    [Fact]
+    public async Task A_List_printed_as_JSON_comes_out_as_block_YAML()
+    {
+        var (exit, output, error) = await RunAsync(Corpus("kubectl-get-list.json"), "inject", "-f", "-");
+
+        Assert.True(exit == 0, error);
+        Assert.StartsWith("\"apiVersion\": \"v1\"\n\"items\":\n", output);
+        Assert.Equal(["ConfigMap", "Deployment", "Service"], LoadStrict(output).Typed.Cast<k8s.IKubernetesObject<V1ObjectMeta>>().Select(item => item.Kind));
     }
 }
