@@ -53,7 +53,14 @@ internal static partial class InjectCommand
     {
         try
         {
-            var output = await InjectAsync(arguments, stdin, stderr, cancellationToken);
+            // Warnings only with a result: a failure is its one error line.
+            var warnings = new List<string>();
+            var output = await InjectAsync(arguments, stdin, warnings, cancellationToken);
+            foreach (var warning in warnings)
+            {
+                await stderr.WriteLineAsync($"warning: {warning}");
+            }
+
             await stdout.WriteAsync(output);
             return 0;
         }
@@ -71,7 +78,7 @@ internal static partial class InjectCommand
     }
 
     /// <summary>Checks the options before the input is read, with the endpoint's validator and messages naming the flags.</summary>
-    public static string? UsageError(InjectArguments arguments)
+    private static string? UsageError(InjectArguments arguments)
     {
         int? Number(string? value) => int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number) ? number : null;
 
@@ -116,7 +123,7 @@ internal static partial class InjectCommand
         Action = arguments.Action,
     };
 
-    private static async Task<string> InjectAsync(InjectArguments arguments, TextReader stdin, TextWriter stderr, CancellationToken cancellationToken)
+    private static async Task<string> InjectAsync(InjectArguments arguments, TextReader stdin, List<string> warnings, CancellationToken cancellationToken)
     {
         if (UsageError(arguments) is { } usage)
         {
@@ -148,7 +155,7 @@ internal static partial class InjectCommand
         {
             if (entry.ApiVersion != "apps/v1")
             {
-                await stderr.WriteLineAsync($"warning: Deployment {entry.Name ?? "(no name)"} ({entry.ApiVersion}, {entry.Where}) passed through without a sidecar: only apps/v1 Deployments are injected");
+                warnings.Add($"Deployment {entry.Name ?? "(no name)"} ({entry.ApiVersion}, {entry.Where}) passed through without a sidecar: only apps/v1 Deployments are injected");
                 continue;
             }
 
@@ -187,7 +194,7 @@ internal static partial class InjectCommand
             var warning = Inject(arguments, entry, entries, deployments.Count > 1, source);
             if (warning is not null)
             {
-                await stderr.WriteLineAsync($"warning: {warning}");
+                warnings.Add(warning);
             }
         }
 

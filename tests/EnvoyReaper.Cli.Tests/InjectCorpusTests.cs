@@ -193,4 +193,16 @@ public sealed class InjectCorpusTests
         Assert.StartsWith("\"apiVersion\": \"v1\"\n\"items\":\n", output);
         Assert.Equal(["ConfigMap", "Deployment", "Service"], LoadStrict(output).Typed.Cast<k8s.IKubernetesObject<V1ObjectMeta>>().Select(item => item.Kind));
     }
+
+    [Fact]
+    public async Task A_refusal_after_a_warning_is_still_one_error_line_and_prints_nothing()
+    {
+        var input = Corpus("crd-and-old-apis.yaml") + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: broken, namespace: shop }\nspec: {}\n";
+
+        var (exit, output, error) = await RunAsync(input, "inject", "-f", "-");
+
+        Assert.Equal(3, exit);
+        Assert.Empty(output);
+        Assert.Equal("error: Deployment broken has no pod template (spec.template.spec)\n", error.ReplaceLineEndings("\n"));
+    }
 }
