@@ -1,3 +1,3 @@
 using EnvoyReaper.Cli;
 
-return await ReaperCommandLine.Build().Parse(args).InvokeAsync();
+return await ReaperCommandLine.InvokeAsync(args);

@@ -21,6 +21,34 @@ public static class ReaperCommandLine
         return root;
     }
 
+    /// <summary>
+    /// Runs a command line. A usage error (unknown option, missing value, missing required option) is one line on stderr
+    /// and exit code 2, for every command, where the parser alone would print the help and exit 1.
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null, TextReader? input = null, CancellationToken cancellationToken = default)
+    {
+        configuration ??= new InvocationConfiguration();
+        var parseResult = Build(input).Parse(args);
+        if (parseResult.Errors.Count == 0)
+        {
+            return await parseResult.InvokeAsync(configuration, cancellationToken);
+        }
+
+        var path = new List<string>();
+        for (var result = parseResult.CommandResult; result.Parent is System.CommandLine.Parsing.CommandResult parent; result = parent)
+        {
+            path.Insert(0, result.Command.Name);
+        }
+
+        var command = string.Join(' ', ["envoy-reaper", .. path]);
+        await configuration.Error.WriteLineAsync(
+            $"error: {string.Join("; ", parseResult.Errors.Select(error => System.Text.RegularExpressions.Regex.Replace(error.Message, @"\s*[\r\n]+\s*", " ").TrimEnd('.')))} (see '{command} --help')");
+        return UsageExitCode;
+    }
+
+    /// <summary>The exit code of a command line that cannot be run as written.</summary>
+    public const int UsageExitCode = 2;
+
     private static Command BuildScan()
     {
         var dryRun = new Option<bool>("--dry-run") { Description = "Read only (always on: scan never writes to the cluster or to storage)." };
@@ -142,23 +170,39 @@ public static class ReaperCommandLine
 
     private static Command BuildInject(TextReader input)
     {
-        var file = new Option<string>("--filename", "-f") { Description = "Manifest file with the Deployment (and its Service), or - for standard input.", Required = true };
-        var appPort = new Option<int?>("--app-port") { Description = "The port the app listens on (default: the app container's only port)." };
-        var protocol = new Option<string>("--protocol") { Description = "http, http2 (also grpc, h2c), tcp or udp; inferred from appProtocol, port names and well-known ports when absent." };
-        protocol.AcceptOnlyFromAmong([.. EnvoyReaper.Injection.InjectionRequestValidator.ProtocolNames]);
-        var noMonitor = new Option<bool>("--no-monitor") { Description = "Do not opt the workload in to the reaper." };
-        var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected (Deployment, Service pointed at Envoy, ConfigMap). Writes nothing to a cluster.")
+        // Values are strings: InjectCommand checks them with the endpoint's validator, so that the messages are the
+        // endpoint's, naming the flags.
+        Option<string?> Value(string name, string description, params string[] aliases) => new(name, aliases) { Description = description };
+
+        var file = new Option<string>("--filename", "-f") { Description = "Manifest file (any number of YAML documents, Lists too), or - for standard input.", Required = true };
+        var deployment = Value("--deployment", "Inject only the apps/v1 Deployment of this name (default: every one in the input).", "-d");
+        var appPort = Value("--app-port", "The port the app listens on (default: the app containers' only port).");
+        var protocol = Value("--protocol", "http, http2 (also grpc, h2c), tcp or udp (default: inferred from appProtocol, port names and well-known ports).");
+        var service = Value("--service", "The Service to point at Envoy, when several select the pods.");
+        var ingress = Value("--ingress", "The Ingress in front of the Service, recorded for the reaper (envoy-reaper/ingress).");
+        var idleTimeout = Value("--idle-timeout", "How long the workload may be idle before the reaper acts, such as 10m (envoy-reaper/idle-timeout).");
+        var minConnections = Value("--min-connections", "Active connections at or below which the workload counts as idle (envoy-reaper/min-connections).");
+        var action = Value("--action", "What the reaper does when idle: delete, scale-to-zero or observe (envoy-reaper/action).");
+        var noMonitor = new Option<bool>("--no-monitor") { Description = "Inject the sidecar without opting the workload in to the reaper." };
+        var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected into every apps/v1 Deployment (Service pointed at Envoy, a ConfigMap per Deployment); every other document passes through unchanged. Writes nothing to a cluster. " + InjectCommand.ExitCodesHelp)
         {
-            file, appPort, protocol, noMonitor,
+            file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action, noMonitor,
         };
-        inject.SetAction(async (parseResult, cancellationToken) => await InjectCommand.RunAsync(
-            parseResult.GetValue(file)!,
-            parseResult.GetValue(appPort),
-            parseResult.GetValue(protocol),
-            !parseResult.GetValue(noMonitor),
-            input,
-            parseResult.InvocationConfiguration.Output,
-            parseResult.InvocationConfiguration.Error));
+        inject.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var arguments = new InjectArguments(
+                parseResult.GetValue(file)!,
+                parseResult.GetValue(deployment),
+                parseResult.GetValue(appPort),
+                parseResult.GetValue(protocol),
+                parseResult.GetValue(service),
+                parseResult.GetValue(ingress),
+                parseResult.GetValue(idleTimeout),
+                parseResult.GetValue(minConnections),
+                parseResult.GetValue(action),
+                Monitor: !parseResult.GetValue(noMonitor));
+            return await InjectCommand.RunAsync(arguments, input, parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken);
+        });
         return inject;
     }
 
