@@ -29,8 +29,8 @@ public sealed partial class FakeKubernetesApiServer
     public void ReportRollout(string ns, string name, DeploymentRollout rollout) =>
         api.WriteStatus(ResourceTypeRegistry.Require("apps", "v1", "deployments"), ns, name, deployment =>
         {
-            var generation = deployment["metadata"]?["generation"]?.GetValue<long>() ?? 1;
-            var desired = deployment["spec"]?["replicas"]?.GetValue<int>() ?? 1;
+            var generation = Number(deployment["metadata"]?["generation"]) ?? 1;
+            var desired = (int)(Number(deployment["spec"]?["replicas"]) ?? 1);
             var template = deployment["spec"]?["template"]?.ToJsonString() ?? "{}";
             var replicaSet = $"{name}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(template)))[..10]}";
             var now = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
@@ -80,4 +80,7 @@ public sealed partial class FakeKubernetesApiServer
             status["conditions"] = new JsonArray(Condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."), progressing);
             return status;
         });
+
+    private static long? Number(JsonNode? node) =>
+        node is null ? null : long.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
 }
