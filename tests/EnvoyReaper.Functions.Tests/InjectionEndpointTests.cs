@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using EnvoyReaper.Messaging;
 using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
 using k8s;
 using k8s.Models;
 using EnvoyReaper.Functions.Tests.Support;
@@ -11,8 +13,9 @@ namespace EnvoyReaper.Functions.Tests;
 
 /// <summary>
 /// POST /api/inject and DELETE /api/inject/{ns}/{name} as a client sees them (status codes, problem details, JSON), with
-/// the real Kubernetes client writing to the fake API server.
+/// the real Kubernetes client writing to the fake API server and the rollout checks on Azurite's queue.
 /// </summary>
+[Collection(AzuriteStorage.CollectionName)]
 public sealed class InjectionEndpointTests : IAsyncLifetime
 {
     private const string Namespace = "previews";
@@ -21,8 +24,11 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     private string directory = null!;
     private readonly List<ServiceProvider> providers = [];
 
+    private readonly string stateTable = AzuriteStorage.UniqueName("inject");
+
     public async Task InitializeAsync()
     {
+        await AzuriteStorage.ResetQueuesAsync(QueueNames.InjectRollout, QueueNames.InjectRollout + "-poison");
         api = await FakeKubernetesApiServer.StartAsync();
         directory = Directory.CreateTempSubdirectory("envoy-reaper-inject-").FullName;
         api.WriteKubeConfig(directory);
@@ -37,13 +43,16 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         await api.DisposeAsync();
         Directory.Delete(directory, recursive: true);
+        await AzuriteStorage.Tables().DeleteTableAsync(stateTable);
     }
 
     private IServiceProvider Services(string image = "envoyproxy/envoy:v1.34.1")
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
+            ["AzureWebJobsStorage"] = AzuriteStorage.ConnectionString,
+            ["Reaper:StateTable"] = stateTable,
+            ["Injection:Rollout:CheckInterval"] = "00:00:01",
             ["Kubernetes:Mode"] = "KubeConfig",
             ["Kubernetes:KubeConfigPath"] = Path.Combine(directory, "kubeconfig-fake.yaml"),
             ["Injection:EnvoyImage"] = image,
@@ -112,6 +121,14 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         return await HttpResults.ExecuteAsync(context, await ActivatorUtilities.CreateInstance<RemoveSidecar>(services).Run(context.Request, @namespace, deployment, CancellationToken.None));
     }
 
+    /// <summary>The Deployment controller finishes the rollout and the queued check makes the change that waited for it.</summary>
+    private async Task CompleteRolloutAsync()
+    {
+        api.ReportRollout(Namespace, Name, DeploymentRollout.Complete);
+        var services = Services();
+        Assert.NotNull(await ReaperTestHost.DeliverNextRolloutCheckAsync(message => ActivatorUtilities.CreateInstance<FinishInjectionRollout>(services).Run(message, CancellationToken.None)));
+    }
+
     private static string Inject(string extra = "") => $$"""{"namespace":"{{Namespace}}","deployment":"{{Name}}","appPort":8080,"protocol":"http"{{extra}}}""";
 
     private V1Deployment Deployment() => KubernetesYaml.Deserialize<V1Deployment>(api.Get("apps", "v1", "deployments", Namespace, Name)!.ToJsonString(), strict: true);
@@ -129,8 +146,10 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         var response = await PostAsync(Inject());
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.True(response.Body["changed"]!.GetValue<bool>());
+        Assert.Equal("8080", Assert.Single(Service().Spec.Ports).TargetPort.Value);
+        await CompleteRolloutAsync();
         var deployment = Deployment();
         var envoy = Assert.Single(deployment.Spec.Template.Spec.Containers, container => container.Name == "envoy");
         Assert.Equal("envoyproxy/envoy:v1.34.1", envoy.Image);
@@ -158,6 +177,7 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     {
         SeedApp();
         await PostAsync(Inject());
+        await CompleteRolloutAsync();
         api.ResetRecording();
 
         var response = await PostAsync(Inject());
@@ -188,16 +208,19 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     {
         SeedApp();
         await PostAsync(Inject());
+        await CompleteRolloutAsync();
 
         var response = await DeleteAsync(Namespace, Name);
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.True(response.Body["changed"]!.GetValue<bool>());
         var deployment = Deployment();
         Assert.DoesNotContain(deployment.Spec.Template.Spec.Containers, container => container.Name == "envoy");
         Assert.DoesNotContain(deployment.Spec.Template.Spec.Volumes ?? [], volume => volume.Name == "envoy-config");
         Assert.False(deployment.Metadata.Labels?.ContainsKey("envoy-reaper/enabled") ?? false);
         Assert.Equal("8080", Assert.Single(Service().Spec.Ports).TargetPort.Value);
+        Assert.NotNull(ConfigMap());
+        await CompleteRolloutAsync();
         Assert.Null(ConfigMap());
 
         var again = await DeleteAsync(Namespace, Name);
@@ -209,10 +232,11 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     {
         SeedApp();
         await PostAsync(Inject());
+        await CompleteRolloutAsync();
 
         var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"{{Name}}","remove":true}""");
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.Equal("8080", Assert.Single(Service().Spec.Ports).TargetPort.Value);
     }
 
@@ -320,7 +344,7 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         var response = await PostAsync(Inject());
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.Single(Deployment().Spec.Template.Spec.Containers, container => container.Name == "envoy");
     }
 

@@ -103,7 +103,10 @@ public sealed class ReaperTestHost : IAsyncDisposable
     /// Delivers the next rollout check to its function, waiting for its visibility delay (real time in Azurite, at most
     /// 5 s). Returns the message as delivered (to deliver it again), or null when none is queued.
     /// </summary>
-    public async Task<QueueMessage?> DeliverNextRolloutCheckAsync()
+    public Task<QueueMessage?> DeliverNextRolloutCheckAsync() => DeliverNextRolloutCheckAsync(DeliverRolloutCheckAsync);
+
+    /// <summary>As <see cref="DeliverNextRolloutCheckAsync()"/>, to the given function.</summary>
+    public static async Task<QueueMessage?> DeliverNextRolloutCheckAsync(Func<QueueMessage, Task> function)
     {
         var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.InjectRollout);
         for (var attempt = 0; attempt < 50; attempt++)
@@ -114,7 +117,7 @@ public sealed class ReaperTestHost : IAsyncDisposable
                 var message = batch[0];
                 var body = Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
                 var delivered = QueuesModelFactory.QueueMessage(message.MessageId, message.PopReceipt, body, message.DequeueCount, message.NextVisibleOn, message.InsertedOn, message.ExpiresOn);
-                await DeliverRolloutCheckAsync(delivered);
+                await function(delivered);
                 await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
                 return delivered;
             }
