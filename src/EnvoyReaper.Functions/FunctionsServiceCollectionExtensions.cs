@@ -1,5 +1,7 @@
 using Azure.Monitor.OpenTelemetry.Exporter;
+using EnvoyReaper.Injection;
 using EnvoyReaper.Kubernetes;
+using EnvoyReaper.Kubernetes.Injection;
 using EnvoyReaper.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,8 +19,17 @@ public static class FunctionsServiceCollectionExtensions
             .AddReaperPipeline()
             .AddReaperKubernetes(configuration)
             .AddReaperStorage(configuration)
+            .AddReaperInjectionRollouts(configuration)
             .AddReaperTelemetry(configuration)
             .AddReaperLogging();
+
+    /// <summary>The two-phase injection of the endpoints: it needs the queues and table the command line does not have.</summary>
+    public static IServiceCollection AddReaperInjectionRollouts(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<RolloutOptions>().Bind(configuration.GetSection(RolloutOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<InjectionRollouts>();
+        return services;
+    }
 
     /// <summary>The prefix of the categories IHttpClientFactory logs every request under (four Information lines each).</summary>
     public const string HttpClientLogCategory = "System.Net.Http.HttpClient";

@@ -7,8 +7,11 @@ using Microsoft.Azure.Functions.Worker;
 
 namespace EnvoyReaper.Functions;
 
-/// <summary>POST /api/inject: puts an Envoy sidecar in front of a Deployment (or, with "remove": true, takes it out).</summary>
-public sealed class InjectSidecar(SidecarInjector injector)
+/// <summary>
+/// POST /api/inject: puts an Envoy sidecar in front of a Deployment (or, with "remove": true, takes it out). What must
+/// wait for the rollout is answered 202 with the status URL GET /api/inject/{namespace}/{deployment}.
+/// </summary>
+public sealed class InjectSidecar(InjectionRollouts rollouts)
 {
     [Function(nameof(InjectSidecar))]
     public async Task<IActionResult> Run(
@@ -39,10 +42,10 @@ public sealed class InjectSidecar(SidecarInjector injector)
         }
 
         var dryRun = request.Query["dryRun"] is var flag && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase);
-        var result = removal
-            ? await injector.RemoveAsync(valid.Namespace, valid.Deployment, dryRun, cancellationToken)
-            : await injector.InjectAsync(valid, dryRun, cancellationToken);
-        return InjectionResponses.From(result);
+        var started = removal
+            ? await rollouts.RemoveAsync(valid.Namespace, valid.Deployment, dryRun, cancellationToken)
+            : await rollouts.InjectAsync(valid, dryRun, cancellationToken);
+        return InjectionResponses.From(started);
     }
 
     private static string JsonError(JsonException exception) =>

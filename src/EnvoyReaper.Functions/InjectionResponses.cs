@@ -1,3 +1,4 @@
+using EnvoyReaper.Injection;
 using EnvoyReaper.Kubernetes.Injection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -7,6 +8,53 @@ namespace EnvoyReaper.Functions;
 /// <summary>Maps injection outcomes to HTTP: a JSON summary, or RFC 7807 problem details; never a stack trace.</summary>
 internal static class InjectionResponses
 {
+    /// <summary>The status URL of a Deployment's injection, relative to the host (RFC 9110 allows it in Location).</summary>
+    public static string StatusUrl(string @namespace, string deployment) => $"/api/inject/{@namespace}/{deployment}";
+
+    /// <summary>200 when nothing waits; 202 with Location and the operation when a change waits for the rollout.</summary>
+    public static IActionResult From(RolloutStart started)
+    {
+        if (started.Rollout is not { } rollout)
+        {
+            return From(started.Result);
+        }
+
+        var result = started.Result;
+        var location = StatusUrl(rollout.Namespace, rollout.Deployment);
+        return new AcceptedResult(location, new
+        {
+            changed = result.Changed,
+            dryRun = false,
+            changes = result.Changes,
+            hash = result.Hash,
+            status = location,
+            rollout = Status(rollout),
+        });
+    }
+
+    /// <summary>The body of GET /api/inject/{namespace}/{deployment}.</summary>
+    public static object Status(RolloutRecord rollout) => new
+    {
+        @namespace = rollout.Namespace,
+        deployment = rollout.Deployment,
+        operationId = rollout.OperationId,
+        operation = rollout.Operation == RolloutOperation.Inject ? "inject" : "remove",
+        phase = rollout.Phase switch
+        {
+            RolloutPhase.RollingOut => "rolling-out",
+            RolloutPhase.Done => "done",
+            _ => "failed",
+        },
+        detail = rollout.Detail,
+        hash = rollout.Hash,
+        changes = rollout.Changes,
+        pending = rollout.Phase == RolloutPhase.RollingOut ? rollout.Pending : [],
+        requestedAt = rollout.RequestedAt,
+        updatedAt = rollout.UpdatedAt,
+        deadline = rollout.Deadline,
+        checks = rollout.Checks,
+    };
+
     public static IActionResult From(InjectionResult result) => result.Status switch
     {
         InjectionStatus.Done => new OkObjectResult(new

@@ -6,8 +6,11 @@ using Microsoft.Azure.Functions.Worker;
 
 namespace EnvoyReaper.Functions;
 
-/// <summary>DELETE /api/inject/{namespace}/{deployment}: removes the sidecar and restores the Service's target port.</summary>
-public sealed class RemoveSidecar(SidecarInjector injector)
+/// <summary>
+/// DELETE /api/inject/{namespace}/{deployment}: restores the Service's target port, removes the sidecar, and (202)
+/// deletes its ConfigMap once the rollout is complete.
+/// </summary>
+public sealed class RemoveSidecar(InjectionRollouts rollouts)
 {
     [Function(nameof(RemoveSidecar))]
     public async Task<IActionResult> Run(
@@ -23,6 +26,6 @@ public sealed class RemoveSidecar(SidecarInjector injector)
         }
 
         var dryRun = string.Equals(request.Query["dryRun"], "true", StringComparison.OrdinalIgnoreCase);
-        return InjectionResponses.From(await injector.RemoveAsync(@namespace, deployment, dryRun, cancellationToken));
+        return InjectionResponses.From(await rollouts.RemoveAsync(@namespace, deployment, dryRun, cancellationToken));
     }
 }

@@ -4,6 +4,7 @@ using Azure.Identity;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using EnvoyReaper.Idleness;
+using EnvoyReaper.Injection;
 using EnvoyReaper.Messaging;
 using EnvoyReaper.Teardown;
 using EnvoyReaper.Workloads;
@@ -46,6 +47,9 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IWorkloadStateStore>(provider => new TableWorkloadStateStore(
             provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
         services.AddSingleton<ITeardownBreakerStore>(provider => new TableTeardownBreakerStore(
+            provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
+        services.AddSingleton<IRolloutQueue>(provider => new AzureRolloutQueue(provider.GetRequiredService<QueueServiceClient>()));
+        services.AddSingleton<IRolloutStore>(provider => new TableRolloutStore(
             provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
         services.AddSingleton<ISnapshotStore>(provider => new BlobSnapshotStore(
             provider.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.SnapshotContainer)));

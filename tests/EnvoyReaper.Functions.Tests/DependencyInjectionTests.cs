@@ -57,7 +57,7 @@ public sealed class DependencyInjectionTests : IDisposable
     [Fact]
     public void Finds_every_function_class()
     {
-        Assert.Equal(8, FunctionClasses().Count);
+        Assert.Equal(10, FunctionClasses().Count);
     }
 
     [Theory]
@@ -106,6 +106,18 @@ public sealed class DependencyInjectionTests : IDisposable
         settings["Reaper:MaxConcurrentStatsReads"] = "0";
         using var provider = Build(settings);
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Workloads.ReaperOptions>>().Value);
+    }
+
+    [Theory]
+    [InlineData("Injection:Rollout:CheckInterval", "00:00:00")]
+    [InlineData("Injection:Rollout:Timeout", "00:00:30")]
+    public void An_out_of_range_rollout_setting_fails_at_start_naming_it(string key, string value)
+    {
+        var settings = ValidSettings();
+        settings[key] = value;
+        using var provider = Build(settings);
+        var exception = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<Injection.RolloutOptions>>().Value);
+        Assert.Contains(key, exception.Message);
     }
 
     [Fact]

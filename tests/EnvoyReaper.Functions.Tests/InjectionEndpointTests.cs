@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using EnvoyReaper.Messaging;
 using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
 using k8s;
 using k8s.Models;
 using EnvoyReaper.Functions.Tests.Support;
@@ -12,8 +14,9 @@ namespace EnvoyReaper.Functions.Tests;
 
 /// <summary>
 /// POST /api/inject and DELETE /api/inject/{ns}/{name} as a client sees them (status codes, problem details, JSON), with
-/// the real Kubernetes client writing to the fake API server.
+/// the real Kubernetes client writing to the fake API server and the rollout checks on Azurite's queue.
 /// </summary>
+[Collection(AzuriteStorage.CollectionName)]
 public sealed class InjectionEndpointTests : IAsyncLifetime
 {
     private const string Namespace = "previews";
@@ -22,8 +25,11 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     private string directory = null!;
     private readonly List<ServiceProvider> providers = [];
 
+    private readonly string stateTable = AzuriteStorage.UniqueName("inject");
+
     public async Task InitializeAsync()
     {
+        await AzuriteStorage.ResetQueuesAsync(QueueNames.InjectRollout, QueueNames.InjectRollout + "-poison");
         api = await FakeKubernetesApiServer.StartAsync();
         directory = Directory.CreateTempSubdirectory("envoy-reaper-inject-").FullName;
         api.WriteKubeConfig(directory);
@@ -38,13 +44,16 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         await api.DisposeAsync();
         Directory.Delete(directory, recursive: true);
+        await AzuriteStorage.Tables().DeleteTableAsync(stateTable);
     }
 
     private IServiceProvider Services(string image = "envoyproxy/envoy:v1.34.1")
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
+            ["AzureWebJobsStorage"] = AzuriteStorage.ConnectionString,
+            ["Reaper:StateTable"] = stateTable,
+            ["Injection:Rollout:CheckInterval"] = "00:00:01",
             ["Kubernetes:Mode"] = "KubeConfig",
             ["Kubernetes:KubeConfigPath"] = Path.Combine(directory, "kubeconfig-fake.yaml"),
             ["Injection:EnvoyImage"] = image,
@@ -113,6 +122,14 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         return await HttpResults.ExecuteAsync(context, await ActivatorUtilities.CreateInstance<RemoveSidecar>(services).Run(context.Request, @namespace, deployment, CancellationToken.None));
     }
 
+    /// <summary>The Deployment controller finishes the rollout and the queued check makes the change that waited for it.</summary>
+    private async Task CompleteRolloutAsync(string @namespace = Namespace, string name = Name)
+    {
+        api.ReportRollout(@namespace, name, DeploymentRollout.Complete);
+        var services = Services();
+        Assert.NotNull(await ReaperTestHost.DeliverNextRolloutCheckAsync(message => ActivatorUtilities.CreateInstance<FinishInjectionRollout>(services).Run(message, CancellationToken.None)));
+    }
+
     private static string Inject(string extra = "") => $$"""{"namespace":"{{Namespace}}","deployment":"{{Name}}","appPort":8080,"protocol":"http"{{extra}}}""";
 
     private V1Deployment Deployment() => KubernetesYaml.Deserialize<V1Deployment>(api.Get("apps", "v1", "deployments", Namespace, Name)!.ToJsonString(), strict: true);
@@ -130,8 +147,10 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         var response = await PostAsync(Inject());
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.True(response.Body["changed"]!.GetValue<bool>());
+        Assert.Equal("8080", Assert.Single(Service().Spec.Ports).TargetPort.Value);
+        await CompleteRolloutAsync();
         var deployment = Deployment();
         var envoy = Assert.Single(deployment.Spec.Template.Spec.Containers, container => container.Name == "envoy");
         Assert.Equal("envoyproxy/envoy:v1.34.1", envoy.Image);
@@ -159,6 +178,7 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     {
         SeedApp();
         await PostAsync(Inject());
+        await CompleteRolloutAsync();
         api.ResetRecording();
 
         var response = await PostAsync(Inject());
@@ -189,16 +209,19 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     {
         SeedApp();
         await PostAsync(Inject());
+        await CompleteRolloutAsync();
 
         var response = await DeleteAsync(Namespace, Name);
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.True(response.Body["changed"]!.GetValue<bool>());
         var deployment = Deployment();
         Assert.DoesNotContain(deployment.Spec.Template.Spec.Containers, container => container.Name == "envoy");
         Assert.DoesNotContain(deployment.Spec.Template.Spec.Volumes ?? [], volume => volume.Name == "envoy-config");
         Assert.False(deployment.Metadata.Labels?.ContainsKey("envoy-reaper/enabled") ?? false);
         Assert.Equal("8080", Assert.Single(Service().Spec.Ports).TargetPort.Value);
+        Assert.NotNull(ConfigMap());
+        await CompleteRolloutAsync();
         Assert.Null(ConfigMap());
 
         var again = await DeleteAsync(Namespace, Name);
@@ -210,10 +233,11 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     {
         SeedApp();
         await PostAsync(Inject());
+        await CompleteRolloutAsync();
 
         var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"{{Name}}","remove":true}""");
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.Equal("8080", Assert.Single(Service().Spec.Ports).TargetPort.Value);
     }
 
@@ -321,7 +345,7 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         var response = await PostAsync(Inject());
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.Single(Deployment().Spec.Template.Spec.Containers, container => container.Name == "envoy");
     }
 
@@ -376,11 +400,12 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"podinfo","appPort":9898}""");
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
         Assert.Contains(response.Body["changes"]!.AsArray(), change => change!.GetValue<string>().Contains("as http", StringComparison.Ordinal));
+        await CompleteRolloutAsync(Namespace, "podinfo");
         Assert.Equal("envoy-inbound", CorpusService(Namespace, "podinfo").Spec.Ports.Single(port => port.Name == "http").TargetPort.Value);
 
-        Assert.Equal(200, (await DeleteAsync(Namespace, "podinfo")).Status);
+        Assert.Equal(202, (await DeleteAsync(Namespace, "podinfo")).Status);
         Assert.Equal("http", CorpusService(Namespace, "podinfo").Spec.Ports.Single(port => port.Name == "http").TargetPort.Value);
     }
 
@@ -391,7 +416,8 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"simple-game-server","appPort":7777}""");
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
+        await CompleteRolloutAsync(Namespace, "simple-game-server");
         var ports = CorpusService(Namespace, "simple-game-server").Spec.Ports;
         Assert.Equal("envoy-inbound", ports.Single(port => port.Protocol == "TCP").TargetPort.Value);
         Assert.Equal("envoy-udp", ports.Single(port => port.Protocol == "UDP").TargetPort.Value);
@@ -404,7 +430,10 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
 
         var response = await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"frontend","appPort":8080,"service":"frontend"}""");
 
-        Assert.Equal(200, response.Status);
+        Assert.Equal(202, response.Status);
+        Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "frontend-external").Spec.Ports).TargetPort.Value);
+        await CompleteRolloutAsync(Namespace, "frontend");
+        Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "frontend").Spec.Ports).TargetPort.Value);
         Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "frontend-external").Spec.Ports).TargetPort.Value);
         Assert.Equal("metrics", Assert.Single(CorpusService(Namespace, "frontend-metrics").Spec.Ports).TargetPort.Value);
     }
@@ -437,12 +466,15 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     public async Task Removal_restores_this_workloads_Service_when_several_are_injected()
     {
         SeedCorpus("guestbook-redis.yaml", Namespace);
-        Assert.Equal(200, (await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"postgres","appPort":5432}""")).Status);
-        Assert.Equal(200, (await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"redis-leader","appPort":6379}""")).Status);
+        Assert.Equal(202, (await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"postgres","appPort":5432}""")).Status);
+        await CompleteRolloutAsync(Namespace, "postgres");
+        Assert.Equal(202, (await PostAsync($$"""{"namespace":"{{Namespace}}","deployment":"redis-leader","appPort":6379}""")).Status);
+        await CompleteRolloutAsync(Namespace, "redis-leader");
+        Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "redis-leader").Spec.Ports).TargetPort.Value);
 
-        Assert.Equal(200, (await DeleteAsync(Namespace, "redis-leader")).Status);
+        Assert.Equal(202, (await DeleteAsync(Namespace, "redis-leader")).Status);
 
-        Assert.Null(Assert.Single(CorpusService(Namespace, "redis-leader").Spec.Ports).TargetPort?.Value is "envoy-inbound" ? "still retargeted" : null);
+        Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "redis-leader").Spec.Ports).TargetPort?.Value);
         Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "postgres").Spec.Ports).TargetPort.Value);
     }
 }

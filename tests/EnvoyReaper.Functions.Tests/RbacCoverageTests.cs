@@ -191,8 +191,13 @@ public sealed class RbacCoverageTests : IAsyncLifetime
         Assert.True(host.Api.Exists<V1ConfigMap>(Namespace, "web-envoy"));
 
         SeedPlainApp(Namespace, "plain");
-        await RunAsync(nameof(InjectSidecar), async () => Assert.Equal(200, await InjectAsync(Namespace, "plain")));
-        await RunAsync(nameof(RemoveSidecar), async () => Assert.Equal(200, await RemoveAsync(Namespace, "plain")));
+        await RunAsync(nameof(InjectSidecar), async () => Assert.Equal(202, await InjectAsync(Namespace, "plain")));
+        host.Api.ReportRollout(Namespace, "plain", DeploymentRollout.Complete);
+        await RunAsync(nameof(FinishInjectionRollout), async () => Assert.NotNull(await host.DeliverNextRolloutCheckAsync()));
+        await RunAsync(nameof(RemoveSidecar), async () => Assert.Equal(202, await RemoveAsync(Namespace, "plain")));
+        host.Api.ReportRollout(Namespace, "plain", DeploymentRollout.Complete);
+        await RunAsync(nameof(FinishInjectionRollout), async () => Assert.NotNull(await host.DeliverNextRolloutCheckAsync()));
+        Assert.False(host.Api.Exists<V1ConfigMap>(Namespace, "plain-envoy"));
         await RunAsync(nameof(ListWorkloads), async () => Assert.Equal(200, await HttpAsync<ListWorkloads>("GET", null, (function, request) => function.Run(request, CancellationToken.None))));
     }
 
@@ -214,8 +219,9 @@ public sealed class RbacCoverageTests : IAsyncLifetime
             (nameof(TearDown), "delete", "ingresses"), (nameof(TearDown), "delete", "configmaps"), (nameof(TearDown), "get", "envoymonitors"),
             (nameof(RestoreWorkload), "create", "deployments"), (nameof(RestoreWorkload), "create", "services"), (nameof(RestoreWorkload), "create", "ingresses"),
             (nameof(RestoreWorkload), "create", "configmaps"), (nameof(RestoreWorkload), "patch", "deployments"), (nameof(RestoreWorkload), "create", "events"),
-            (nameof(InjectSidecar), "update", "deployments"), (nameof(InjectSidecar), "create", "configmaps"), (nameof(InjectSidecar), "update", "services"),
-            (nameof(RemoveSidecar), "update", "deployments"), (nameof(RemoveSidecar), "update", "services"), (nameof(RemoveSidecar), "delete", "configmaps"),
+            (nameof(InjectSidecar), "update", "deployments"), (nameof(InjectSidecar), "create", "configmaps"),
+            (nameof(FinishInjectionRollout), "get", "deployments"), (nameof(FinishInjectionRollout), "update", "services"), (nameof(FinishInjectionRollout), "delete", "configmaps"),
+            (nameof(RemoveSidecar), "update", "deployments"), (nameof(RemoveSidecar), "update", "services"),
         ];
         var seen = requestsByFunction.SelectMany(pair => pair.Value.Select(request => RequestAttributes.From(request)).Select(attributes => (pair.Key, attributes.Verb, attributes.ResourceWithSubresource))).ToHashSet();
         Assert.All(expected, operation => Assert.Contains(operation, seen));
@@ -248,7 +254,7 @@ public sealed class RbacCoverageTests : IAsyncLifetime
         var policy = manifests.Policy();
         SeedPlainApp(OtherNamespace, "plain");
 
-        await RunAsync(nameof(InjectSidecar), async () => Assert.Equal(200, await InjectAsync(OtherNamespace, "plain")));
+        await RunAsync(nameof(InjectSidecar), async () => Assert.Equal(202, await InjectAsync(OtherNamespace, "plain")));
 
         var writes = requestsByFunction[nameof(InjectSidecar)].Select(RequestAttributes.From).Where(request => request.Verb is "create" or "update").ToList();
         Assert.NotEmpty(writes);

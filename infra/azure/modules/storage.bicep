@@ -1,4 +1,4 @@
-// The app's storage account: queues (stats-check, teardown and their poison queues), the state table, the snapshot
+// The app's storage account: queues (stats-check, teardown, inject-rollout and their poison queues), the state table, the snapshot
 // container, and the container Flex Consumption deploys the app package from. Shared keys are disabled: every
 // client, the Functions host included, authenticates with Entra ID (see storage-access.bicep).
 
@@ -33,8 +33,10 @@ param tags object = {}
 var queueNames = [
   'stats-check'
   'teardown'
+  'inject-rollout'
   'stats-check-poison'
   'teardown-poison'
+  'inject-rollout-poison'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {

@@ -20,6 +20,7 @@ public static partial class MessageFields
     {
         StatsCheckMessage check => FindInvalid(check),
         TeardownMessage teardown => FindInvalid(teardown),
+        RolloutCheckMessage rollout => FindInvalid(rollout),
         _ => null,
     };
 
@@ -41,6 +42,12 @@ public static partial class MessageFields
         ?? OptionalSubdomain("monitor", message.Monitor)
         ?? OptionalLabel("monitorNamespace", message.MonitorNamespace)
         ?? Settings(message.Settings);
+
+    private static string? FindInvalid(RolloutCheckMessage message) =>
+        Id(message.Id)
+        ?? (IdPattern().IsMatch(message.OperationId) ? null : Problem("operationId", message.OperationId, "is not an operation id (letters, digits, '-', '_', '.' and ':', at most 128 characters)"))
+        ?? Label("namespace", message.Namespace)
+        ?? Subdomain("deployment", message.Deployment);
 
     private static string? Pod(PodTarget pod, int index) =>
         Subdomain($"pods[{index}].name", pod.Name)

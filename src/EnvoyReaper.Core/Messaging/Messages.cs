@@ -53,3 +53,13 @@ public sealed record TeardownMessage(
 {
     public const int CurrentVersion = 1;
 }
+
+/// <summary>
+/// Queued on "inject-rollout" with a visibility delay: re-check the rollout of injection (or removal) operation
+/// <paramref name="OperationId"/>. Only the message whose id the operation's record names as its next check acts; any
+/// other (a duplicate, a retry of a check already recorded, a superseded operation) is dropped.
+/// </summary>
+public sealed record RolloutCheckMessage(int Version, string Id, string OperationId, string Namespace, string Deployment)
+{
+    public const int CurrentVersion = 1;
+}

@@ -5,4 +5,7 @@ public static class QueueNames
 {
     public const string StatsCheck = "stats-check";
     public const string Teardown = "teardown";
+
+    /// <summary>Wake-ups that re-check an injection's rollout and make the deferred Service change once it is complete.</summary>
+    public const string InjectRollout = "inject-rollout";
 }

@@ -20,7 +20,23 @@ public enum InjectionStatus
 
 public sealed record InjectionResult(InjectionStatus Status, bool Changed, IReadOnlyList<string> Changes, string? Hash, string? Detail, bool DryRun)
 {
+    /// <summary>Changes not made yet because they must wait for the Deployment's rollout (see <see cref="InjectionRollouts"/>).</summary>
+    public IReadOnlyList<string> Deferred { get; init; } = [];
+
+    /// <summary>When finishing: the rollout as found; the deferred changes were made only if it is complete.</summary>
+    public RolloutCheck? Rollout { get; init; }
+
     public static InjectionResult Failed(InjectionStatus status, string detail, bool dryRun) => new(status, false, [], null, detail, dryRun);
+}
+
+/// <summary>
+/// Apply: what may change at once (the ConfigMap and Deployment; on removal the Service too). Finish: only the changes
+/// that waited for a complete rollout (the Service retarget; on removal the ConfigMap deletion).
+/// </summary>
+internal enum InjectionStep
+{
+    Apply,
+    Finish,
 }
 
 /// <summary>
@@ -31,21 +47,57 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
 {
     private const string DryRunAll = "All";
 
+    /// <summary>Writes the ConfigMap and Deployment; the Service retarget is deferred (in <see cref="InjectionResult.Deferred"/>) unless dry run.</summary>
     public Task<InjectionResult> InjectAsync(ValidInjection request, bool dryRun, CancellationToken cancellationToken) =>
-        RunAsync(request.Namespace, request.Deployment, dryRun, cancellationToken, (deployment, services, configMap, deployments) =>
+        RunAsync(request.Namespace, request.Deployment, dryRun, InjectionStep.Apply, cancellationToken, (deployment, services, configMap, deployments) =>
         {
             var (plan, refusal) = SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments);
             return (plan, refusal);
         });
 
+    /// <summary>Restores the Service and removes the sidecar; the ConfigMap deletion is deferred unless dry run.</summary>
     public Task<InjectionResult> RemoveAsync(string @namespace, string deployment, bool dryRun, CancellationToken cancellationToken) =>
-        RunAsync(@namespace, deployment, dryRun, cancellationToken, (current, services, configMap, deployments) =>
+        RunAsync(@namespace, deployment, dryRun, InjectionStep.Apply, cancellationToken, (current, services, configMap, deployments) =>
             (SidecarPlanner.PlanRemoval(current, services, configMap, deployments), null));
+
+    /// <summary>
+    /// Once the rollout of injection <paramref name="hash"/> is complete, points the Service at Envoy: only if the
+    /// Deployment and ConfigMap are still exactly what that injection wrote (re-planned on what exists now).
+    /// </summary>
+    public Task<InjectionResult> FinishInjectionAsync(ValidInjection request, string hash, CancellationToken cancellationToken) =>
+        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Finish, cancellationToken, (deployment, services, configMap, deployments) =>
+        {
+            if (deployment.Metadata.Annotations is not { } annotations || !annotations.TryGetValue(SidecarPlanner.HashAnnotation, out var current) || current != hash)
+            {
+                return (null, new Refusal(RefusalKind.Unprocessable,
+                    $"Deployment {request.Namespace}/{request.Deployment} changed during the rollout (it no longer carries injection {hash}); the Service was not changed"));
+            }
+
+            var (plan, refusal) = SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments);
+            if (plan is { Deployment: not null } or { ConfigMap: not null })
+            {
+                return (null, new Refusal(RefusalKind.Unprocessable,
+                    $"the Deployment or ConfigMap of {request.Namespace}/{request.Deployment} changed during the rollout ({string.Join("; ", plan.Changes)} would be needed again); the Service was not changed"));
+            }
+
+            return (plan, refusal);
+        });
+
+    /// <summary>Once the rollout of a removal is complete (no pod mounts the bootstrap any more), deletes the ConfigMap.</summary>
+    public Task<InjectionResult> FinishRemovalAsync(string @namespace, string name, CancellationToken cancellationToken) =>
+        RunAsync(@namespace, name, dryRun: false, InjectionStep.Finish, cancellationToken, (deployment, services, configMap, deployments) =>
+        {
+            var plan = SidecarPlanner.PlanRemoval(deployment, services, configMap, deployments);
+            return plan.Deployment is not null
+                ? (null, new Refusal(RefusalKind.Unprocessable, $"Deployment {@namespace}/{name} runs the sidecar again; its ConfigMap was kept"))
+                : (plan, null);
+        });
 
     private async Task<InjectionResult> RunAsync(
         string @namespace,
         string name,
         bool dryRun,
+        InjectionStep step,
         CancellationToken cancellationToken,
         Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, (SidecarPlan? Plan, Refusal? Refusal)> plan)
     {
@@ -65,6 +117,16 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                     return InjectionResult.Failed(InjectionStatus.NotFound, $"Deployment {@namespace}/{name} not found", dryRun);
                 }
 
+                RolloutCheck? rollout = null;
+                if (step == InjectionStep.Finish)
+                {
+                    rollout = DeploymentRolloutStatus.Evaluate(deployment);
+                    if (rollout.State != RolloutState.Complete)
+                    {
+                        return new InjectionResult(InjectionStatus.Done, false, [], null, rollout.Detail, dryRun) { Rollout = rollout };
+                    }
+                }
+
                 var services = (await client.CoreV1.ListNamespacedServiceAsync(@namespace, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.ToList();
                 var configMap = await NullIfNotFound(client.CoreV1.ReadNamespacedConfigMapAsync(SidecarPlanner.ConfigMapName(name), @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
                 // The other Deployments, so that a Service shared with them is never pointed at a port their pods lack.
@@ -72,18 +134,19 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                 var (changes, refusal) = plan(deployment, services, configMap, deployments);
                 if (refusal is not null)
                 {
-                    return InjectionResult.Failed(refusal.Kind == RefusalKind.NotFound ? InjectionStatus.NotFound : InjectionStatus.Unprocessable, refusal.Message, dryRun);
+                    return InjectionResult.Failed(refusal.Kind == RefusalKind.NotFound ? InjectionStatus.NotFound : InjectionStatus.Unprocessable, refusal.Message, dryRun) with { Rollout = rollout };
                 }
 
+                var deferred = step == InjectionStep.Apply && !dryRun ? Deferred(changes!, name) : [];
                 var warnings = changes!.Warnings.Select(warning => $"warning: {warning}").ToList();
                 if (!changes.Changed)
                 {
-                    return new InjectionResult(InjectionStatus.Done, false, warnings, changes.Hash, null, dryRun);
+                    return new InjectionResult(InjectionStatus.Done, false, warnings, changes.Hash, rollout?.Detail, dryRun) { Rollout = rollout };
                 }
 
-                await WriteAsync(@namespace, name, changes, dryRun, cancellationToken).ConfigureAwait(false);
-                LogChanged(@namespace, name, dryRun, string.Join("; ", changes.Changes));
-                return new InjectionResult(InjectionStatus.Done, true, [.. changes.Changes, .. warnings], changes.Hash, null, dryRun);
+                var written = await WriteAsync(@namespace, name, changes, dryRun, step, cancellationToken).ConfigureAwait(false);
+                LogChanged(@namespace, name, dryRun, step.ToString(), string.Join("; ", changes.Changes), string.Join("; ", deferred));
+                return new InjectionResult(InjectionStatus.Done, written, [.. changes.Changes, .. warnings], changes.Hash, rollout?.Detail, dryRun) { Deferred = deferred, Rollout = rollout };
             }
             catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict && attempt < attempts)
             {
@@ -106,15 +169,31 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         return InjectionResult.Failed(InjectionStatus.Conflict, "the objects kept changing", dryRun);
     }
 
+    /// <summary>What waits for the rollout: the Service retarget (its named target port exists only on pods that run Envoy, so
+    /// pointing it there before every pod does would leave it without endpoints), and on removal the ConfigMap that pods
+    /// of the old ReplicaSet still mount (one recreated before the rollout ends would not start without it).</summary>
+    private static IReadOnlyList<string> Deferred(SidecarPlan plan, string name)
+    {
+        if (plan.Removal)
+        {
+            return plan.DeleteConfigMap ? [$"delete ConfigMap {SidecarPlanner.ConfigMapName(name)} once the rollout is complete"] : [];
+        }
+
+        return plan.Services.Select(service => $"point Service {service.Metadata.Name} at Envoy once the rollout is complete").ToList();
+    }
+
     /// <summary>
-    /// Injection: ConfigMap (the new pods mount it), Deployment, then Service (its named target port reaches only pods
-    /// that run Envoy). Removal: Service first (back to the app's port, which every pod serves), then Deployment, then
-    /// the ConfigMap nothing mounts any more.
+    /// Apply: the ConfigMap (the new pods mount it) and the Deployment; on removal the Service first (back to the app's
+    /// port, which every pod, old or new, serves), then the Deployment. Finish: the injection's Service retarget, or the
+    /// removal's ConfigMap deletion. A dry run sends every write with dryRun=All. Returns whether anything was written.
     /// </summary>
-    private async Task WriteAsync(string @namespace, string name, SidecarPlan plan, bool dryRun, CancellationToken cancellationToken)
+    private async Task<bool> WriteAsync(string @namespace, string name, SidecarPlan plan, bool dryRun, InjectionStep step, CancellationToken cancellationToken)
     {
         var dryRunValue = dryRun ? DryRunAll : null;
-        if (plan.ConfigMap is { } configMap)
+        var apply = dryRun || step == InjectionStep.Apply;
+        var finish = dryRun || step == InjectionStep.Finish;
+        var written = false;
+        if (apply && plan.ConfigMap is { } configMap)
         {
             if (configMap.Metadata.ResourceVersion is null)
             {
@@ -124,34 +203,36 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
             {
                 await client.CoreV1.ReplaceNamespacedConfigMapAsync(configMap, configMap.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
+
+            written = true;
         }
 
-        if (plan.Removal)
+        foreach (var restored in apply && plan.Removal ? plan.Services : [])
         {
-            foreach (var restored in plan.Services)
-            {
-                await client.CoreV1.ReplaceNamespacedServiceAsync(restored, restored.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
+            await client.CoreV1.ReplaceNamespacedServiceAsync(restored, restored.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            written = true;
         }
 
-        if (plan.Deployment is { } deployment)
+        if (apply && plan.Deployment is { } deployment)
         {
             // A replace carries the resourceVersion the plan was computed from: the server refuses it (409) if stale.
             await client.AppsV1.ReplaceNamespacedDeploymentAsync(deployment, deployment.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            written = true;
         }
 
-        if (!plan.Removal)
+        foreach (var service in finish && !plan.Removal ? plan.Services : [])
         {
-            foreach (var service in plan.Services)
-            {
-                await client.CoreV1.ReplaceNamespacedServiceAsync(service, service.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
+            await client.CoreV1.ReplaceNamespacedServiceAsync(service, service.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            written = true;
         }
 
-        if (plan.DeleteConfigMap)
+        if (finish && plan.DeleteConfigMap)
         {
             await NullIfNotFound(client.CoreV1.DeleteNamespacedConfigMapAsync(SidecarPlanner.ConfigMapName(name), @namespace, dryRun: dryRunValue, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            written = true;
         }
+
+        return written;
     }
 
     private static async Task<T?> NullIfNotFound<T>(Task<T> read)
@@ -167,8 +248,8 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Injection on {Namespace}/{Name} (dry run {DryRun}): {Changes}")]
-    private partial void LogChanged(string @namespace, string name, bool dryRun, string changes);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Injection on {Namespace}/{Name} (dry run {DryRun}, step {Step}): {Changes}; waiting for the rollout: {Deferred}")]
+    private partial void LogChanged(string @namespace, string name, bool dryRun, string step, string changes, string deferred);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Injection on {Namespace}/{Name}: conflict on attempt {Attempt}, reading again")]
     private partial void LogRetry(string @namespace, string name, int attempt);

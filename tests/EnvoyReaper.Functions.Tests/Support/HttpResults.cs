@@ -8,7 +8,10 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace EnvoyReaper.Functions.Tests.Support;
 
-public sealed record HttpResult(int Status, JsonNode Body, string? ContentType);
+public sealed record HttpResult(int Status, JsonNode Body, string? ContentType)
+{
+    public string? Location { get; init; }
+}
 
 /// <summary>Runs an HTTP function's IActionResult through ASP.NET Core's executors, so tests see what a client sees.</summary>
 public static class HttpResults
@@ -36,6 +39,9 @@ public static class HttpResults
         await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new ActionDescriptor()));
         var text = Encoding.UTF8.GetString(body.ToArray());
         Assert.DoesNotContain("   at ", text); // never a stack trace
-        return new HttpResult(context.Response.StatusCode, JsonNode.Parse(text)!, context.Response.ContentType);
+        return new HttpResult(context.Response.StatusCode, JsonNode.Parse(text)!, context.Response.ContentType)
+        {
+            Location = context.Response.Headers.Location.ToString() is { Length: > 0 } location ? location : null,
+        };
     }
 }

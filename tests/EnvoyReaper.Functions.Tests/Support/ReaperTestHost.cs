@@ -47,7 +47,8 @@ public sealed class ReaperTestHost : IAsyncDisposable
 
     public static async Task<ReaperTestHost> StartAsync(Dictionary<string, string?>? settings = null)
     {
-        await AzuriteStorage.ResetQueuesAsync(QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison");
+        await AzuriteStorage.ResetQueuesAsync(
+            QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.InjectRollout, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison", QueueNames.InjectRollout + "-poison");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         var api = await FakeKubernetesApiServer.StartAsync(time);
         var directory = Directory.CreateTempSubdirectory("envoy-reaper-test-").FullName;
@@ -65,6 +66,8 @@ public sealed class ReaperTestHost : IAsyncDisposable
             ["Reaper:DefaultIdleTimeout"] = "00:10:00",
             ["Reaper:StartupGrace"] = "00:05:00",
             ["EnvoyStats:Timeout"] = "00:00:01",
+            // Azurite's visibility delays are real time: the shortest interval keeps the rollout tests quick.
+            ["Injection:Rollout:CheckInterval"] = "00:00:01",
         };
         foreach (var (key, value) in settings ?? [])
         {
@@ -95,6 +98,42 @@ public sealed class ReaperTestHost : IAsyncDisposable
     public Task<int> DeliverStatsChecksAsync() => DeliverAsync(QueueNames.StatsCheck, message => Create<CheckStats>().Run(message, CancellationToken.None));
 
     public Task<int> DeliverTeardownsAsync() => DeliverAsync(QueueNames.Teardown, message => Create<TearDown>().Run(message, CancellationToken.None));
+
+    /// <summary>
+    /// Delivers the next rollout check to its function, waiting for its visibility delay (real time in Azurite, at most
+    /// 5 s). Returns the message as delivered (to deliver it again), or null when none is queued.
+    /// </summary>
+    public Task<QueueMessage?> DeliverNextRolloutCheckAsync() => DeliverNextRolloutCheckAsync(DeliverRolloutCheckAsync);
+
+    /// <summary>As <see cref="DeliverNextRolloutCheckAsync()"/>, to the given function.</summary>
+    public static async Task<QueueMessage?> DeliverNextRolloutCheckAsync(Func<QueueMessage, Task> function)
+    {
+        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.InjectRollout);
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            QueueMessage[] batch = (await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value;
+            if (batch.Length == 1)
+            {
+                var message = batch[0];
+                var body = Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
+                var delivered = QueuesModelFactory.QueueMessage(message.MessageId, message.PopReceipt, body, message.DequeueCount, message.NextVisibleOn, message.InsertedOn, message.ExpiresOn);
+                await function(delivered);
+                await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
+                return delivered;
+            }
+
+            if ((await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount == 0)
+            {
+                return null;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+        }
+
+        throw new InvalidOperationException($"no {QueueNames.InjectRollout} message became visible within 5 s");
+    }
+
+    public Task DeliverRolloutCheckAsync(QueueMessage message) => Create<FinishInjectionRollout>().Run(message, CancellationToken.None);
 
     /// <summary>Moves the clock of the reaper and of the cluster, and the Envoys' uptime with it, as real Envoys' moves.</summary>
     public void Advance(TimeSpan by, FakeEnvoyFleet? envoys = null)

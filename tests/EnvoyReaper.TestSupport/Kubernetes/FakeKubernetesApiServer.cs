@@ -23,7 +23,7 @@ namespace EnvoyReaper.TestSupport.Kubernetes;
 /// optimistic concurrency, label and field selectors, paginated lists, the patch flavours, the status and scale
 /// subresources, delete preconditions and cascading deletion.
 /// </summary>
-public sealed class FakeKubernetesApiServer : IAsyncDisposable
+public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
 {
     // The API server writes quotes in messages as \" rather than the \u0022 System.Text.Json emits by default.
     private static readonly JsonSerializerOptions WireFormat = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };

@@ -188,6 +188,18 @@ internal sealed partial class KubernetesApi
         }
     }
 
+    /// <summary>Writes an object's status as its controller does (through the status subresource): a new resourceVersion, the spec and generation kept.</summary>
+    public JsonObject WriteStatus(ResourceType type, string? ns, string name, Func<JsonObject, JsonObject> status)
+    {
+        lock (gate)
+        {
+            var existing = store.Find(type, ns, name) ?? throw new InvalidOperationException($"{type.GroupResource} \"{name}\" is not stored in the fake API server.");
+            var candidate = (JsonObject)existing.DeepClone();
+            candidate["status"] = status(Present(type, existing));
+            return Present(type, CommitUpdate(type, existing, candidate, UpdateMode.Status, dryRun: false));
+        }
+    }
+
     public JsonObject? Get(ResourceType type, string? ns, string name)
     {
         lock (gate)
