@@ -30,6 +30,25 @@ public static class AzuriteStorage
 
     public static BlobServiceClient Blobs() => new(ConnectionString);
 
+    /// <summary>
+    /// A connection string whose account SAS may only read and list blobs and table entities: what an operator with a
+    /// reader role holds. Any create or write through it is refused with 403.
+    /// </summary>
+    public static string ReadOnlyConnectionString()
+    {
+        var parts = ConnectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(part => part.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : string.Empty, StringComparer.OrdinalIgnoreCase);
+        var credential = new Azure.Storage.StorageSharedKeyCredential(parts["AccountName"], parts["AccountKey"]);
+        var sas = new Azure.Storage.Sas.AccountSasBuilder(
+            Azure.Storage.Sas.AccountSasPermissions.Read | Azure.Storage.Sas.AccountSasPermissions.List,
+            DateTimeOffset.UtcNow.AddHours(2),
+            Azure.Storage.Sas.AccountSasServices.Blobs | Azure.Storage.Sas.AccountSasServices.Tables,
+            Azure.Storage.Sas.AccountSasResourceTypes.All) { Protocol = Azure.Storage.Sas.SasProtocol.HttpsAndHttp }
+            .ToSasQueryParameters(credential).ToString();
+        return $"BlobEndpoint={parts["BlobEndpoint"]};TableEndpoint={parts["TableEndpoint"]};SharedAccessSignature={sas}";
+    }
+
     public static string UniqueName(string prefix) => $"{prefix}{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 12, 60)];
 
     /// <summary>Empties (creating if needed) the given queues, so a test sees only its own messages.</summary>
