@@ -18,6 +18,7 @@ public static class ReaperCommandLine
         root.Subcommands.Add(BuildSnapshots());
         root.Subcommands.Add(BuildRestore());
         root.Subcommands.Add(BuildBreaker());
+        GuardedAction.GuardAll(root);
         return root;
     }
 
@@ -42,12 +43,7 @@ public static class ReaperCommandLine
         };
         scan.SetAction(async (parseResult, cancellationToken) =>
         {
-            var access = new ClusterAccessOptions
-            {
-                Mode = parseResult.GetValue(inCluster) ? ClusterAccessMode.InCluster : ClusterAccessMode.KubeConfig,
-                KubeConfigPath = parseResult.GetValue(kubeconfig) ?? DefaultKubeConfigPath(),
-                Context = parseResult.GetValue(context),
-            };
+            var access = ClusterAccessFor(parseResult.GetValue(inCluster), parseResult.GetValue(kubeconfig), parseResult.GetValue(context));
             var stdout = parseResult.InvocationConfiguration.Output;
             var stderr = parseResult.InvocationConfiguration.Error;
             return await ScanCommand.RunAsync(access, parseResult.GetValue(output) ?? "table", parseResult.GetValue(storage), parseResult.GetValue(table)!, stdout, stderr, cancellationToken);
@@ -134,7 +130,7 @@ public static class ReaperCommandLine
             ns, deployment, snapshot, storage, container, kubeconfig, context,
         };
         command.SetAction(async (parseResult, cancellationToken) => await RestoreCommands.RestoreAsync(
-            new ClusterAccessOptions { Mode = ClusterAccessMode.KubeConfig, KubeConfigPath = parseResult.GetValue(kubeconfig) ?? DefaultKubeConfigPath(), Context = parseResult.GetValue(context) },
+            ClusterAccessFor(inCluster: false, parseResult.GetValue(kubeconfig), parseResult.GetValue(context)),
             parseResult.GetValue(ns)!, parseResult.GetValue(deployment)!, parseResult.GetValue(snapshot), parseResult.GetValue(storage), parseResult.GetValue(container)!,
             parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
         return command;
@@ -162,10 +158,40 @@ public static class ReaperCommandLine
         return inject;
     }
 
-    private static string DefaultKubeConfigPath()
+    /// <summary>The cluster access of a command, checked here so that a problem is told in the CLI's options, not the app's settings.</summary>
+    private static ClusterAccessOptions ClusterAccessFor(bool inCluster, string? kubeconfig, string? context)
     {
-        var fromEnvironment = Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
-        return fromEnvironment ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
+        if (!inCluster)
+        {
+            return new ClusterAccessOptions { Mode = ClusterAccessMode.KubeConfig, KubeConfigPath = KubeConfigFile.Resolve(kubeconfig, context), Context = context };
+        }
+
+        if (!k8s.KubernetesClientConfiguration.IsInCluster())
+        {
+            throw new CommandFailedException(ExitCodes.Configuration,
+                "--in-cluster works only inside a pod (KUBERNETES_SERVICE_HOST/PORT or the service account token are missing): outside the cluster pass --kubeconfig PATH and --context NAME");
+        }
+
+        return new ClusterAccessOptions { Mode = ClusterAccessMode.InCluster };
+    }
+
+    /// <summary>Null when <paramref name="storage"/> is a connection string the client of <paramref name="service"/> accepts.</summary>
+    internal static string? StorageProblem(string? storage, string service)
+    {
+        if (string.IsNullOrWhiteSpace(storage))
+        {
+            return "no storage connection: pass --storage or set AzureWebJobsStorage";
+        }
+
+        try
+        {
+            _ = service == "table" ? (object)new Azure.Data.Tables.TableServiceClient(storage) : new Azure.Storage.Blobs.BlobServiceClient(storage);
+            return null;
+        }
+        catch (Exception exception) when (exception is FormatException or ArgumentException or InvalidOperationException)
+        {
+            return $"the storage connection string (--storage, else AzureWebJobsStorage) cannot be used: {CommandFailure.FirstLine(exception.Message)}";
+        }
     }
 
     /// <summary>The same services as the function app, minus storage and queues: a scan writes nothing.</summary>
