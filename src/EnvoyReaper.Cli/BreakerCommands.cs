@@ -14,7 +14,7 @@ namespace EnvoyReaper.Cli;
 internal static class BreakerCommands
 {
     /// <summary>Exit code of `breaker status` when the breaker is open.</summary>
-    public const int OpenExitCode = 4;
+    public const int OpenExitCode = ExitCodes.Refused;
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

@@ -19,7 +19,21 @@ public static class ReaperCommandLine
         root.Subcommands.Add(BuildRestore());
         root.Subcommands.Add(BuildBreaker());
         GuardedAction.GuardAll(root);
+        DocumentExitCodes(root, string.Empty);
         return root;
+    }
+
+    private static void DocumentExitCodes(Command command, string path)
+    {
+        if (ExitCodes.ByCommand.ContainsKey(path))
+        {
+            command.Description = $"{command.Description} {ExitCodes.Describe(path)}";
+        }
+
+        foreach (var subcommand in command.Subcommands)
+        {
+            DocumentExitCodes(subcommand, path.Length == 0 ? subcommand.Name : $"{path} {subcommand.Name}");
+        }
     }
 
     private static Command BuildScan()
@@ -79,7 +93,7 @@ public static class ReaperCommandLine
         var table = StateTableOption();
         var output = new Option<string>("--output", "-o") { Description = "Output format.", DefaultValueFactory = _ => "table" };
         output.AcceptOnlyFromAmong("table", "json");
-        var status = new Command("status", $"Show the teardown breaker: open or closed and why, teardowns in the last hour and the limit. Exit codes: 0 closed, {BreakerCommands.OpenExitCode} open, 2 no storage or invalid settings, 3 storage cannot be read.")
+        var status = new Command("status", "Show the teardown breaker: open or closed and why, teardowns in the last hour and the limit.")
         {
             storage, table, output,
         };
@@ -89,7 +103,7 @@ public static class ReaperCommandLine
 
         var resetStorage = StorageOption();
         var resetTable = StateTableOption();
-        var reset = new Command("reset", "Close the teardown breaker after checking why it opened; deferred teardowns go ahead at their next request if the workloads are still idle. The hour's teardowns stay counted. Exit codes: 0 closed, 2 no storage or invalid settings, 3 storage cannot be read or written.")
+        var reset = new Command("reset", "Close the teardown breaker after checking why it opened; deferred teardowns go ahead at their next request if the workloads are still idle. The hour's teardowns stay counted.")
         {
             resetStorage, resetTable,
         };
