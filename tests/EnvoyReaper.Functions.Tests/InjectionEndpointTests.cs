@@ -43,7 +43,7 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
+            ["AzureWebJobsStorage"] = EnvoyReaper.TestSupport.Storage.AzuriteStorage.ConnectionString,
             ["Kubernetes:Mode"] = "KubeConfig",
             ["Kubernetes:KubeConfigPath"] = Path.Combine(directory, "kubeconfig-fake.yaml"),
             ["Injection:EnvoyImage"] = image,
