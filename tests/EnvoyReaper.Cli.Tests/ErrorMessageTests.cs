@@ -159,15 +159,42 @@ public sealed class ErrorMessageTests : IAsyncLifetime
         Assert.DoesNotContain("Mode", line, StringComparison.Ordinal);
     }
 
+    private const string NginxNotFound = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
     [Fact]
     public async Task An_html_error_page_from_a_wrong_server_url_is_cut_to_its_status_line()
+    {
+        var (exit, error) = await ScanAgainstAsync("404 Not Found", "text/html", NginxNotFound);
+
+        Assert.Equal(ExitCodes.Unavailable, exit);
+        var line = AssertOneErrorLine(error);
+        Assert.Contains("404 Not Found", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("<", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("nginx", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_api_server_refusal_says_its_status_line_and_the_message_of_its_status_body()
+    {
+        const string Forbidden = """{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps is forbidden: User \"alice\" cannot list resource \"deployments\" in API group \"apps\" at the cluster scope","reason":"Forbidden","details":{"group":"apps","kind":"deployments"},"code":403}""";
+
+        var (exit, error) = await ScanAgainstAsync("403 Forbidden", "application/json", Forbidden);
+
+        Assert.Equal(ExitCodes.Unavailable, exit);
+        var line = AssertOneErrorLine(error);
+        Assert.Contains("403 Forbidden: deployments.apps is forbidden: User \"alice\" cannot list", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("{", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>`scan` against a server that answers every request with this status and body.</summary>
+    private async Task<(int Exit, string Error)> ScanAgainstAsync(string status, string contentType, string body)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var server = ServeHtmlNotFoundAsync(listener, stop.Token);
-        var path = Write("wrong-server", $"""
+        var server = ServeAsync(listener, status, contentType, body, stop.Token);
+        var path = Write($"server-{port}", $"""
             apiVersion: v1
             kind: Config
             clusters:
@@ -189,12 +216,7 @@ public sealed class ErrorMessageTests : IAsyncLifetime
         var (exit, _, error) = await RunAsync("scan", "--kubeconfig", path);
         await stop.CancelAsync();
         await server;
-
-        Assert.Equal(ExitCodes.Unavailable, exit);
-        var line = AssertOneErrorLine(error);
-        Assert.Contains("404 Not Found", line, StringComparison.Ordinal);
-        Assert.DoesNotContain("<", line, StringComparison.Ordinal);
-        Assert.DoesNotContain("nginx", line, StringComparison.Ordinal);
+        return (exit, error);
     }
 
     [Theory]
@@ -244,9 +266,8 @@ public sealed class ErrorMessageTests : IAsyncLifetime
         Assert.Contains("--storage", AssertOneErrorLine(error), StringComparison.Ordinal);
     }
 
-    private static async Task ServeHtmlNotFoundAsync(TcpListener listener, CancellationToken cancellationToken)
+    private static async Task ServeAsync(TcpListener listener, string status, string contentType, string body, CancellationToken cancellationToken)
     {
-        const string Body = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
         for (var served = 0; served < 50 && !cancellationToken.IsCancellationRequested; served++)
         {
             TcpClient client;
@@ -275,8 +296,8 @@ public sealed class ErrorMessageTests : IAsyncLifetime
                     request.Append(Encoding.ASCII.GetString(buffer, 0, read));
                 }
 
-                var response = $"HTTP/1.1 404 Not Found\r\nServer: nginx\r\nContent-Type: text/html\r\nContent-Length: {Encoding.ASCII.GetByteCount(Body)}\r\nConnection: close\r\n\r\n{Body}";
-                await stream.WriteAsync(Encoding.ASCII.GetBytes(response), cancellationToken);
+                var response = $"HTTP/1.1 {status}\r\nServer: nginx\r\nContent-Type: {contentType}\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\nConnection: close\r\n\r\n{body}";
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(response), cancellationToken);
             }
         }
     }
