@@ -14,7 +14,7 @@ namespace EnvoyReaper.Cli;
 internal static class BreakerCommands
 {
     /// <summary>Exit code of `breaker status` when the breaker is open.</summary>
-    public const int OpenExitCode = 4;
+    public const int OpenExitCode = ExitCodes.Refused;
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
@@ -46,11 +46,11 @@ internal static class BreakerCommands
         if (result.Status is null)
         {
             await stderr.WriteLineAsync("error: the breaker's state kept changing (other instances wrote it at every attempt); try again");
-            return 3;
+            return ExitCodes.Unavailable;
         }
 
         await stdout.WriteAsync(Describe(result.Status, result.Options!));
-        return 0;
+        return ExitCodes.Success;
     }
 
     /// <summary>The breaker's lines for `scan` and `breaker status`.</summary>
@@ -95,10 +95,10 @@ internal static class BreakerCommands
     private static async Task<(int Exit, BreakerStatus? Status, TeardownBreakerOptions? Options)> RunAsync(
         string? storage, string table, TextWriter stderr, Func<TeardownBreaker, CancellationToken, Task<BreakerStatus?>> action, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(storage))
+        if (ReaperCommandLine.StorageProblem(storage, "table") is { } problem)
         {
-            await stderr.WriteLineAsync("error: no storage connection: pass --storage or set AzureWebJobsStorage");
-            return (2, null, null);
+            await stderr.WriteLineAsync($"error: {problem}");
+            return (ExitCodes.Configuration, null, null);
         }
 
         try
@@ -120,17 +120,17 @@ internal static class BreakerCommands
 
             var options = services.GetRequiredService<IOptions<TeardownBreakerOptions>>().Value;
             _ = services.GetRequiredService<IOptions<Workloads.ReaperOptions>>().Value;
-            return (0, await action(services.GetRequiredService<TeardownBreaker>(), cancellationToken), options);
+            return (ExitCodes.Success, await action(services.GetRequiredService<TeardownBreaker>(), cancellationToken), options);
         }
         catch (OptionsValidationException exception)
         {
-            await stderr.WriteLineAsync($"error: {exception.Message}");
-            return (2, null, null);
+            await stderr.WriteLineAsync($"error: {CommandFailure.Describe(exception).Message}");
+            return (ExitCodes.Configuration, null, null);
         }
-        catch (Exception exception) when (exception is Azure.RequestFailedException or FormatException or ArgumentException or AggregateException)
+        catch (Exception exception) when (exception is Azure.RequestFailedException or AggregateException or JsonException)
         {
-            await stderr.WriteLineAsync($"error: cannot read the teardown breaker: {exception.Message.Split('\n')[0]}");
-            return (3, null, null);
+            await stderr.WriteLineAsync($"error: cannot read the teardown breaker: {CommandFailure.Describe(exception).Message}");
+            return (ExitCodes.Unavailable, null, null);
         }
     }
 }

@@ -29,11 +29,9 @@ internal sealed record InjectArguments(
 /// </summary>
 internal static partial class InjectCommand
 {
-    public const int UsageExitCode = 2;
-    public const int UnprocessableExitCode = 3;
-    public const int InternalErrorExitCode = 1;
-
-    public const string ExitCodesHelp = "Exit codes: 0 injected (manifests on stdout), 2 usage error (an invalid or missing option, an unreadable file), 3 the input cannot be injected (invalid YAML, no apps/v1 Deployment, a refusal; nothing is printed).";
+    public const int UsageExitCode = ExitCodes.Usage;
+    public const int UnprocessableExitCode = ExitCodes.Configuration;
+    public const int InternalErrorExitCode = ExitCodes.Usage;
 
     /// <summary>The command line flag of each field of <see cref="InjectionRequest"/> the CLI takes.</summary>
     private static readonly Dictionary<string, string> FlagOfField = new(StringComparer.Ordinal)
@@ -138,7 +136,7 @@ internal static partial class InjectCommand
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new InjectFailure(UsageExitCode, $"cannot read {file}: {exception.Message}");
+            throw new InjectFailure(UnprocessableExitCode, $"cannot read {file}: {exception.Message}");
         }
 
         var source = file == "-" ? "standard input" : file;

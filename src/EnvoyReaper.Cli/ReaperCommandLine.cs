@@ -18,12 +18,14 @@ public static class ReaperCommandLine
         root.Subcommands.Add(BuildSnapshots());
         root.Subcommands.Add(BuildRestore());
         root.Subcommands.Add(BuildBreaker());
+        GuardedAction.GuardAll(root);
+        DocumentExitCodes(root, string.Empty);
         return root;
     }
 
     /// <summary>
     /// Runs a command line. A usage error (unknown option, missing value, missing required option) is one line on stderr
-    /// and exit code 2, for every command, where the parser alone would print the help and exit 1.
+    /// and the usage exit code, for every command, where the parser alone would print the whole help.
     /// </summary>
     public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null, TextReader? input = null, CancellationToken cancellationToken = default)
     {
@@ -47,7 +49,20 @@ public static class ReaperCommandLine
     }
 
     /// <summary>The exit code of a command line that cannot be run as written.</summary>
-    public const int UsageExitCode = 2;
+    public const int UsageExitCode = ExitCodes.Usage;
+
+    private static void DocumentExitCodes(Command command, string path)
+    {
+        if (ExitCodes.ByCommand.ContainsKey(path))
+        {
+            command.Description = $"{command.Description} {ExitCodes.Describe(path)}";
+        }
+
+        foreach (var subcommand in command.Subcommands)
+        {
+            DocumentExitCodes(subcommand, path.Length == 0 ? subcommand.Name : $"{path} {subcommand.Name}");
+        }
+    }
 
     private static Command BuildScan()
     {
@@ -70,12 +85,7 @@ public static class ReaperCommandLine
         };
         scan.SetAction(async (parseResult, cancellationToken) =>
         {
-            var access = new ClusterAccessOptions
-            {
-                Mode = parseResult.GetValue(inCluster) ? ClusterAccessMode.InCluster : ClusterAccessMode.KubeConfig,
-                KubeConfigPath = parseResult.GetValue(kubeconfig) ?? DefaultKubeConfigPath(),
-                Context = parseResult.GetValue(context),
-            };
+            var access = ClusterAccessFor(parseResult.GetValue(inCluster), parseResult.GetValue(kubeconfig), parseResult.GetValue(context));
             var stdout = parseResult.InvocationConfiguration.Output;
             var stderr = parseResult.InvocationConfiguration.Error;
             return await ScanCommand.RunAsync(access, parseResult.GetValue(output) ?? "table", parseResult.GetValue(storage), parseResult.GetValue(table)!, stdout, stderr, cancellationToken);
@@ -111,7 +121,7 @@ public static class ReaperCommandLine
         var table = StateTableOption();
         var output = new Option<string>("--output", "-o") { Description = "Output format.", DefaultValueFactory = _ => "table" };
         output.AcceptOnlyFromAmong("table", "json");
-        var status = new Command("status", $"Show the teardown breaker: open or closed and why, teardowns in the last hour and the limit. Exit codes: 0 closed, {BreakerCommands.OpenExitCode} open, 2 no storage or invalid settings, 3 storage cannot be read.")
+        var status = new Command("status", "Show the teardown breaker: open or closed and why, teardowns in the last hour and the limit.")
         {
             storage, table, output,
         };
@@ -121,7 +131,7 @@ public static class ReaperCommandLine
 
         var resetStorage = StorageOption();
         var resetTable = StateTableOption();
-        var reset = new Command("reset", "Close the teardown breaker after checking why it opened; deferred teardowns go ahead at their next request if the workloads are still idle. The hour's teardowns stay counted. Exit codes: 0 closed, 2 no storage or invalid settings, 3 storage cannot be read or written.")
+        var reset = new Command("reset", "Close the teardown breaker after checking why it opened; deferred teardowns go ahead at their next request if the workloads are still idle. The hour's teardowns stay counted.")
         {
             resetStorage, resetTable,
         };
@@ -162,7 +172,7 @@ public static class ReaperCommandLine
             ns, deployment, snapshot, storage, container, kubeconfig, context,
         };
         command.SetAction(async (parseResult, cancellationToken) => await RestoreCommands.RestoreAsync(
-            new ClusterAccessOptions { Mode = ClusterAccessMode.KubeConfig, KubeConfigPath = parseResult.GetValue(kubeconfig) ?? DefaultKubeConfigPath(), Context = parseResult.GetValue(context) },
+            ClusterAccessFor(inCluster: false, parseResult.GetValue(kubeconfig), parseResult.GetValue(context)),
             parseResult.GetValue(ns)!, parseResult.GetValue(deployment)!, parseResult.GetValue(snapshot), parseResult.GetValue(storage), parseResult.GetValue(container)!,
             parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
         return command;
@@ -184,7 +194,7 @@ public static class ReaperCommandLine
         var minConnections = Value("--min-connections", "Active connections at or below which the workload counts as idle (envoy-reaper/min-connections).");
         var action = Value("--action", "What the reaper does when idle: delete, scale-to-zero or observe (envoy-reaper/action).");
         var noMonitor = new Option<bool>("--no-monitor") { Description = "Inject the sidecar without opting the workload in to the reaper." };
-        var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected into every apps/v1 Deployment (Service pointed at Envoy, a ConfigMap per Deployment); every other document passes through unchanged. Writes nothing to a cluster. " + InjectCommand.ExitCodesHelp)
+        var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected into every apps/v1 Deployment (Service pointed at Envoy, a ConfigMap per Deployment); every other document passes through unchanged. Writes nothing to a cluster. ")
         {
             file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action, noMonitor,
         };
@@ -206,10 +216,40 @@ public static class ReaperCommandLine
         return inject;
     }
 
-    private static string DefaultKubeConfigPath()
+    /// <summary>The cluster access of a command, checked here so that a problem is told in the CLI's options, not the app's settings.</summary>
+    private static ClusterAccessOptions ClusterAccessFor(bool inCluster, string? kubeconfig, string? context)
     {
-        var fromEnvironment = Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
-        return fromEnvironment ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
+        if (!inCluster)
+        {
+            return new ClusterAccessOptions { Mode = ClusterAccessMode.KubeConfig, KubeConfigPath = KubeConfigFile.Resolve(kubeconfig, context), Context = context };
+        }
+
+        if (!k8s.KubernetesClientConfiguration.IsInCluster())
+        {
+            throw new CommandFailedException(ExitCodes.Configuration,
+                "--in-cluster works only inside a pod (KUBERNETES_SERVICE_HOST/PORT or the service account token are missing): outside the cluster pass --kubeconfig PATH and --context NAME");
+        }
+
+        return new ClusterAccessOptions { Mode = ClusterAccessMode.InCluster };
+    }
+
+    /// <summary>Null when <paramref name="storage"/> is a connection string the client of <paramref name="service"/> accepts.</summary>
+    internal static string? StorageProblem(string? storage, string service)
+    {
+        if (string.IsNullOrWhiteSpace(storage))
+        {
+            return "no storage connection: pass --storage or set AzureWebJobsStorage";
+        }
+
+        try
+        {
+            _ = service == "table" ? (object)new Azure.Data.Tables.TableServiceClient(storage) : new Azure.Storage.Blobs.BlobServiceClient(storage);
+            return null;
+        }
+        catch (Exception exception) when (exception is FormatException or ArgumentException or InvalidOperationException)
+        {
+            return $"the storage connection string (--storage, else AzureWebJobsStorage) cannot be used: {CommandFailure.FirstLine(exception.Message)}";
+        }
     }
 
     /// <summary>The same services as the function app, minus storage and queues: a scan writes nothing.</summary>

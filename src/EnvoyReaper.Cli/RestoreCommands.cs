@@ -14,10 +14,10 @@ internal static class RestoreCommands
 {
     public static async Task<int> ListAsync(string @namespace, string deployment, string? storage, string container, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(storage))
+        if (ReaperCommandLine.StorageProblem(storage, "blob") is { } problem)
         {
-            await stderr.WriteLineAsync("error: no storage connection: pass --storage or set AzureWebJobsStorage");
-            return 2;
+            await stderr.WriteLineAsync($"error: {problem}");
+            return ExitCodes.Configuration;
         }
 
         try
@@ -28,12 +28,12 @@ internal static class RestoreCommands
                 await stdout.WriteLineAsync(name);
             }
 
-            return 0;
+            return ExitCodes.Success;
         }
-        catch (Exception exception) when (exception is Azure.RequestFailedException or FormatException or ArgumentException or AggregateException)
+        catch (Exception exception) when (exception is Azure.RequestFailedException or AggregateException)
         {
-            await stderr.WriteLineAsync($"error: cannot read snapshots: {exception.Message.Split('\n')[0]}");
-            return 3;
+            await stderr.WriteLineAsync($"error: cannot read snapshots: {CommandFailure.Describe(exception).Message}");
+            return ExitCodes.Unavailable;
         }
     }
 
@@ -41,10 +41,10 @@ internal static class RestoreCommands
         ClusterAccessOptions access, string @namespace, string deployment, string? snapshot, string? storage, string container,
         TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(storage))
+        if (ReaperCommandLine.StorageProblem(storage, "blob") is { } problem)
         {
-            await stderr.WriteLineAsync("error: no storage connection: pass --storage or set AzureWebJobsStorage");
-            return 2;
+            await stderr.WriteLineAsync($"error: {problem}");
+            return ExitCodes.Configuration;
         }
 
         try
@@ -69,16 +69,17 @@ internal static class RestoreCommands
             if (result.Status is RestoreStatus.Restored or RestoreStatus.ScaledBack)
             {
                 await stdout.WriteLineAsync(result.Detail);
-                return 0;
+                return ExitCodes.Success;
             }
 
             await stderr.WriteLineAsync($"error: {result.Detail}");
-            return result.Status is RestoreStatus.AlreadyExists or RestoreStatus.Changed ? 4 : 3;
+            return result.Status is RestoreStatus.AlreadyExists or RestoreStatus.Changed ? ExitCodes.Refused : ExitCodes.Unavailable;
         }
-        catch (Exception exception) when (ClusterFailure.Describe(exception) is { } failure)
+        catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            await stderr.WriteLineAsync($"error: {failure.Message}");
-            return failure.ExitCode;
+            var (exitCode, message) = CommandFailure.Describe(exception);
+            await stderr.WriteLineAsync($"error: {message}");
+            return exitCode;
         }
     }
 }

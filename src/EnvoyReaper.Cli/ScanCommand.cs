@@ -25,10 +25,11 @@ internal static class ScanCommand
             ReaperCommandLine.ValidateOptions(services);
             report = await services.GetRequiredService<WorkloadScanner>().ScanAsync(cancellationToken);
         }
-        catch (Exception exception) when (ClusterFailure.Describe(exception) is { } failure)
+        catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            await stderr.WriteLineAsync($"error: {failure.Message}");
-            return failure.ExitCode;
+            var (exitCode, message) = CommandFailure.Describe(exception);
+            await stderr.WriteLineAsync($"error: {message}");
+            return exitCode;
         }
 
         var breaker = string.IsNullOrWhiteSpace(storage) ? null : await BreakerCommands.TryReadForScanAsync(storage, stateTable, stderr, cancellationToken);
@@ -45,7 +46,7 @@ internal static class ScanCommand
             }
         }
 
-        return 0;
+        return ExitCodes.Success;
     }
 
     private static object ToJson(ScanReport report, Teardown.BreakerStatus? breaker) => new

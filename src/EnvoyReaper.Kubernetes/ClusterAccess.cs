@@ -72,7 +72,7 @@ public static class ClusterAccess
                 {
                     // Not only KubeConfigException: the client lets YamlDotNet's exceptions out for a malformed file and
                     // a NullReferenceException for an empty one. Whatever it throws, the file cannot be used.
-                    throw new InvalidOperationException($"Kubernetes:KubeConfigPath '{options.KubeConfigPath}' (context '{options.Context ?? "current"}') cannot be used: {exception.Message}", exception);
+                    throw new InvalidOperationException($"Kubernetes:KubeConfigPath '{options.KubeConfigPath}'{(string.IsNullOrWhiteSpace(options.Context) ? string.Empty : $" (context '{options.Context}')")} cannot be used: {exception.Message}", exception);
                 }
 
                 break;

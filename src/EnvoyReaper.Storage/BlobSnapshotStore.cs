@@ -39,22 +39,29 @@ public sealed class BlobSnapshotStore(BlobContainerClient container) : ISnapshot
         }
     }
 
+    /// <summary>Reads only (a reader's credential is enough): a container that does not exist holds no snapshot.</summary>
     public async Task<IReadOnlyList<string>> ListAsync(string @namespace, string deployment, CancellationToken cancellationToken)
     {
-        await created.EnsureAsync().ConfigureAwait(false);
         var names = new List<string>();
-        await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"{@namespace}/{deployment}/" }, cancellationToken).ConfigureAwait(false))
+        try
         {
-            names.Add(item.Name);
+            await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"{@namespace}/{deployment}/" }, cancellationToken).ConfigureAwait(false))
+            {
+                names.Add(item.Name);
+            }
+        }
+        catch (RequestFailedException exception) when (exception.Status == 404)
+        {
+            return [];
         }
 
         names.Sort(StringComparer.Ordinal);
         return names;
     }
 
+    /// <summary>Reads only: null when the snapshot or its container does not exist.</summary>
     public async Task<WorkloadSnapshot?> GetAsync(string name, CancellationToken cancellationToken)
     {
-        await created.EnsureAsync().ConfigureAwait(false);
         try
         {
             var content = await container.GetBlobClient(name).DownloadContentAsync(cancellationToken).ConfigureAwait(false);

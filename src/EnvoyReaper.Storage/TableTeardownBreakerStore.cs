@@ -20,10 +20,19 @@ public sealed class TableTeardownBreakerStore(TableClient table) : ITeardownBrea
     private const string StateColumn = "Breaker";
     private readonly CreateOnce created = new(() => table.CreateIfNotExistsAsync());
 
+    /// <summary>Reads only (a reader's credential is enough): a table that does not exist holds no breaker.</summary>
     public async Task<StoredBreakerState?> GetAsync(CancellationToken cancellationToken)
     {
-        await created.EnsureAsync().ConfigureAwait(false);
-        var response = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        NullableResponse<TableEntity> response;
+        try
+        {
+            response = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException exception) when (exception.Status == (int)HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
         if (!response.HasValue || response.Value is not { } entity || entity.GetString(StateColumn) is not { } json)
         {
             return null;
@@ -56,18 +65,25 @@ public sealed class TableTeardownBreakerStore(TableClient table) : ITeardownBrea
         }
     }
 
+    /// <summary>Reads only: a table that does not exist holds no verdict.</summary>
     public async Task<IReadOnlyDictionary<(string Namespace, string Deployment), VerdictRecord>> ListVerdictsAsync(CancellationToken cancellationToken)
     {
-        await created.EnsureAsync().ConfigureAwait(false);
         var verdicts = new Dictionary<(string, string), VerdictRecord>();
         var columns = new[] { "PartitionKey", "RowKey", "DeploymentUid", "Verdict", TableWorkloadStateStore.PriorVerdictColumn, TableWorkloadStateStore.VerdictSinceColumn };
-        await foreach (var entity in table.QueryAsync<TableEntity>(filter: $"PartitionKey lt '{PartitionKey}'", select: columns, cancellationToken: cancellationToken).ConfigureAwait(false))
+        try
         {
-            if (entity.GetString("DeploymentUid") is { } uid && Enum.TryParse<Verdict>(entity.GetString("Verdict"), out var verdict))
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter: $"PartitionKey lt '{PartitionKey}'", select: columns, cancellationToken: cancellationToken).ConfigureAwait(false))
             {
-                Verdict? prior = Enum.TryParse<Verdict>(entity.GetString(TableWorkloadStateStore.PriorVerdictColumn), out var before) ? before : null;
-                verdicts[(entity.PartitionKey, entity.RowKey)] = new VerdictRecord(uid, verdict, prior, entity.GetDateTimeOffset(TableWorkloadStateStore.VerdictSinceColumn));
+                if (entity.GetString("DeploymentUid") is { } uid && Enum.TryParse<Verdict>(entity.GetString("Verdict"), out var verdict))
+                {
+                    Verdict? prior = Enum.TryParse<Verdict>(entity.GetString(TableWorkloadStateStore.PriorVerdictColumn), out var before) ? before : null;
+                    verdicts[(entity.PartitionKey, entity.RowKey)] = new VerdictRecord(uid, verdict, prior, entity.GetDateTimeOffset(TableWorkloadStateStore.VerdictSinceColumn));
+                }
             }
+        }
+        catch (RequestFailedException exception) when (exception.Status == (int)HttpStatusCode.NotFound)
+        {
+            return verdicts;
         }
 
         return verdicts;

@@ -18,10 +18,19 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
     private const string StateColumn = "State";
     private readonly CreateOnce created = new(() => table.CreateIfNotExistsAsync());
 
+    /// <summary>Reads only (a reader's credential is enough): a table that does not exist holds no state.</summary>
     public async Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken)
     {
-        await created.EnsureAsync().ConfigureAwait(false);
-        var response = await table.GetEntityIfExistsAsync<TableEntity>(@namespace, deployment, cancellationToken: cancellationToken).ConfigureAwait(false);
+        NullableResponse<TableEntity> response;
+        try
+        {
+            response = await table.GetEntityIfExistsAsync<TableEntity>(@namespace, deployment, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException exception) when (exception.Status == 404)
+        {
+            return null;
+        }
+
         if (!response.HasValue || response.Value is null)
         {
             return null;
@@ -33,16 +42,23 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
         return state is null ? null : new StoredState(state, entity.ETag.ToString());
     }
 
+    /// <summary>Reads only: a table that does not exist holds no state.</summary>
     public async Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken)
     {
-        await created.EnsureAsync().ConfigureAwait(false);
         var states = new Dictionary<(string, string), WorkloadState>();
-        await foreach (var entity in table.QueryAsync<TableEntity>(select: ["PartitionKey", "RowKey", StateColumn], cancellationToken: cancellationToken).ConfigureAwait(false))
+        try
         {
-            if (entity.GetString(StateColumn) is { } json && JsonSerializer.Deserialize<WorkloadState>(json, ReaperJson.Options) is { } state)
+            await foreach (var entity in table.QueryAsync<TableEntity>(select: ["PartitionKey", "RowKey", StateColumn], cancellationToken: cancellationToken).ConfigureAwait(false))
             {
-                states[(entity.PartitionKey, entity.RowKey)] = state;
+                if (entity.GetString(StateColumn) is { } json && JsonSerializer.Deserialize<WorkloadState>(json, ReaperJson.Options) is { } state)
+                {
+                    states[(entity.PartitionKey, entity.RowKey)] = state;
+                }
             }
+        }
+        catch (RequestFailedException exception) when (exception.Status == 404)
+        {
+            return states;
         }
 
         return states;

@@ -171,11 +171,11 @@ public sealed class InjectCommandTests : IDisposable
 
     [Theory]
     [MemberData(nameof(UnprocessableManifests))]
-    public async Task Unprocessable_input_is_a_one_line_error_with_exit_code_3_and_no_output(string manifest, string reason)
+    public async Task Unprocessable_input_is_a_one_line_error_with_the_input_exit_code_and_no_output(string manifest, string reason)
     {
         var (exit, output, error) = await RunAsync(manifest, "inject", "-f", "-");
 
-        Assert.Equal(3, exit);
+        Assert.Equal(2, exit);
         Assert.Empty(output);
         AssertOneLineError(error);
         Assert.Contains(reason, error);
@@ -192,11 +192,11 @@ public sealed class InjectCommandTests : IDisposable
     [InlineData("--action", "explode")]
     [InlineData("--protocol", "carrier-pigeon")]
     [InlineData("--service", "Not_A_Name")]
-    public async Task An_invalid_option_is_a_one_line_usage_error_naming_the_flag_with_exit_code_2(string option, string value)
+    public async Task An_invalid_option_is_a_one_line_usage_error_naming_the_flag_with_the_usage_exit_code(string option, string value)
     {
         var (exit, output, error) = await RunAsync(null, "inject", "-f", Write(Manifest), option, value);
 
-        Assert.Equal(2, exit);
+        Assert.Equal(1, exit);
         Assert.Empty(output);
         AssertOneLineError(error);
         Assert.Contains(option, error);
@@ -207,11 +207,11 @@ public sealed class InjectCommandTests : IDisposable
     [InlineData("inject", "-f")]
     [InlineData("inject", "-f", "x.yaml", "--bogus")]
     [InlineData("inject", "-f", "x.yaml", "extra")]
-    public async Task A_malformed_command_line_is_a_one_line_usage_error_with_exit_code_2(params string[] args)
+    public async Task A_malformed_command_line_is_a_one_line_usage_error_with_the_usage_exit_code(params string[] args)
     {
         var (exit, output, error) = await RunAsync(null, args);
 
-        Assert.Equal(2, exit);
+        Assert.Equal(1, exit);
         Assert.Empty(output);
         AssertOneLineError(error);
     }
@@ -221,7 +221,7 @@ public sealed class InjectCommandTests : IDisposable
     {
         var (exit, _, error) = await RunAsync(null, "inject", "-f", Write(Manifest), "--app-port", "15001");
 
-        Assert.Equal(2, exit);
+        Assert.Equal(1, exit);
         Assert.Contains("--app-port", error);
         Assert.DoesNotContain("appPort", error);
     }
@@ -254,7 +254,7 @@ public sealed class InjectCommandTests : IDisposable
     {
         var (exit, output, error) = await RunAsync(null, "inject", "-f", EnvoyReaper.TestSupport.Injection.InjectionCorpus.PathOf("shared-service.yaml"), "--deployment", "reviews-v1");
 
-        Assert.Equal(3, exit);
+        Assert.Equal(2, exit);
         Assert.Empty(output);
         AssertOneLineError(error);
         Assert.Contains("reviews-v2", error);
@@ -277,7 +277,7 @@ public sealed class InjectCommandTests : IDisposable
     {
         var (exit, _, error) = await RunAsync(null, "inject", "-f", Write(Manifest), "--service", "arena");
 
-        Assert.Equal(3, exit);
+        Assert.Equal(2, exit);
         AssertOneLineError(error);
         Assert.Contains("arena", error);
     }
@@ -310,7 +310,7 @@ public sealed class InjectCommandTests : IDisposable
     {
         var (exit, output, error) = await RunAsync(InjectRunner.Corpus("two-deployments.yaml"), "inject", "-f", "-", "--app-port", "8080");
 
-        Assert.Equal(2, exit);
+        Assert.Equal(1, exit);
         Assert.Empty(output);
         AssertOneLineError(error);
         Assert.Contains("--deployment", error);

@@ -164,7 +164,7 @@ public sealed class InjectCorpusTests
     {
         var (exit, output, error) = await RunAsync(Corpus("two-deployments.yaml"), "inject", "-f", "-", "--deployment", "cart");
 
-        Assert.Equal(3, exit);
+        Assert.Equal(2, exit);
         Assert.Empty(output);
         Assert.Contains("cart", error);
     }
@@ -201,7 +201,7 @@ public sealed class InjectCorpusTests
 
         var (exit, output, error) = await RunAsync(input, "inject", "-f", "-");
 
-        Assert.Equal(3, exit);
+        Assert.Equal(2, exit);
         Assert.Empty(output);
         Assert.Equal("error: Deployment broken has no pod template (spec.template.spec)\n", error.ReplaceLineEndings("\n"));
     }

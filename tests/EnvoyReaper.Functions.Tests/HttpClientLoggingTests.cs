@@ -41,7 +41,7 @@ public sealed class HttpClientLoggingTests : IDisposable
     {
         var settings = new Dictionary<string, string?>
         {
-            ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
+            ["AzureWebJobsStorage"] = EnvoyReaper.TestSupport.Storage.AzuriteStorage.ConnectionString,
             ["Kubernetes:Mode"] = "KubeConfig",
             ["Kubernetes:KubeConfigPath"] = kubeconfig,
             ["Logging:LogLevel:Default"] = "Information",

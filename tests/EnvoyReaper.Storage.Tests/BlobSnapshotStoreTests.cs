@@ -15,7 +15,7 @@ public sealed class BlobSnapshotStoreTests : IAsyncLifetime
         store = new BlobSnapshotStore(AzuriteStorage.Blobs().GetBlobContainerClient(containerName));
     }
 
-    public async Task DisposeAsync() => await AzuriteStorage.Blobs().DeleteBlobContainerAsync(containerName);
+    public async Task DisposeAsync() => await AzuriteStorage.Blobs().GetBlobContainerClient(containerName).DeleteIfExistsAsync();
 
     private static WorkloadSnapshot Snapshot(DateTimeOffset at) => new(
         WorkloadSnapshot.CurrentVersion, "games", "arena", "uid-1", at, "delete", "idle since ...",
@@ -26,6 +26,20 @@ public sealed class BlobSnapshotStoreTests : IAsyncLifetime
         var name = WorkloadSnapshot.NameFor(snapshot.Namespace, snapshot.Deployment, snapshot.DeploymentUid, snapshot.TakenAt);
         await store.SaveOnceAsync(name, snapshot, CancellationToken.None);
         return name;
+    }
+
+    [Fact]
+    public async Task Listing_and_reading_with_a_read_only_credential_work_and_create_nothing()
+    {
+        var readOnly = new BlobSnapshotStore(new Azure.Storage.Blobs.BlobContainerClient(AzuriteStorage.ReadOnlyConnectionString(), containerName));
+
+        Assert.Empty(await readOnly.ListAsync("games", "arena", CancellationToken.None));
+        Assert.Null(await readOnly.GetAsync("games/arena/missing.json", CancellationToken.None));
+        Assert.False(await AzuriteStorage.Blobs().GetBlobContainerClient(containerName).ExistsAsync(), "a read created the container");
+
+        var saved = await SaveAsync(Snapshot(DateTimeOffset.UnixEpoch.AddDays(20_000)));
+        Assert.Equal([saved], await readOnly.ListAsync("games", "arena", CancellationToken.None));
+        Assert.NotNull(await readOnly.GetAsync(saved, CancellationToken.None));
     }
 
     [Fact]

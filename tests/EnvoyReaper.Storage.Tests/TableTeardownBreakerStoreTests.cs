@@ -24,7 +24,7 @@ public sealed class TableTeardownBreakerStoreTests : IAsyncLifetime
         states = new TableWorkloadStateStore(AzuriteStorage.Tables().GetTableClient(tableName));
     }
 
-    public async Task DisposeAsync() => await AzuriteStorage.Tables().DeleteTableAsync(tableName);
+    public async Task DisposeAsync() => await AzuriteStorage.Tables().GetTableClient(tableName).DeleteAsync();
 
     private TeardownBreaker Breaker(TimeProvider time, int maxPerHour) => new(
         new TableTeardownBreakerStore(AzuriteStorage.Tables().GetTableClient(tableName)), time,
@@ -33,6 +33,29 @@ public sealed class TableTeardownBreakerStoreTests : IAsyncLifetime
     private static Messaging.TeardownMessage Request(int i) => new(
         Messaging.TeardownMessage.CurrentVersion, $"request-{i}", T0, "games", $"w{i}", $"uid-{i}", Messaging.OptInSource.Label, null,
         new WorkloadSettings(1, TimeSpan.FromMinutes(10), ReaperAction.Delete, 15090, "/stats", null, null, null, null), T0.AddMinutes(-10));
+
+    [Fact]
+    public async Task Reading_the_breaker_and_the_states_with_a_read_only_credential_works_and_creates_nothing()
+    {
+        var readOnly = new Azure.Data.Tables.TableClient(AzuriteStorage.ReadOnlyConnectionString(), tableName);
+        var readOnlyBreaker = new TableTeardownBreakerStore(readOnly);
+        var readOnlyStates = new TableWorkloadStateStore(readOnly);
+
+        Assert.Null(await readOnlyBreaker.GetAsync(CancellationToken.None));
+        Assert.Empty(await readOnlyBreaker.ListVerdictsAsync(CancellationToken.None));
+        Assert.Null(await readOnlyStates.GetAsync("games", "arena", CancellationToken.None));
+        Assert.Empty(await readOnlyStates.ListAsync(CancellationToken.None));
+        var status = await new TeardownBreaker(readOnlyBreaker, new FakeTimeProvider(T0),
+            Options.Create(new TeardownBreakerOptions()), Options.Create(new ReaperOptions()), NullLogger<TeardownBreaker>.Instance).StatusAsync(CancellationToken.None);
+        Assert.False(status.Open);
+        await foreach (var table in AzuriteStorage.Tables().QueryAsync(table => table.Name == tableName))
+        {
+            Assert.Fail($"a read created the table {table.Name}");
+        }
+
+        Assert.NotNull(await store.TryWriteAsync(new TeardownBreakerState([], 7, T0, T0, "mass flip"), null, CancellationToken.None));
+        Assert.Equal("mass flip", (await readOnlyBreaker.GetAsync(CancellationToken.None))!.State.OpenedBecause);
+    }
 
     [Fact]
     public async Task The_breaker_round_trips_and_a_write_with_an_old_ETag_is_refused()

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
@@ -7,20 +6,22 @@ using Azure.Storage.Queues.Models;
 namespace EnvoyReaper.TestSupport.Storage;
 
 /// <summary>
-/// The Azurite instance the tests run against (started by .ci/run, or by you: see README). Tests that share the
-/// fixed queue names run in one non-parallel collection and clear the queues first; tables and containers get
-/// names unique to the test.
+/// The Azurite the tests run against: the one ENVOYREAPER_TEST_STORAGE names, else one this test process starts for
+/// itself (see <see cref="AzuriteProcess"/>) on free ports and stops when it exits. Each test assembly runs in its own
+/// process with its own Azurite, so two runs on one machine, or two assemblies of one run, never share a queue. Within an
+/// assembly, tests that share the fixed queue names run in one non-parallel collection and clear the queues first;
+/// tables and containers get names unique to the test.
 /// </summary>
 public static class AzuriteStorage
 {
     public const string CollectionName = "Azurite";
 
-    public static string ConnectionString =>
-        Environment.GetEnvironmentVariable("ENVOYREAPER_TEST_STORAGE") is { Length: > 0 } configured ? configured : "UseDevelopmentStorage=true";
+    private static readonly Lazy<Task<string>> Started = new(() => Task.Run(StartAsync));
 
-    private static readonly Lazy<Task> Reachable = new(CheckReachableAsync);
+    /// <summary>The connection string; starts this process's Azurite on first use.</summary>
+    public static string ConnectionString => Started.Value.GetAwaiter().GetResult();
 
-    public static Task EnsureReachableAsync() => Reachable.Value;
+    public static Task EnsureReachableAsync() => Started.Value;
 
     public static QueueServiceClient Queues(bool base64 = true) =>
         new(ConnectionString, new QueueClientOptions { MessageEncoding = base64 ? QueueMessageEncoding.Base64 : QueueMessageEncoding.None });
@@ -28,6 +29,25 @@ public static class AzuriteStorage
     public static TableServiceClient Tables() => new(ConnectionString);
 
     public static BlobServiceClient Blobs() => new(ConnectionString);
+
+    /// <summary>
+    /// A connection string whose account SAS may only read and list blobs and table entities: what an operator with a
+    /// reader role holds. Any create or write through it is refused with 403.
+    /// </summary>
+    public static string ReadOnlyConnectionString()
+    {
+        var parts = ConnectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(part => part.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : string.Empty, StringComparer.OrdinalIgnoreCase);
+        var credential = new Azure.Storage.StorageSharedKeyCredential(parts["AccountName"], parts["AccountKey"]);
+        var sas = new Azure.Storage.Sas.AccountSasBuilder(
+            Azure.Storage.Sas.AccountSasPermissions.Read | Azure.Storage.Sas.AccountSasPermissions.List,
+            DateTimeOffset.UtcNow.AddHours(2),
+            Azure.Storage.Sas.AccountSasServices.Blobs | Azure.Storage.Sas.AccountSasServices.Tables,
+            Azure.Storage.Sas.AccountSasResourceTypes.All) { Protocol = Azure.Storage.Sas.SasProtocol.HttpsAndHttp }
+            .ToSasQueryParameters(credential).ToString();
+        return $"BlobEndpoint={parts["BlobEndpoint"]};TableEndpoint={parts["TableEndpoint"]};SharedAccessSignature={sas}";
+    }
 
     public static string UniqueName(string prefix) => $"{prefix}{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 12, 60)];
 
@@ -57,27 +77,15 @@ public static class AzuriteStorage
         return peeked.Value;
     }
 
-    private static async Task CheckReachableAsync()
+    private static async Task<string> StartAsync()
     {
-        if (Environment.GetEnvironmentVariable("ENVOYREAPER_TEST_STORAGE") is { Length: > 0 })
+        if (Environment.GetEnvironmentVariable("ENVOYREAPER_TEST_STORAGE") is { Length: > 0 } configured)
         {
-            return;
+            return configured;
         }
 
-        foreach (var port in new[] { 10000, 10001, 10002 })
-        {
-            using var client = new TcpClient();
-            try
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
-                await client.ConnectAsync("127.0.0.1", port, timeout.Token);
-            }
-            catch (Exception exception) when (exception is SocketException or OperationCanceledException)
-            {
-                throw new InvalidOperationException(
-                    $"Azurite is not listening on 127.0.0.1:{port}. Start it (`npx azurite@3.37.0 --silent --inMemoryPersistence`) or run .ci/run, which installs and starts it.",
-                    exception);
-            }
-        }
+        var azurite = await AzuriteProcess.StartAsync(AzuriteProcess.DefaultToolsDirectory(), CancellationToken.None).ConfigureAwait(false);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => azurite.Dispose();
+        return azurite.ConnectionString;
     }
 }
