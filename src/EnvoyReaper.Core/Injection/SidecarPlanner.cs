@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using EnvoyReaper.Cluster;
 using EnvoyReaper.Workloads;
 using k8s.Models;
@@ -304,6 +305,8 @@ public static class SidecarPlanner
         var copy = Clone(deployment);
         var podSpec = copy.Spec.Template.Spec;
         podSpec.Containers ??= [];
+        var existingSidecar = podSpec.Containers.Concat(podSpec.InitContainers ?? []).FirstOrDefault(container => container.Name == ContainerName);
+        var existingVolume = podSpec.Volumes?.FirstOrDefault(volume => volume.Name == VolumeName);
         RemoveWhere(podSpec.Containers, container => container.Name == ContainerName);
         RemoveWhere(podSpec.InitContainers, container => container.Name == ContainerName);
         podSpec.Volumes ??= [];
@@ -313,6 +316,23 @@ public static class SidecarPlanner
         if (options.NativeSidecar)
         {
             sidecar.RestartPolicy = "Always";
+        }
+
+        // The API server stores what it was sent plus its defaults (imagePullPolicy, probe timeouts, defaultMode...):
+        // that copy is the sidecar as wanted, or every re-plan (the finish step's included) would see a change.
+        if (existingSidecar is not null && Covers(existingSidecar, sidecar))
+        {
+            sidecar = existingSidecar;
+        }
+
+        var bootstrapVolume = new V1Volume { Name = VolumeName, ConfigMap = new V1ConfigMapVolumeSource { Name = ConfigMapName(request.Deployment) } };
+        if (existingVolume is not null && Covers(existingVolume, bootstrapVolume))
+        {
+            bootstrapVolume = existingVolume;
+        }
+
+        if (options.NativeSidecar)
+        {
             podSpec.InitContainers ??= [];
             podSpec.InitContainers.Add(sidecar);
         }
@@ -321,7 +341,7 @@ public static class SidecarPlanner
             podSpec.Containers.Add(sidecar);
         }
 
-        podSpec.Volumes.Add(new V1Volume { Name = VolumeName, ConfigMap = new V1ConfigMapVolumeSource { Name = ConfigMapName(request.Deployment) } });
+        podSpec.Volumes.Add(bootstrapVolume);
         copy.Spec.Template.Metadata ??= new V1ObjectMeta();
         copy.Spec.Template.Metadata.Annotations ??= new Dictionary<string, string>();
         copy.Spec.Template.Metadata.Annotations[HashAnnotation] = hash; // a new hash rolls the pods
@@ -708,6 +728,20 @@ public static class SidecarPlanner
     }
 
     private static string Json<T>(T value) => k8s.KubernetesJson.Serialize(value);
+
+    /// <summary>Whether <paramref name="stored"/> has every field <paramref name="wanted"/> sets, with the same value (it may have more: defaults).</summary>
+    private static bool Covers<T>(T stored, T wanted) =>
+        Covers(JsonNode.Parse(Json(stored)), JsonNode.Parse(Json(wanted)));
+
+    private static bool Covers(JsonNode? stored, JsonNode? wanted) => wanted switch
+    {
+        null => true,
+        JsonObject fields => stored is JsonObject storedFields
+            && fields.All(field => storedFields.TryGetPropertyValue(field.Key, out var value) && Covers(value, field.Value)),
+        JsonArray items => stored is JsonArray storedItems && storedItems.Count == items.Count
+            && items.Select((item, index) => Covers(storedItems[index], item)).All(covered => covered),
+        _ => JsonNode.DeepEquals(stored, wanted),
+    };
 
     private static T Clone<T>(T value) => k8s.KubernetesJson.Deserialize<T>(k8s.KubernetesJson.Serialize(value));
 }

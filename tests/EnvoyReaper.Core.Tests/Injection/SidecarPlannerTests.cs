@@ -49,6 +49,43 @@ public sealed class SidecarPlannerTests
         Assert.Equal(plan.Hash, again.Hash);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Planning_on_the_API_servers_defaulted_copy_of_its_output_changes_nothing(bool nativeSidecar)
+    {
+        // What the API server stores is the object after its defaulting (SetDefaults_Container, _Probe,
+        // _HTTPGetAction, _ConfigMapVolumeSource): the finish step and every re-run plan on that, not on what was sent.
+        var options = new InjectionOptions { NativeSidecar = nativeSidecar };
+        var (plan, _) = SidecarPlanner.PlanInjection(Request(SidecarProtocol.Tcp), Deployment(), [Service()], null, options);
+        var stored = plan!.Deployment!;
+        var podSpec = stored.Spec.Template.Spec;
+        foreach (var container in podSpec.Containers.Concat(podSpec.InitContainers ?? []))
+        {
+            container.ImagePullPolicy ??= "IfNotPresent";
+            container.TerminationMessagePath ??= "/dev/termination-log";
+            container.TerminationMessagePolicy ??= "File";
+            if (container.ReadinessProbe is { } probe)
+            {
+                probe.TimeoutSeconds ??= 1;
+                probe.SuccessThreshold ??= 1;
+                probe.FailureThreshold ??= 3;
+                probe.HttpGet.Scheme ??= "HTTP";
+            }
+        }
+
+        foreach (var volume in podSpec.Volumes.Where(volume => volume.ConfigMap is not null))
+        {
+            volume.ConfigMap.DefaultMode ??= 420;
+        }
+
+        var (again, refusal) = SidecarPlanner.PlanInjection(Request(SidecarProtocol.Tcp), stored, plan.Services, plan.ConfigMap, options);
+
+        Assert.Null(refusal);
+        Assert.Null(again!.Deployment);
+        Assert.False(again.Changed);
+    }
+
     [Fact]
     public void The_workload_is_opted_in_with_the_requested_reaper_settings()
     {
