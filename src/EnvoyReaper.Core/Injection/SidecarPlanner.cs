@@ -470,6 +470,20 @@ public static class SidecarPlanner
             return ([], new Refusal(RefusalKind.NotFound, $"no Service in {request.Namespace} selects the pods of Deployment {request.Deployment}"));
         }
 
+        // A port an earlier injection pointed at Envoy for another app port: the Envoy of this injection would forward its
+        // traffic to the wrong port of the app.
+        var stale = selecting
+            .SelectMany(service => (service.Spec.Ports ?? [])
+                .Where(port => IsSidecarPortName(port.TargetPort?.Value) && OriginalTargetPorts(service).ContainsKey(PortKey(port))
+                    && Route(service, port, request.AppPort, appContainerPorts) is null)
+                .Select(port => $"Service {service.Metadata.Name} port {PortKey(port)}"))
+            .ToList();
+        if (stale.Count > 0)
+        {
+            return (null, new Refusal(RefusalKind.Unprocessable,
+                $"{string.Join(", ", stale)} points at Envoy for another port of the app than {request.AppPort}: its traffic would reach port {request.AppPort}; remove the sidecar first, or inject the port it was injected for"));
+        }
+
         var routes = selecting
             .SelectMany(service => (service.Spec.Ports ?? []).Select(port => Route(service, port, request.AppPort, appContainerPorts)))
             .OfType<AppPortRoute>()

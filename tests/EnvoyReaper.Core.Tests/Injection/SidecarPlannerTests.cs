@@ -87,6 +87,35 @@ public sealed class SidecarPlannerTests
     }
 
     [Fact]
+    public void Re_injecting_on_another_app_port_is_refused_while_a_Service_port_still_sends_the_old_ports_traffic_to_Envoy()
+    {
+        var web = new V1Container
+        {
+            Name = "server",
+            Image = "shop/web:2",
+            Ports = [new V1ContainerPort { Name = "http", ContainerPort = 8080 }, new V1ContainerPort { Name = "admin", ContainerPort = 9090 }],
+        };
+        var deployment = Deployment();
+        deployment.Spec.Template.Spec.Containers = [web];
+        var service = Service();
+        service.Spec.Ports =
+        [
+            new V1ServicePort { Name = "http", Port = 80, TargetPort = "http", Protocol = "TCP" },
+            new V1ServicePort { Name = "admin", Port = 9090, TargetPort = "admin", Protocol = "TCP" },
+        ];
+        var onHttp = Request(SidecarProtocol.Http) with { AppPort = 8080 };
+        var (injected, _) = SidecarPlanner.PlanInjection(onHttp, deployment, [service], null, Options);
+        var retargeted = Assert.Single(injected!.Services);
+
+        // Envoy would now forward to 9090 what users send to port 80, which still points at it.
+        var (plan, refusal) = SidecarPlanner.PlanInjection(onHttp with { AppPort = 9090 }, injected.Deployment!, [retargeted], injected.ConfigMap, Options);
+
+        Assert.Null(plan);
+        Assert.Equal(RefusalKind.Unprocessable, refusal!.Kind);
+        Assert.Contains("Service arena port http", refusal.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_workload_is_opted_in_with_the_requested_reaper_settings()
     {
         var (plan, _) = SidecarPlanner.PlanInjection(Request(), Deployment(), [Service()], null, Options);
