@@ -128,6 +128,52 @@ internal sealed partial class KubernetesApi
                 workloadSpec["replicas"] ??= 1;
                 break;
         }
+
+        ApplyPodTemplateDefaults(type, obj);
+    }
+
+    /// <summary>
+    /// The defaults the real server sets on every create and update of a pod template (SetDefaults_Container, _Probe,
+    /// _HTTPGetAction, _ConfigMapVolumeSource): what is stored, and read back, is more than what was sent.
+    /// </summary>
+    private static void ApplyPodTemplateDefaults(ResourceType type, JsonObject obj)
+    {
+        if ((type.Group, type.Plural) is not ("apps", "deployments" or "replicasets") || obj["spec"]?["template"]?["spec"] is not JsonObject podSpec)
+        {
+            return;
+        }
+
+        foreach (var list in new[] { "containers", "initContainers" })
+        {
+            foreach (var container in (podSpec[list] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                container["terminationMessagePath"] ??= "/dev/termination-log";
+                container["terminationMessagePolicy"] ??= "File";
+                container["imagePullPolicy"] ??= (container["image"]?.GetValue<string>() ?? "").EndsWith(":latest", StringComparison.Ordinal) ? "Always" : "IfNotPresent";
+                foreach (var probeName in new[] { "livenessProbe", "readinessProbe", "startupProbe" })
+                {
+                    if (container[probeName] is JsonObject probe)
+                    {
+                        probe["timeoutSeconds"] ??= 1;
+                        probe["periodSeconds"] ??= 10;
+                        probe["successThreshold"] ??= 1;
+                        probe["failureThreshold"] ??= 3;
+                        if (probe["httpGet"] is JsonObject httpGet)
+                        {
+                            httpGet["scheme"] ??= "HTTP";
+                        }
+                    }
+                }
+            }
+        }
+
+        foreach (var volume in (podSpec["volumes"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            if (volume["configMap"] is JsonObject configMap)
+            {
+                configMap["defaultMode"] ??= 420;
+            }
+        }
     }
 
     private string GenerateName(ResourceType type, string? ns, string prefix)
@@ -252,6 +298,7 @@ internal sealed partial class KubernetesApi
                 SetOrRemove(updated, "status", existing["status"]);
             }
 
+            ApplyPodTemplateDefaults(type, updated);
             if (!JsonNode.DeepEquals(existing["spec"], updated["spec"]))
             {
                 metadata["generation"] = (ReadLong(existingMetadata["generation"]) ?? 0) + 1;
