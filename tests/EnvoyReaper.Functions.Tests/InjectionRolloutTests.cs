@@ -268,6 +268,24 @@ public sealed class InjectionRolloutTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_removal_whose_Deployment_write_fails_leaves_the_Service_on_Envoy_so_the_monitored_workload_keeps_being_counted()
+    {
+        SeedApp();
+        await InjectAsync();
+        host.Api.ReportRollout(Namespace, Name, DeploymentRollout.Complete);
+        await host.DeliverNextRolloutCheckAsync();
+        Assert.Equal("envoy-inbound", TargetPort());
+
+        // An admission webhook or quota refuses the Deployment: the pods keep the sidecar and the reaper keeps watching them.
+        host.Api.FailNext("PUT", $"/deployments/{Name}", 403, "Forbidden");
+        var response = await DeleteAsync();
+
+        Assert.NotEqual(202, response.Status);
+        Assert.Single(Deployment().Spec.Template.Spec.Containers, container => container.Name == "envoy");
+        Assert.Equal("envoy-inbound", TargetPort());
+    }
+
+    [Fact]
     public async Task A_removal_during_an_injection_rollout_supersedes_it_and_the_Service_is_never_pointed_at_Envoy()
     {
         SeedApp();

@@ -144,7 +144,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                     return new InjectionResult(InjectionStatus.Done, false, warnings, changes.Hash, rollout?.Detail, dryRun) { Rollout = rollout };
                 }
 
-                var written = await WriteAsync(@namespace, name, changes, dryRun, step, cancellationToken).ConfigureAwait(false);
+                var written = await WriteAsync(@namespace, name, changes, services, dryRun, step, cancellationToken).ConfigureAwait(false);
                 LogChanged(@namespace, name, dryRun, step.ToString(), string.Join("; ", changes.Changes), string.Join("; ", deferred));
                 return new InjectionResult(InjectionStatus.Done, written, [.. changes.Changes, .. warnings], changes.Hash, rollout?.Detail, dryRun) { Deferred = deferred, Rollout = rollout };
             }
@@ -187,7 +187,8 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
     /// port, which every pod, old or new, serves), then the Deployment. Finish: the injection's Service retarget, or the
     /// removal's ConfigMap deletion. A dry run sends every write with dryRun=All. Returns whether anything was written.
     /// </summary>
-    private async Task<bool> WriteAsync(string @namespace, string name, SidecarPlan plan, bool dryRun, InjectionStep step, CancellationToken cancellationToken)
+    /// <param name="retargeted">The Services as read, to put back if a removal cannot take the sidecar out after restoring them.</param>
+    private async Task<bool> WriteAsync(string @namespace, string name, SidecarPlan plan, IReadOnlyList<V1Service> retargeted, bool dryRun, InjectionStep step, CancellationToken cancellationToken)
     {
         var dryRunValue = dryRun ? DryRunAll : null;
         var apply = dryRun || step == InjectionStep.Apply;
@@ -207,16 +208,28 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
             written = true;
         }
 
+        var restoredServices = new List<V1Service>();
         foreach (var restored in apply && plan.Removal ? plan.Services : [])
         {
-            await client.CoreV1.ReplaceNamespacedServiceAsync(restored, restored.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            restoredServices.Add(await client.CoreV1.ReplaceNamespacedServiceAsync(restored, restored.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false));
             written = true;
         }
 
         if (apply && plan.Deployment is { } deployment)
         {
-            // A replace carries the resourceVersion the plan was computed from: the server refuses it (409) if stale.
-            await client.AppsV1.ReplaceNamespacedDeploymentAsync(deployment, deployment.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // A replace carries the resourceVersion the plan was computed from: the server refuses it (409) if stale.
+                await client.AppsV1.ReplaceNamespacedDeploymentAsync(deployment, deployment.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpOperationException) when (!dryRun && restoredServices.Count > 0)
+            {
+                // The pods keep the sidecar and stay monitored: a Service left on the app port would send their users past
+                // Envoy, and the workload in use would look idle. Put the Services back on Envoy before reporting the failure.
+                await PutBackOnEnvoyAsync(@namespace, restoredServices, retargeted, cancellationToken).ConfigureAwait(false);
+                throw;
+            }
+
             written = true;
         }
 
@@ -233,6 +246,21 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         }
 
         return written;
+    }
+
+    private async Task PutBackOnEnvoyAsync(string @namespace, IReadOnlyList<V1Service> restored, IReadOnlyList<V1Service> retargeted, CancellationToken cancellationToken)
+    {
+        foreach (var service in restored)
+        {
+            if (retargeted.FirstOrDefault(before => before.Metadata.Name == service.Metadata.Name) is not { } before)
+            {
+                continue;
+            }
+
+            var putBack = k8s.KubernetesJson.Deserialize<V1Service>(k8s.KubernetesJson.Serialize(before));
+            putBack.Metadata.ResourceVersion = service.Metadata.ResourceVersion;
+            await client.CoreV1.ReplaceNamespacedServiceAsync(putBack, putBack.Metadata.Name, @namespace, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task<T?> NullIfNotFound<T>(Task<T> read)
