@@ -182,6 +182,9 @@ internal sealed partial class KubernetesApi
                 ApplyCreateDefaults(type, obj);
             }
 
+            // What exists on a real server was stored through its defaulting.
+            ApplyPodTemplateDefaults(type, obj);
+
             metadata["resourceVersion"] = store.NextResourceVersion();
             store.Put(type, obj);
             return Present(type, obj);
