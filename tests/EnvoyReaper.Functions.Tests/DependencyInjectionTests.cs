@@ -1,3 +1,4 @@
+using EnvoyReaper.Functions.Tests.Support;
 using System.Reflection;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Configuration;
@@ -8,24 +9,9 @@ namespace EnvoyReaper.Functions.Tests;
 
 public sealed class DependencyInjectionTests : IDisposable
 {
-    private readonly string kubeconfig = Path.Combine(Path.GetTempPath(), $"kubeconfig-{Guid.NewGuid():N}.yaml");
+    private readonly UnreachableKubeConfig kubeconfig = new();
 
-    public DependencyInjectionTests() => File.WriteAllText(kubeconfig, """
-        apiVersion: v1
-        kind: Config
-        clusters:
-        - name: test
-          cluster: { server: "http://127.0.0.1:1" }
-        contexts:
-        - name: test
-          context: { cluster: test, user: test }
-        users:
-        - name: test
-          user: { token: test-token }
-        current-context: test
-        """);
-
-    public void Dispose() => File.Delete(kubeconfig);
+    public void Dispose() => kubeconfig.Dispose();
 
     private static ServiceProvider Build(Dictionary<string, string?> settings)
     {
@@ -39,7 +25,7 @@ public sealed class DependencyInjectionTests : IDisposable
     {
         ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
         ["Kubernetes:Mode"] = "KubeConfig",
-        ["Kubernetes:KubeConfigPath"] = kubeconfig,
+        ["Kubernetes:KubeConfigPath"] = kubeconfig.Path,
     };
 
     public static TheoryData<Type> FunctionClasses()

@@ -17,25 +17,10 @@ public sealed class HttpClientLoggingTests : IDisposable
 {
     private const string HttpClientCategory = "System.Net.Http.HttpClient.IEnvoyStatsReader.LogicalHandler";
 
-    private readonly string kubeconfig = Path.Combine(Path.GetTempPath(), $"kubeconfig-{Guid.NewGuid():N}.yaml");
+    private readonly UnreachableKubeConfig kubeconfig = new();
     private readonly List<string> logs = [];
 
-    public HttpClientLoggingTests() => File.WriteAllText(kubeconfig, """
-        apiVersion: v1
-        kind: Config
-        clusters:
-        - name: test
-          cluster: { server: "http://127.0.0.1:1" }
-        contexts:
-        - name: test
-          context: { cluster: test, user: test }
-        users:
-        - name: test
-          user: { token: test-token }
-        current-context: test
-        """);
-
-    public void Dispose() => File.Delete(kubeconfig);
+    public void Dispose() => kubeconfig.Dispose();
 
     private Dictionary<string, string?> Settings(params (string Key, string Value)[] extra)
     {
@@ -43,7 +28,7 @@ public sealed class HttpClientLoggingTests : IDisposable
         {
             ["AzureWebJobsStorage"] = EnvoyReaper.TestSupport.Storage.AzuriteStorage.ConnectionString,
             ["Kubernetes:Mode"] = "KubeConfig",
-            ["Kubernetes:KubeConfigPath"] = kubeconfig,
+            ["Kubernetes:KubeConfigPath"] = kubeconfig.Path,
             ["Logging:LogLevel:Default"] = "Information",
         };
         foreach (var (key, value) in extra)

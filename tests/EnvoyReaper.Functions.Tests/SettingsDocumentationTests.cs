@@ -1,3 +1,4 @@
+using EnvoyReaper.Functions.Tests.Support;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
@@ -16,24 +17,9 @@ public sealed partial class SettingsDocumentationTests : IDisposable
     /// <summary>Read by the Functions host, not by our code: the worker runtime, and the timer's %ReaperSchedule% binding.</summary>
     private static readonly string[] HostSettings = ["FUNCTIONS_WORKER_RUNTIME", "ReaperSchedule"];
 
-    private readonly string kubeconfig = Path.Combine(Path.GetTempPath(), $"kubeconfig-{Guid.NewGuid():N}.yaml");
+    private readonly UnreachableKubeConfig kubeconfig = new();
 
-    public SettingsDocumentationTests() => File.WriteAllText(kubeconfig, """
-        apiVersion: v1
-        kind: Config
-        clusters:
-        - name: test
-          cluster: { server: "http://127.0.0.1:1" }
-        contexts:
-        - name: test
-          context: { cluster: test, user: test }
-        users:
-        - name: test
-          user: { token: test-token }
-        current-context: test
-        """);
-
-    public void Dispose() => File.Delete(kubeconfig);
+    public void Dispose() => kubeconfig.Dispose();
 
     [Fact]
     public void Every_setting_the_app_reads_is_in_the_readme_table()
@@ -94,7 +80,7 @@ public sealed partial class SettingsDocumentationTests : IDisposable
         {
             ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
             ["Kubernetes:Mode"] = "KubeConfig",
-            ["Kubernetes:KubeConfigPath"] = kubeconfig,
+            ["Kubernetes:KubeConfigPath"] = kubeconfig.Path,
         };
         var registration = new RecordingConfigurationSource(settings);
         var services = new ServiceCollection().AddLogging();
