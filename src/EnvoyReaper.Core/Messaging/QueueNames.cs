@@ -8,4 +8,7 @@ public static class QueueNames
 
     /// <summary>Wake-ups that re-check an injection's rollout and make the deferred Service change once it is complete.</summary>
     public const string InjectRollout = "inject-rollout";
+
+    /// <summary>Requests from the waker to bring a parked workload back.</summary>
+    public const string Wake = "wake";
 }
