@@ -6,7 +6,7 @@ using Microsoft.Azure.Functions.Worker;
 
 namespace EnvoyReaper.Functions;
 
-/// <summary>GET /api/inject/{namespace}/{deployment}: the last injection or removal of a Deployment: rolling out, done, or failed and why.</summary>
+/// <summary>GET /api/inject/{namespace}/{deployment}: the last injection or removal of a Deployment: rolling out, done, failed and why, or stalled (no check ran long past its due time).</summary>
 public sealed class GetInjectionStatus(InjectionRollouts rollouts)
 {
     [Function(nameof(GetInjectionStatus))]
@@ -22,8 +22,8 @@ public sealed class GetInjectionStatus(InjectionRollouts rollouts)
             return InjectionResponses.Invalid(errors);
         }
 
-        return await rollouts.GetAsync(@namespace, deployment, cancellationToken) is { } rollout
-            ? new OkObjectResult(InjectionResponses.Status(rollout))
+        return await rollouts.GetStatusAsync(@namespace, deployment, cancellationToken) is { } status
+            ? new OkObjectResult(InjectionResponses.Status(status.Record, status.Stalled))
             : InjectionResponses.Problem(StatusCodes.Status404NotFound, "No injection rollout", $"no injection or removal of {@namespace}/{deployment} has waited for a rollout");
     }
 }

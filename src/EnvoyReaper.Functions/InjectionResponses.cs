@@ -33,7 +33,8 @@ internal static class InjectionResponses
     }
 
     /// <summary>The body of GET /api/inject/{namespace}/{deployment}.</summary>
-    public static object Status(RolloutRecord rollout) => new
+    /// <param name="stalled">Why no check ran long past its due time; replaces the phase "rolling-out" with "stalled".</param>
+    public static object Status(RolloutRecord rollout, string? stalled = null) => new
     {
         @namespace = rollout.Namespace,
         deployment = rollout.Deployment,
@@ -41,11 +42,12 @@ internal static class InjectionResponses
         operation = rollout.Operation == RolloutOperation.Inject ? "inject" : "remove",
         phase = rollout.Phase switch
         {
+            RolloutPhase.RollingOut when stalled is not null => "stalled",
             RolloutPhase.RollingOut => "rolling-out",
             RolloutPhase.Done => "done",
             _ => "failed",
         },
-        detail = rollout.Detail,
+        detail = stalled ?? rollout.Detail,
         hash = rollout.Hash,
         changes = rollout.Changes,
         pending = rollout.Phase == RolloutPhase.RollingOut ? rollout.Pending : [],

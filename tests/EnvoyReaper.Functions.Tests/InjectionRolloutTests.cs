@@ -174,6 +174,38 @@ public sealed class InjectionRolloutTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rollout_whose_checks_stopped_running_is_reported_stalled_with_the_reason_and_a_repeated_request_resumes_it()
+    {
+        SeedApp();
+        var first = await InjectAsync();
+
+        // CheckInterval is 1 s here: a check is due 1 s after the last one, and stalled 5 minutes (at least) past that.
+        host.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal("rolling-out", await PhaseAsync());
+
+        host.Advance(TimeSpan.FromMinutes(1));
+        var status = await StatusAsync();
+        Assert.Equal(200, status.Status);
+        Assert.Equal("stalled", status.Body["phase"]!.GetValue<string>());
+        var detail = status.Body["detail"]!.GetValue<string>();
+        Assert.Contains("no rollout check has run since", detail);
+        Assert.Contains("FinishInjectionRollout", detail);
+        Assert.Contains("inject-rollout", detail);
+        Assert.Equal("8080", TargetPort());
+
+        // The check is lost (poisoned, expired): the same request starts a new operation with a check of its own.
+        await AzuriteStorage.Queues().GetQueueClient(QueueNames.InjectRollout).ClearMessagesAsync();
+
+        var again = await InjectAsync();
+        Assert.Equal(202, again.Status);
+        Assert.NotEqual(first.Body["rollout"]!["operationId"]!.GetValue<string>(), again.Body["rollout"]!["operationId"]!.GetValue<string>());
+        host.Api.ReportRollout(Namespace, Name, DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextRolloutCheckAsync());
+        Assert.Equal("envoy-inbound", TargetPort());
+        Assert.Equal("done", await PhaseAsync());
+    }
+
+    [Fact]
     public async Task A_repeated_request_while_rolling_out_writes_nothing_and_queues_no_second_check()
     {
         SeedApp();

@@ -76,6 +76,35 @@ public sealed class RolloutOptions : IValidatableObject
     /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// How long past its due time (the last check plus <see cref="CheckInterval"/>) no check may have run before the
+    /// operation counts as stalled: ten intervals, and at least the function timeout (5 minutes in host.json), so that
+    /// a check still running, or retried after the queue's visibility timeout, is not mistaken for a lost one.
+    /// </summary>
+    public TimeSpan StallAfter => CheckInterval * 10 > MinimumStallAfter ? CheckInterval * 10 : MinimumStallAfter;
+
+    /// <summary>The function timeout of host.json: a check may run that long.</summary>
+    public static readonly TimeSpan MinimumStallAfter = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Why a rolling-out operation is stalled (no check ran long past its due time: FinishInjectionRollout is not
+    /// deployed, the queue is not processed, or the check was poisoned), or null when it is not.
+    /// </summary>
+    public string? StalledReason(RolloutRecord record, DateTimeOffset now)
+    {
+        if (record.Phase != RolloutPhase.RollingOut)
+        {
+            return null;
+        }
+
+        var due = record.UpdatedAt + CheckInterval;
+        return now <= due + StallAfter
+            ? null
+            : $"stalled: no rollout check has run since {record.UpdatedAt:u} (the next was due {due:u}, and none for {StallAfter} past that); "
+                + $"is the function FinishInjectionRollout deployed and the queue {QueueNames.InjectRollout} processed (look in {QueueNames.InjectRollout}-poison)? "
+                + $"Nothing more is changed until a check runs; send the same request again to resume (last seen: {record.Detail})";
+    }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (CheckInterval < TimeSpan.FromSeconds(1) || CheckInterval > TimeSpan.FromMinutes(10))

@@ -42,6 +42,12 @@ public sealed partial class InjectionRollouts(
     public async Task<RolloutRecord?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken) =>
         (await store.GetAsync(@namespace, deployment, cancellationToken).ConfigureAwait(false))?.Record;
 
+    /// <summary>The record, and why it is stalled if no check has run long past its due time.</summary>
+    public async Task<(RolloutRecord Record, string? Stalled)?> GetStatusAsync(string @namespace, string deployment, CancellationToken cancellationToken) =>
+        await GetAsync(@namespace, deployment, cancellationToken).ConfigureAwait(false) is { } record
+            ? (record, options.Value.StalledReason(record, time.GetUtcNow()))
+            : null;
+
     private async Task<RolloutStart> StartAsync(
         RolloutOperation operation, string @namespace, string deployment, ValidInjection? request, InjectionResult result, CancellationToken cancellationToken)
     {
@@ -52,7 +58,8 @@ public sealed partial class InjectionRollouts(
 
         var hash = result.Hash ?? string.Empty;
         var existing = await store.GetAsync(@namespace, deployment, cancellationToken).ConfigureAwait(false);
-        if (existing?.Record is { Phase: RolloutPhase.RollingOut } running && running.Operation == operation && running.Hash == hash && running.Request == request)
+        if (existing?.Record is { Phase: RolloutPhase.RollingOut } running && running.Operation == operation && running.Hash == hash && running.Request == request
+            && options.Value.StalledReason(running, time.GetUtcNow()) is null)
         {
             LogAlreadyRollingOut(@namespace, deployment, running.OperationId);
             return new RolloutStart(result, running);
