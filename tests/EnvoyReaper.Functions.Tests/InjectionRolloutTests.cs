@@ -354,4 +354,57 @@ public sealed class InjectionRolloutTests : IAsyncLifetime
         Assert.Equal("failed", status.Body["phase"]!.GetValue<string>());
         Assert.Contains("changed during the rollout", status.Body["detail"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task A_removal_that_lands_just_before_the_finish_writes_the_Service_leaves_the_Service_on_the_app_port()
+    {
+        SeedApp();
+        await InjectAsync();
+        host.Api.ReportRollout(Namespace, Name, DeploymentRollout.Complete);
+
+        // The finish has read everything and decided; the removal takes the sidecar out before its Service write lands.
+        var removal = default(HttpResult);
+        host.Api.BeforeNext("PUT", "/services/web-svc", async () => removal = await DeleteAsync());
+        await host.DeliverNextRolloutCheckAsync();
+
+        Assert.Equal(202, removal!.Status);
+        Assert.DoesNotContain(Deployment().Spec.Template.Spec.Containers, container => container.Name == "envoy");
+        Assert.Equal("8080", TargetPort());
+        Assert.Equal("remove", (await StatusAsync()).Body["operation"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_removal_that_read_the_Services_before_the_finish_retargeted_one_still_puts_it_back()
+    {
+        SeedApp();
+        await InjectAsync();
+        host.Api.ReportRollout(Namespace, Name, DeploymentRollout.Complete);
+
+        // The removal has read the Service (still on the app port: nothing to restore); the whole finish runs before its
+        // Deployment write lands, and sees the sidecar still there.
+        host.Api.BeforeNext("PUT", $"/deployments/{Name}", async () => Assert.NotNull(await host.DeliverNextRolloutCheckAsync()));
+        var removal = await DeleteAsync();
+
+        Assert.Equal(202, removal.Status);
+        Assert.DoesNotContain(Deployment().Spec.Template.Spec.Containers, container => container.Name == "envoy");
+        Assert.Equal("8080", TargetPort());
+        Assert.False(host.Api.Get<V1Service>(Namespace, "web-svc")!.Metadata.Annotations?.ContainsKey("envoy-reaper/original-target-port") ?? false);
+    }
+
+    [Fact]
+    public async Task A_finish_whose_operation_was_superseded_while_it_read_the_cluster_does_not_touch_the_Service()
+    {
+        SeedApp();
+        await InjectAsync();
+        host.Api.ReportRollout(Namespace, Name, DeploymentRollout.Complete);
+
+        // A removal between the finish's first reads and its Service write.
+        host.Api.BeforeNext("GET", "/configmaps/web-envoy", async () => Assert.Equal(202, (await DeleteAsync()).Status));
+        host.Api.ResetRecording();
+        await host.DeliverNextRolloutCheckAsync();
+
+        Assert.Equal("8080", TargetPort());
+        Assert.DoesNotContain(host.Api.Requests, request => request.Method == "PUT" && request.Path.Contains("/services/web-svc", StringComparison.Ordinal) && !request.Query.Contains("dryRun"));
+        Assert.Equal("remove", (await StatusAsync()).Body["operation"]!.GetValue<string>());
+    }
 }

@@ -106,7 +106,7 @@ public sealed partial class InjectionRollouts(
 
         var record = stored.Record;
         var result = record.Operation == RolloutOperation.Inject
-            ? await injector.FinishInjectionAsync(record.Request!, record.Hash, cancellationToken).ConfigureAwait(false)
+            ? await injector.FinishInjectionAsync(record.Request!, record.Hash, token => IsCurrentAsync(record, token), cancellationToken).ConfigureAwait(false)
             : await injector.FinishRemovalAsync(record.Namespace, record.Deployment, cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow();
         var untouched = record.Operation == RolloutOperation.Inject ? "the Service was not changed" : "the ConfigMap was kept";
@@ -136,6 +136,11 @@ public sealed partial class InjectionRollouts(
 
         LogChecked(record.Namespace, record.Deployment, record.OperationId, next.Checks, next.Phase.ToString(), next.Detail);
     }
+
+    /// <summary>Whether the record still names this operation, rolling out: a newer one (a removal) supersedes it.</summary>
+    private async Task<bool> IsCurrentAsync(RolloutRecord record, CancellationToken cancellationToken) =>
+        await store.GetAsync(record.Namespace, record.Deployment, cancellationToken).ConfigureAwait(false) is { Record: { Phase: RolloutPhase.RollingOut } current }
+        && current.OperationId == record.OperationId;
 
     /// <summary>Not complete yet: check again after the interval, unless the deadline (or the bound on checks) is reached.</summary>
     private RolloutRecord Pending(RolloutRecord record, InjectionResult result, DateTimeOffset now, string untouched)

@@ -55,17 +55,46 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
             return (plan, refusal);
         });
 
-    /// <summary>Restores the Service and removes the sidecar; the ConfigMap deletion is deferred unless dry run.</summary>
-    public Task<InjectionResult> RemoveAsync(string @namespace, string deployment, bool dryRun, CancellationToken cancellationToken) =>
-        RunAsync(@namespace, deployment, dryRun, InjectionStep.Apply, cancellationToken, (current, services, configMap, deployments) =>
-            (SidecarPlanner.PlanRemoval(current, services, configMap, deployments), null));
+    /// <summary>
+    /// Restores the Service and removes the sidecar; the ConfigMap deletion is deferred unless dry run. Once the sidecar
+    /// is out, the Services are read again: an injection's finish that read the Deployment before this removal wrote it
+    /// may have pointed one at Envoy after this removal read them, and it is put back too.
+    /// </summary>
+    public async Task<InjectionResult> RemoveAsync(string @namespace, string deployment, bool dryRun, CancellationToken cancellationToken)
+    {
+        var removed = await RunAsync(@namespace, deployment, dryRun, InjectionStep.Apply, cancellationToken, (current, services, configMap, deployments) =>
+            (SidecarPlanner.PlanRemoval(current, services, configMap, deployments), null)).ConfigureAwait(false);
+        if (dryRun || removed is not { Status: InjectionStatus.Done, Changed: true })
+        {
+            return removed;
+        }
+
+        var raced = await RunAsync(@namespace, deployment, dryRun: false, InjectionStep.Apply, cancellationToken, (current, services, _, deployments) =>
+        {
+            var plan = SidecarPlanner.PlanRemoval(current, services, null, deployments);
+            return plan.Deployment is null && plan.Services.Count > 0
+                ? (plan with { Warnings = [] }, null)
+                : (new SidecarPlan(null, null, false, [], string.Empty, [], Removal: true), null);
+        }).ConfigureAwait(false);
+        return raced is { Status: InjectionStatus.Done, Changed: true }
+            ? removed with { Changes = [.. removed.Changes, .. raced.Changes.Select(change => $"{change} (pointed at Envoy by an injection that finished meanwhile)")] }
+            : removed;
+    }
 
     /// <summary>
     /// Once the rollout of injection <paramref name="hash"/> is complete, points the Service at Envoy: only if the
     /// Deployment and ConfigMap are still exactly what that injection wrote (re-planned on what exists now).
     /// </summary>
-    public Task<InjectionResult> FinishInjectionAsync(ValidInjection request, string hash, CancellationToken cancellationToken) =>
-        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Finish, cancellationToken, (deployment, services, configMap, deployments) =>
+    /// <param name="stillCurrent">
+    /// Asked right before the Service write: false when a newer operation (a removal) has replaced this one.
+    /// </param>
+    /// <remarks>
+    /// Right before the Service write the operation and the Deployment are checked again, the write carries the
+    /// Service's resourceVersion, and the Deployment is read once more after it: a removal that took the sidecar out
+    /// meanwhile gets its Service put back here (or, if it read the Services later, by its own second look at them).
+    /// </remarks>
+    public Task<InjectionResult> FinishInjectionAsync(ValidInjection request, string hash, Func<CancellationToken, Task<bool>> stillCurrent, CancellationToken cancellationToken) =>
+        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Finish, cancellationToken, new FinishGuard(hash, stillCurrent), (deployment, services, configMap, deployments) =>
         {
             if (deployment.Metadata.Annotations is not { } annotations || !annotations.TryGetValue(SidecarPlanner.HashAnnotation, out var current) || current != hash)
             {
@@ -93,12 +122,22 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                 : (plan, null);
         });
 
+    private Task<InjectionResult> RunAsync(
+        string @namespace,
+        string name,
+        bool dryRun,
+        InjectionStep step,
+        CancellationToken cancellationToken,
+        Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, (SidecarPlan? Plan, Refusal? Refusal)> plan) =>
+        RunAsync(@namespace, name, dryRun, step, cancellationToken, null, plan);
+
     private async Task<InjectionResult> RunAsync(
         string @namespace,
         string name,
         bool dryRun,
         InjectionStep step,
         CancellationToken cancellationToken,
+        FinishGuard? guard,
         Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, (SidecarPlan? Plan, Refusal? Refusal)> plan)
     {
         if (!options.Value.IsNamespaceAllowed(@namespace))
@@ -144,7 +183,16 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                     return new InjectionResult(InjectionStatus.Done, false, warnings, changes.Hash, rollout?.Detail, dryRun) { Rollout = rollout };
                 }
 
-                var written = await WriteAsync(@namespace, name, changes, services, dryRun, step, cancellationToken).ConfigureAwait(false);
+                bool written;
+                try
+                {
+                    written = await WriteAsync(@namespace, name, changes, services, dryRun, step, guard, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SupersededException superseded)
+                {
+                    return InjectionResult.Failed(InjectionStatus.Unprocessable, superseded.Message, dryRun) with { Rollout = rollout };
+                }
+
                 LogChanged(@namespace, name, dryRun, step.ToString(), string.Join("; ", changes.Changes), string.Join("; ", deferred));
                 return new InjectionResult(InjectionStatus.Done, written, [.. changes.Changes, .. warnings], changes.Hash, rollout?.Detail, dryRun) { Deferred = deferred, Rollout = rollout };
             }
@@ -188,7 +236,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
     /// removal's ConfigMap deletion. A dry run sends every write with dryRun=All. Returns whether anything was written.
     /// </summary>
     /// <param name="retargeted">The Services as read, to put back if a removal cannot take the sidecar out after restoring them.</param>
-    private async Task<bool> WriteAsync(string @namespace, string name, SidecarPlan plan, IReadOnlyList<V1Service> retargeted, bool dryRun, InjectionStep step, CancellationToken cancellationToken)
+    private async Task<bool> WriteAsync(string @namespace, string name, SidecarPlan plan, IReadOnlyList<V1Service> retargeted, bool dryRun, InjectionStep step, FinishGuard? guard, CancellationToken cancellationToken)
     {
         var dryRunValue = dryRun ? DryRunAll : null;
         var apply = dryRun || step == InjectionStep.Apply;
@@ -233,10 +281,23 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
             written = true;
         }
 
+        var pointedAtEnvoy = new List<V1Service>();
+        if (finish && !plan.Removal && plan.Services.Count > 0 && guard is not null)
+        {
+            await guard.CheckAsync(client, @namespace, name, cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var service in finish && !plan.Removal ? plan.Services : [])
         {
-            await client.CoreV1.ReplaceNamespacedServiceAsync(service, service.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            // The replace carries the resourceVersion the plan read: a Service changed meanwhile (a removal restoring it) is a 409.
+            pointedAtEnvoy.Add(await client.CoreV1.ReplaceNamespacedServiceAsync(service, service.Metadata.Name, @namespace, dryRun: dryRunValue, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false));
             written = true;
+        }
+
+        if (pointedAtEnvoy.Count > 0 && guard is not null && await guard.SidecarGoneAsync(client, @namespace, name, cancellationToken).ConfigureAwait(false) is { } gone)
+        {
+            await PutBackAsync(@namespace, pointedAtEnvoy, retargeted, cancellationToken).ConfigureAwait(false);
+            throw new SupersededException($"{gone}; the Service was put back as it was");
         }
 
         if (finish && plan.DeleteConfigMap)
@@ -247,6 +308,62 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
 
         return written;
     }
+
+    /// <summary>Puts Services just pointed at Envoy back as they were read; one changed since (a removal restored it) is left alone.</summary>
+    private async Task PutBackAsync(string @namespace, IReadOnlyList<V1Service> written, IReadOnlyList<V1Service> before, CancellationToken cancellationToken)
+    {
+        foreach (var service in written)
+        {
+            if (before.FirstOrDefault(candidate => candidate.Metadata.Name == service.Metadata.Name) is not { } original)
+            {
+                continue;
+            }
+
+            var putBack = k8s.KubernetesJson.Deserialize<V1Service>(k8s.KubernetesJson.Serialize(original));
+            putBack.Metadata.ResourceVersion = service.Metadata.ResourceVersion;
+            try
+            {
+                await client.CoreV1.ReplaceNamespacedServiceAsync(putBack, putBack.Metadata.Name, @namespace, fieldManager: KubernetesCluster.Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+                LogPutBackConflict(@namespace, putBack.Metadata.Name);
+            }
+        }
+    }
+
+    /// <summary>Whether a Deployment still runs injection <paramref name="hash"/>: on itself, on its pod template, and with the container.</summary>
+    private static bool RunsInjection(V1Deployment deployment, string hash) =>
+        deployment.Metadata.Annotations?.TryGetValue(SidecarPlanner.HashAnnotation, out var onDeployment) == true && onDeployment == hash
+        && deployment.Spec?.Template?.Metadata?.Annotations?.TryGetValue(SidecarPlanner.HashAnnotation, out var onTemplate) == true && onTemplate == hash
+        && (deployment.Spec.Template.Spec?.Containers ?? []).Concat(deployment.Spec.Template.Spec?.InitContainers ?? []).Any(container => container.Name == SidecarPlanner.ContainerName);
+
+    /// <summary>The checks around an injection's Service write against a concurrent removal (or any newer operation).</summary>
+    private sealed class FinishGuard(string hash, Func<CancellationToken, Task<bool>> stillCurrent)
+    {
+        public async Task CheckAsync(IKubernetes client, string @namespace, string name, CancellationToken cancellationToken)
+        {
+            if (!await stillCurrent(cancellationToken).ConfigureAwait(false))
+            {
+                throw new SupersededException($"a newer operation on Deployment {@namespace}/{name} replaced injection {hash} during the rollout; the Service was not changed");
+            }
+
+            if (await SidecarGoneAsync(client, @namespace, name, cancellationToken).ConfigureAwait(false) is { } gone)
+            {
+                throw new SupersededException($"{gone}; the Service was not changed");
+            }
+        }
+
+        public async Task<string?> SidecarGoneAsync(IKubernetes client, string @namespace, string name, CancellationToken cancellationToken)
+        {
+            var deployment = await NullIfNotFound(client.AppsV1.ReadNamespacedDeploymentAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return deployment is not null && RunsInjection(deployment, hash)
+                ? null
+                : $"Deployment {@namespace}/{name} no longer runs injection {hash} (removed or changed during the rollout)";
+        }
+    }
+
+    private sealed class SupersededException(string message) : Exception(message);
 
     private async Task PutBackOnEnvoyAsync(string @namespace, IReadOnlyList<V1Service> restored, IReadOnlyList<V1Service> retargeted, CancellationToken cancellationToken)
     {
@@ -278,6 +395,9 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Injection on {Namespace}/{Name} (dry run {DryRun}, step {Step}): {Changes}; waiting for the rollout: {Deferred}")]
     private partial void LogChanged(string @namespace, string name, bool dryRun, string step, string changes, string deferred);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Service {Namespace}/{Name} changed before it could be put back as it was; left as it is now")]
+    private partial void LogPutBackConflict(string @namespace, string name);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Injection on {Namespace}/{Name}: conflict on attempt {Attempt}, reading again")]
     private partial void LogRetry(string @namespace, string name, int attempt);

@@ -33,6 +33,7 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
     private readonly FaultInjector faults = new();
     private readonly Lock recordingGate = new();
     private readonly List<RecordedRequest> requests = [];
+    private readonly List<(string Method, string PathContains, Func<Task> Action)> hooks = [];
     private int writeCount;
 
     private FakeKubernetesApiServer(WebApplication app, TimeProvider timeProvider)
@@ -143,6 +144,19 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
 
     public void ClearFaults() => faults.Clear();
 
+    /// <summary>
+    /// Runs <paramref name="action"/> once, before the server handles the next request whose method matches and whose
+    /// path contains <paramref name="pathContains"/>: another client's requests (made by the action) arrive first, as
+    /// they may on a real server between two requests of one client.
+    /// </summary>
+    public void BeforeNext(string method, string pathContains, Func<Task> action)
+    {
+        lock (recordingGate)
+        {
+            hooks.Add((method, pathContains, action));
+        }
+    }
+
     /// <summary>Makes every continue token issued so far answer 410 Gone, as after an etcd compaction.</summary>
     public void ExpireContinueTokens() => api.ExpireContinueTokens();
 
@@ -215,6 +229,22 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
         var request = context.Request;
         var body = await new StreamReader(request.Body, Encoding.UTF8).ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
         var path = request.Path.Value ?? "/";
+        Func<Task>? before = null;
+        lock (recordingGate)
+        {
+            var index = hooks.FindIndex(hook => string.Equals(hook.Method, request.Method, StringComparison.OrdinalIgnoreCase) && path.Contains(hook.PathContains, StringComparison.Ordinal));
+            if (index >= 0)
+            {
+                before = hooks[index].Action;
+                hooks.RemoveAt(index);
+            }
+        }
+
+        if (before is not null)
+        {
+            await before().ConfigureAwait(false);
+        }
+
         var delay = faults.DelayFor(path);
         if (delay > TimeSpan.Zero)
         {
