@@ -8,8 +8,9 @@ using Microsoft.Azure.Functions.Worker;
 namespace EnvoyReaper.Functions;
 
 /// <summary>
-/// POST /api/inject: puts an Envoy sidecar in front of a Deployment (or, with "remove": true, takes it out). What must
-/// wait for the rollout is answered 202 with the status URL GET /api/inject/{namespace}/{deployment}.
+/// POST /api/inject: puts an Envoy sidecar in front of a Deployment, or of several ("deployments") that share a Service (or,
+/// with "remove": true, takes it out). What must wait for the rollout is answered 202 with the status URL
+/// GET /api/inject/{namespace}/{deployment}, one per Deployment.
 /// </summary>
 public sealed class InjectSidecar(InjectionRollouts rollouts)
 {
@@ -42,6 +43,11 @@ public sealed class InjectSidecar(InjectionRollouts rollouts)
         }
 
         var dryRun = request.Query["dryRun"] is var flag && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase);
+        if (!removal && body.Deployments is not null)
+        {
+            return InjectionResponses.From(await rollouts.InjectTogetherAsync(valid, InjectionRequestValidator.DeploymentNames(body), dryRun, cancellationToken), dryRun);
+        }
+
         var started = removal
             ? await rollouts.RemoveAsync(valid.Namespace, valid.Deployment, dryRun, cancellationToken)
             : await rollouts.InjectAsync(valid, dryRun, cancellationToken);

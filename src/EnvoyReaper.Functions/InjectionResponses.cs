@@ -32,6 +32,38 @@ internal static class InjectionResponses
         });
     }
 
+    /// <summary>
+    /// Several Deployments injected together: 202 with the first status URL in Location when any change waits for a
+    /// rollout, else 200; each Deployment's result and status URL under "deployments". A failure is its problem.
+    /// </summary>
+    public static IActionResult From(GroupStart group, bool dryRun)
+    {
+        if (group.Failure is { } failure)
+        {
+            return From(failure);
+        }
+
+        var items = group.Started.Select(item => new
+        {
+            deployment = item.Deployment,
+            changed = item.Start.Result.Changed,
+            changes = item.Start.Result.Changes,
+            hash = item.Start.Result.Hash,
+            status = item.Start.Rollout is { } rollout ? StatusUrl(rollout.Namespace, rollout.Deployment) : null,
+            rollout = item.Start.Rollout is { } waiting ? Status(waiting) : null,
+        }).ToList();
+        var body = new
+        {
+            changed = items.Any(item => item.changed),
+            dryRun,
+            changes = items.SelectMany(item => item.changes).ToList(),
+            deployments = items,
+        };
+        return items.FirstOrDefault(item => item.status is not null)?.status is { } location
+            ? new AcceptedResult(location, body)
+            : new OkObjectResult(body);
+    }
+
     /// <summary>The body of GET /api/inject/{namespace}/{deployment}.</summary>
     /// <param name="stalled">Why no check ran long past its due time; replaces the phase "rolling-out" with "stalled".</param>
     public static object Status(RolloutRecord rollout, string? stalled = null) => new

@@ -477,4 +477,95 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "redis-leader").Spec.Ports).TargetPort?.Value);
         Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "postgres").Spec.Ports).TargetPort.Value);
     }
+
+    private async Task<HttpResult> StatusAsync(string @namespace, string deployment)
+    {
+        var services = Services();
+        var context = HttpResults.Request("GET", services: services);
+        return await HttpResults.ExecuteAsync(context, await ActivatorUtilities.CreateInstance<GetInjectionStatus>(services).Run(context.Request, @namespace, deployment, CancellationToken.None));
+    }
+
+    private static readonly string[] Reviews = ["reviews-v1", "reviews-v2", "reviews-v3"];
+
+    private const string InjectReviewsTogether = """{"namespace":"previews","deployments":["reviews-v1","reviews-v2","reviews-v3"],"appPort":9080}""";
+
+    [Fact]
+    public async Task Deployments_sharing_a_Service_are_injected_together_in_one_request_each_with_its_status_URL()
+    {
+        SeedCorpus("shared-service.yaml", Namespace);
+
+        var response = await PostAsync(InjectReviewsTogether);
+
+        Assert.Equal(202, response.Status);
+        Assert.Equal("/api/inject/previews/reviews-v1", response.Location);
+        var items = response.Body["deployments"]!.AsArray();
+        Assert.Equal(Reviews, items.Select(item => item!["deployment"]!.GetValue<string>()));
+        foreach (var item in items)
+        {
+            var name = item!["deployment"]!.GetValue<string>();
+            Assert.Equal($"/api/inject/previews/{name}", item["status"]!.GetValue<string>());
+            Assert.Equal("rolling-out", item["rollout"]!["phase"]!.GetValue<string>());
+            Assert.Single(api.Get<V1Deployment>(Namespace, name)!.Spec.Template.Spec.Containers, container => container.Name == "envoy");
+            Assert.True(api.Exists<V1ConfigMap>(Namespace, $"{name}-envoy"));
+        }
+
+        Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "reviews").Spec.Ports).TargetPort?.Value);
+
+        foreach (var name in Reviews)
+        {
+            api.ReportRollout(Namespace, name, DeploymentRollout.Complete);
+        }
+
+        var services = Services();
+        for (var i = 0; i < 6 && await ReaperTestHost.DeliverNextRolloutCheckAsync(message => ActivatorUtilities.CreateInstance<FinishInjectionRollout>(services).Run(message, CancellationToken.None)) is not null; i++)
+        {
+        }
+
+        Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "reviews").Spec.Ports).TargetPort.Value);
+        foreach (var name in Reviews)
+        {
+            var status = await StatusAsync(Namespace, name);
+            Assert.Equal(200, status.Status);
+            Assert.Equal("done", status.Body["phase"]!.GetValue<string>());
+        }
+    }
+
+    [Fact]
+    public async Task Injecting_several_Deployments_writes_nothing_when_one_of_them_is_refused()
+    {
+        SeedCorpus("shared-service.yaml", Namespace);
+        api.ResetRecording();
+
+        var response = await PostAsync("""{"namespace":"previews","deployments":["reviews-v1","reviews-v2","reviews-v3","reviews-v9"],"appPort":9080}""");
+
+        Assert.Equal(404, response.Status);
+        Assert.Contains("reviews-v9", response.Body["detail"]!.GetValue<string>());
+        Assert.Equal(0, api.WriteCount);
+    }
+
+    [Fact]
+    public async Task A_request_naming_only_some_of_the_Deployments_behind_a_shared_Service_is_422_naming_the_rest()
+    {
+        SeedCorpus("shared-service.yaml", Namespace);
+
+        var response = await PostAsync("""{"namespace":"previews","deployments":["reviews-v1","reviews-v2"],"appPort":9080}""");
+
+        Assert.Equal(422, response.Status);
+        Assert.Contains("reviews-v3", response.Body["detail"]!.GetValue<string>());
+        Assert.Equal(0, api.WriteCount);
+    }
+
+    [Theory]
+    [InlineData("""{"namespace":"previews","deployment":"web","deployments":["web"],"appPort":8080}""")]
+    [InlineData("""{"namespace":"previews","deployments":[],"appPort":8080}""")]
+    [InlineData("""{"namespace":"previews","deployments":["web","web"],"appPort":8080}""")]
+    [InlineData("""{"namespace":"previews","deployments":["web","Not_A_Name"],"appPort":8080}""")]
+    [InlineData("""{"namespace":"previews","deployments":["web","api"],"remove":true}""")]
+    public async Task An_invalid_list_of_deployments_is_a_400_naming_the_field(string json)
+    {
+        var response = await PostAsync(json);
+
+        Assert.Equal(400, response.Status);
+        Assert.Contains("deployments", response.Body["errors"]!.AsObject().Select(pair => pair.Key));
+    }
 }

@@ -12,6 +12,9 @@ public sealed record InjectionRequest
 
     public string? Deployment { get; init; }
 
+    /// <summary>Several Deployments of the namespace injected together (instead of <see cref="Deployment"/>), for a Service they share.</summary>
+    public List<string?>? Deployments { get; init; }
+
     public int? AppPort { get; init; }
 
     public string? Protocol { get; init; }
@@ -60,6 +63,13 @@ public static class InjectionRequestValidator
         _ => null,
     };
 
+    /// <summary>How many Deployments one request may inject together.</summary>
+    public const int MaxDeployments = 20;
+
+    /// <summary>The Deployments a valid request names: its "deployments", or its one "deployment".</summary>
+    public static IReadOnlyList<string> DeploymentNames(InjectionRequest request) =>
+        request.Deployments is { } names ? names.Select(name => name!).ToList() : [request.Deployment!];
+
     /// <summary>Every invalid field at once, keyed by its JSON name, as RFC 7807 validation problems list them.</summary>
     public static Dictionary<string, string[]> Validate(InjectionRequest request, bool removal, out ValidInjection? valid)
     {
@@ -79,7 +89,33 @@ public static class InjectionRequestValidator
             Add("namespace", "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)");
         }
 
-        if (!KubernetesNames.IsDns1123Subdomain(request.Deployment))
+        if (request.Deployments is { } names)
+        {
+            if (request.Deployment is not null)
+            {
+                Add("deployments", "give either deployment or deployments, not both");
+            }
+
+            if (removal)
+            {
+                Add("deployments", "a removal takes one deployment");
+            }
+
+            if (names.Count is 0 or > MaxDeployments)
+            {
+                Add("deployments", $"must name 1 to {MaxDeployments} Deployments");
+            }
+
+            if (names.Any(name => !KubernetesNames.IsDns1123Subdomain(name)))
+            {
+                Add("deployments", "each must be a DNS-1123 subdomain");
+            }
+            else if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
+            {
+                Add("deployments", "must not name a Deployment twice");
+            }
+        }
+        else if (!KubernetesNames.IsDns1123Subdomain(request.Deployment))
         {
             Add("deployment", "must be a DNS-1123 subdomain");
         }
@@ -132,7 +168,7 @@ public static class InjectionRequestValidator
         }
 
         valid = errors.Count == 0
-            ? new ValidInjection(request.Namespace!, request.Deployment!, request.AppPort ?? 0, protocol, request.Service, request.Ingress,
+            ? new ValidInjection(request.Namespace!, request.Deployment ?? request.Deployments![0]!, request.AppPort ?? 0, protocol, request.Service, request.Ingress,
                 request.Monitor ?? true, request.IdleTimeout, request.MinConnections, request.Action)
             : null;
         return errors.ToDictionary(pair => pair.Key, pair => pair.Value.ToArray(), StringComparer.Ordinal);

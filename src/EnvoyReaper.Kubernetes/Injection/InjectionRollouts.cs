@@ -8,6 +8,10 @@ namespace EnvoyReaper.Kubernetes.Injection;
 /// <param name="Rollout">The operation that waits for the rollout (null: nothing waits, the result is final).</param>
 public sealed record RolloutStart(InjectionResult Result, RolloutRecord? Rollout);
 
+/// <summary>Several Deployments injected together: each one's start, in the order asked, or the failure that stopped them.</summary>
+/// <param name="Started">The Deployments injected (all of them, or those before <paramref name="Failure"/>).</param>
+public sealed record GroupStart(IReadOnlyList<(string Deployment, RolloutStart Start)> Started, InjectionResult? Failure);
+
 /// <summary>
 /// The two-phase injection: the request writes the ConfigMap and Deployment and records the operation; checks queued on
 /// "inject-rollout" with a visibility delay look at the rollout until it is complete (then make the deferred change),
@@ -27,10 +31,44 @@ public sealed partial class InjectionRollouts(
     TimeProvider time,
     ILogger<InjectionRollouts> logger)
 {
-    public async Task<RolloutStart> InjectAsync(ValidInjection request, bool dryRun, CancellationToken cancellationToken)
+    public async Task<RolloutStart> InjectAsync(ValidInjection request, bool dryRun, CancellationToken cancellationToken, IReadOnlyCollection<string>? injectedTogether = null)
     {
-        var result = await injector.InjectAsync(request, dryRun, cancellationToken).ConfigureAwait(false);
+        var result = await injector.InjectAsync(request, dryRun, cancellationToken, injectedTogether).ConfigureAwait(false);
         return await StartAsync(RolloutOperation.Inject, request.Namespace, request.Deployment, request, result, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Injects several Deployments of one namespace together, so that a Service they share is pointed at Envoy: every one
+    /// is planned first (one refused, none is written), then each is written and gets its own operation. Each one's
+    /// finish waits for the rollouts of every Deployment behind the Services it retargets.
+    /// </summary>
+    public async Task<GroupStart> InjectTogetherAsync(ValidInjection request, IReadOnlyList<string> deployments, bool dryRun, CancellationToken cancellationToken)
+    {
+        foreach (var name in deployments)
+        {
+            var planned = await injector.PlanInjectionAsync(request with { Deployment = name }, deployments, cancellationToken).ConfigureAwait(false);
+            if (planned.Status != InjectionStatus.Done)
+            {
+                return new GroupStart([], planned with { Detail = $"Deployment {name}: {planned.Detail}; nothing was changed" });
+            }
+        }
+
+        var started = new List<(string, RolloutStart)>();
+        foreach (var name in deployments)
+        {
+            var start = await InjectAsync(request with { Deployment = name }, dryRun, cancellationToken, deployments).ConfigureAwait(false);
+            if (start.Result.Status != InjectionStatus.Done)
+            {
+                var written = started.Count == 0
+                    ? "nothing was changed"
+                    : $"{string.Join(", ", started.Select(item => item.Item1))} {(started.Count > 1 ? "were" : "was")} injected already, their Service change waits for {name} (send the same request again)";
+                return new GroupStart(started, start.Result with { Detail = $"Deployment {name}: {start.Result.Detail}; {written}" });
+            }
+
+            started.Add((name, start));
+        }
+
+        return new GroupStart(started, null);
     }
 
     public async Task<RolloutStart> RemoveAsync(string @namespace, string deployment, bool dryRun, CancellationToken cancellationToken)

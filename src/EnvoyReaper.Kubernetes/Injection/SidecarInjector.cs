@@ -35,6 +35,8 @@ public sealed record InjectionResult(InjectionStatus Status, bool Changed, IRead
 /// </summary>
 internal enum InjectionStep
 {
+    /// <summary>Read and plan only: nothing is written.</summary>
+    Plan,
     Apply,
     Finish,
 }
@@ -48,12 +50,15 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
     private const string DryRunAll = "All";
 
     /// <summary>Writes the ConfigMap and Deployment; the Service retarget is deferred (in <see cref="InjectionResult.Deferred"/>) unless dry run.</summary>
-    public Task<InjectionResult> InjectAsync(ValidInjection request, bool dryRun, CancellationToken cancellationToken) =>
+    /// <param name="injectedTogether">The Deployments of the same request, whose pods will run Envoy too (a Service they share may be retargeted).</param>
+    public Task<InjectionResult> InjectAsync(ValidInjection request, bool dryRun, CancellationToken cancellationToken, IReadOnlyCollection<string>? injectedTogether = null) =>
         RunAsync(request.Namespace, request.Deployment, dryRun, InjectionStep.Apply, cancellationToken, (deployment, services, configMap, deployments) =>
-        {
-            var (plan, refusal) = SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments);
-            return (plan, refusal);
-        });
+            SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments, injectedTogether: injectedTogether));
+
+    /// <summary>Reads and plans as <see cref="InjectAsync"/> would, and writes nothing: whether the injection would be refused.</summary>
+    public Task<InjectionResult> PlanInjectionAsync(ValidInjection request, IReadOnlyCollection<string>? injectedTogether, CancellationToken cancellationToken) =>
+        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Plan, cancellationToken, (deployment, services, configMap, deployments) =>
+            SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments, injectedTogether: injectedTogether));
 
     /// <summary>
     /// Restores the Service and removes the sidecar; the ConfigMap deletion is deferred unless dry run. Once the sidecar
@@ -178,7 +183,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
 
                 var deferred = step == InjectionStep.Apply && !dryRun ? Deferred(changes!, name) : [];
                 var warnings = changes!.Warnings.Select(warning => $"warning: {warning}").ToList();
-                if (!changes.Changed)
+                if (!changes.Changed || step == InjectionStep.Plan)
                 {
                     return new InjectionResult(InjectionStatus.Done, false, warnings, changes.Hash, rollout?.Detail, dryRun) { Rollout = rollout };
                 }
