@@ -568,4 +568,62 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         Assert.Equal(400, response.Status);
         Assert.Contains("deployments", response.Body["errors"]!.AsObject().Select(pair => pair.Key));
     }
+
+    /// <summary>Delivers rollout checks until <paramref name="done"/> holds, at most <paramref name="limit"/> of them.</summary>
+    private async Task DeliverChecksUntilAsync(Func<Task<bool>> done, int limit = 12)
+    {
+        var services = Services();
+        for (var i = 0; i < limit && !await done(); i++)
+        {
+            Assert.NotNull(await ReaperTestHost.DeliverNextRolloutCheckAsync(message => ActivatorUtilities.CreateInstance<FinishInjectionRollout>(services).Run(message, CancellationToken.None)));
+        }
+
+        Assert.True(await done());
+    }
+
+    private async Task<JsonNode> StatusBodyAsync(string name) => (await StatusAsync(Namespace, name)).Body;
+
+    [Fact]
+    public async Task The_shared_Service_is_retargeted_only_once_every_Deployment_behind_it_has_rolled_out()
+    {
+        SeedCorpus("shared-service.yaml", Namespace);
+        Assert.Equal(202, (await PostAsync(InjectReviewsTogether)).Status);
+
+        // reviews-v1 is complete; reviews-v2 is still rolling; the controller has not even looked at reviews-v3.
+        api.ReportRollout(Namespace, "reviews-v1", DeploymentRollout.Complete);
+        api.ReportRollout(Namespace, "reviews-v2", DeploymentRollout.Progressing);
+        await DeliverChecksUntilAsync(async () => (await StatusBodyAsync("reviews-v1"))["checks"]!.GetValue<int>() >= 2);
+
+        Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "reviews").Spec.Ports).TargetPort?.Value);
+        var waiting = await StatusBodyAsync("reviews-v1");
+        Assert.Equal("rolling-out", waiting["phase"]!.GetValue<string>());
+        Assert.Matches("reviews-v[23]", waiting["detail"]!.GetValue<string>());
+
+        api.ReportRollout(Namespace, "reviews-v2", DeploymentRollout.Complete);
+        api.ReportRollout(Namespace, "reviews-v3", DeploymentRollout.Complete);
+        await DeliverChecksUntilAsync(async () => (await StatusBodyAsync("reviews-v1"))["phase"]!.GetValue<string>() != "rolling-out");
+
+        Assert.Equal("done", (await StatusBodyAsync("reviews-v1"))["phase"]!.GetValue<string>());
+        Assert.Equal("envoy-inbound", Assert.Single(CorpusService(Namespace, "reviews").Spec.Ports).TargetPort.Value);
+    }
+
+    [Fact]
+    public async Task A_failed_rollout_of_another_Deployment_behind_the_shared_Service_leaves_it_untouched_and_the_status_names_it()
+    {
+        SeedCorpus("shared-service.yaml", Namespace);
+        Assert.Equal(202, (await PostAsync(InjectReviewsTogether)).Status);
+
+        api.ReportRollout(Namespace, "reviews-v1", DeploymentRollout.Complete);
+        api.ReportRollout(Namespace, "reviews-v2", DeploymentRollout.DeadlineExceeded);
+        api.ReportRollout(Namespace, "reviews-v3", DeploymentRollout.Complete);
+        await DeliverChecksUntilAsync(async () => (await StatusBodyAsync("reviews-v1"))["phase"]!.GetValue<string>() != "rolling-out");
+
+        var status = await StatusBodyAsync("reviews-v1");
+        Assert.Equal("failed", status["phase"]!.GetValue<string>());
+        var detail = status["detail"]!.GetValue<string>();
+        Assert.Contains("reviews-v2", detail);
+        Assert.Contains("progress deadline", detail);
+        Assert.Contains("Service was not changed", detail);
+        Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "reviews").Spec.Ports).TargetPort?.Value);
+    }
 }

@@ -646,6 +646,10 @@ public static class SidecarPlanner
         return warnings;
     }
 
+    /// <summary>The Deployments whose pods any of <paramref name="services"/> selects.</summary>
+    public static IReadOnlyList<V1Deployment> DeploymentsBehind(IEnumerable<V1Service> services, IReadOnlyList<V1Deployment> deployments) =>
+        deployments.Where(deployment => services.Any(service => SelectsPods(service, deployment))).ToList();
+
     private static bool RunsInjectedSidecar(V1Deployment deployment) =>
         deployment.Metadata?.Annotations?.ContainsKey(HashAnnotation) == true;
 

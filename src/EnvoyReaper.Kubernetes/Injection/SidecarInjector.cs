@@ -181,6 +181,18 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                     return InjectionResult.Failed(refusal.Kind == RefusalKind.NotFound ? InjectionStatus.NotFound : InjectionStatus.Unprocessable, refusal.Message, dryRun) with { Rollout = rollout };
                 }
 
+                if (step == InjectionStep.Finish && !changes!.Removal && changes.Services.Count > 0)
+                {
+                    // A Service pointed at envoy-inbound has endpoints only on pods that run Envoy: every Deployment behind it
+                    // must have rolled out with the sidecar, not only this one.
+                    var behind = SidecarPlanner.DeploymentsBehind(changes.Services, deployments).Where(other => other.Metadata.Name != name).ToList();
+                    rollout = Together(rollout!, behind, changes.Services);
+                    if (rollout.State != RolloutState.Complete)
+                    {
+                        return new InjectionResult(InjectionStatus.Done, false, [], null, rollout.Detail, dryRun) { Rollout = rollout };
+                    }
+                }
+
                 var deferred = step == InjectionStep.Apply && !dryRun ? Deferred(changes!, name) : [];
                 var warnings = changes!.Warnings.Select(warning => $"warning: {warning}").ToList();
                 if (!changes.Changed || step == InjectionStep.Plan)
@@ -220,6 +232,31 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         }
 
         return InjectionResult.Failed(InjectionStatus.Conflict, "the objects kept changing", dryRun);
+    }
+
+    /// <summary>
+    /// This Deployment's rollout (complete) together with those of the other Deployments behind the Services: failed if
+    /// any failed (naming it), in progress while any is, complete when all are. The longest progress deadline counts.
+    /// </summary>
+    private static RolloutCheck Together(RolloutCheck own, IReadOnlyList<V1Deployment> others, IReadOnlyList<V1Service> services)
+    {
+        if (others.Count == 0)
+        {
+            return own;
+        }
+
+        var checks = others.Select(DeploymentRolloutStatus.Evaluate).ToList();
+        var deadline = checks.Select(check => check.ProgressDeadline).Append(own.ProgressDeadline).Max();
+        var shared = string.Join(", ", services.Select(service => service.Metadata.Name));
+        if (checks.FirstOrDefault(check => check.State == RolloutState.Failed) is { } failed)
+        {
+            return new RolloutCheck(RolloutState.Failed, $"{failed.Detail} (Service {shared} selects its pods too)", deadline);
+        }
+
+        var waiting = checks.Where(check => check.State == RolloutState.InProgress).Select(check => check.Detail).ToList();
+        return waiting.Count > 0
+            ? new RolloutCheck(RolloutState.InProgress, $"{own.Detail}; Service {shared} also waits for the other Deployments behind it: {string.Join("; ", waiting)}", deadline)
+            : new RolloutCheck(RolloutState.Complete, $"{own.Detail}, and so did {string.Join(", ", others.Select(other => other.Metadata.Name))} behind Service {shared}", deadline);
     }
 
     /// <summary>What waits for the rollout: the Service retarget (its named target port exists only on pods that run Envoy, so
