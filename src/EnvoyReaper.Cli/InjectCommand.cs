@@ -20,7 +20,8 @@ internal sealed record InjectArguments(
     string? IdleTimeout,
     string? MinConnections,
     string? Action,
-    bool Monitor);
+    bool Monitor,
+    string? Split = null);
 
 /// <summary>
 /// Offline injection for GitOps, like istioctl kube-inject: manifests in, injected manifests out, with the planner the
@@ -29,6 +30,12 @@ internal sealed record InjectArguments(
 /// </summary>
 internal static partial class InjectCommand
 {
+    /// <summary>With --split: what may be applied at once (the Services as they were).</summary>
+    public const string WorkloadsFile = "1-workloads.yaml";
+
+    /// <summary>With --split: the Services pointed at Envoy, to apply once the rollout is complete.</summary>
+    public const string ServicesFile = "2-services.yaml";
+
     public const int UsageExitCode = ExitCodes.Usage;
     public const int UnprocessableExitCode = ExitCodes.Configuration;
     public const int InternalErrorExitCode = ExitCodes.Usage;
@@ -53,13 +60,43 @@ internal static partial class InjectCommand
         {
             // Warnings only with a result: a failure is its one error line.
             var warnings = new List<string>();
-            var output = await InjectAsync(arguments, stdin, warnings, cancellationToken);
+            var documents = await InjectAsync(arguments, stdin, warnings, cancellationToken);
+            if (arguments.Split is not { } split)
+            {
+                foreach (var warning in warnings)
+                {
+                    await stderr.WriteLineAsync($"warning: {warning}");
+                }
+
+                await stdout.WriteAsync(ManifestDocument.Render(documents, serviceChanges: true));
+                return 0;
+            }
+
+            var services = ManifestDocument.RenderServiceChanges(documents);
+            if (services is null)
+            {
+                warnings.Add($"no Service is pointed at Envoy: {ServicesFile} holds no object");
+            }
+
+            var (workloadsPath, servicesPath) = (Path.Combine(split, WorkloadsFile), Path.Combine(split, ServicesFile));
+            try
+            {
+                Directory.CreateDirectory(split);
+                await File.WriteAllTextAsync(workloadsPath, ManifestDocument.Render(documents, serviceChanges: false), cancellationToken);
+                await File.WriteAllTextAsync(servicesPath, services ?? "# envoy-reaper inject --split: no Service to point at Envoy\n", cancellationToken);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                throw new InjectFailure(UnprocessableExitCode, $"cannot write to {split}: {exception.Message}");
+            }
+
             foreach (var warning in warnings)
             {
                 await stderr.WriteLineAsync($"warning: {warning}");
             }
 
-            await stdout.WriteAsync(output);
+            await stderr.WriteLineAsync($"wrote {workloadsPath}: apply it first (the Deployments, their ConfigMaps, the Services as they were); "
+                + $"then {servicesPath}, only once `kubectl rollout status` reports every injected Deployment rolled out");
             return 0;
         }
         catch (InjectFailure failure)
@@ -121,7 +158,7 @@ internal static partial class InjectCommand
         Action = arguments.Action,
     };
 
-    private static async Task<string> InjectAsync(InjectArguments arguments, TextReader stdin, List<string> warnings, CancellationToken cancellationToken)
+    private static async Task<List<ManifestDocument>> InjectAsync(InjectArguments arguments, TextReader stdin, List<string> warnings, CancellationToken cancellationToken)
     {
         if (UsageError(arguments) is { } usage)
         {
@@ -193,13 +230,7 @@ internal static partial class InjectCommand
             warnings.AddRange(Inject(arguments, entry, entries, injectedTogether, source));
         }
 
-        var output = new StringBuilder();
-        foreach (var document in documents)
-        {
-            document.Write(output);
-        }
-
-        return output.ToString();
+        return documents;
     }
 
     /// <summary>Plans one Deployment and records the rewritten objects on their entries; the warnings, if any.</summary>
@@ -419,10 +450,36 @@ internal static partial class InjectCommand
 
         public IEnumerable<ObjectEntry> Entries() => entries;
 
-        public void Write(StringBuilder output)
+        /// <param name="serviceChanges">False: the Services pointed at Envoy come out as they were (the first set of --split).</param>
+        public static string Render(IEnumerable<ManifestDocument> documents, bool serviceChanges)
         {
+            var output = new StringBuilder();
+            foreach (var document in documents)
+            {
+                document.Write(output, serviceChanges);
+            }
+
+            return output.ToString();
+        }
+
+        /// <summary>The Services pointed at Envoy, one document each in input order (the second set of --split); null when none.</summary>
+        public static string? RenderServiceChanges(IEnumerable<ManifestDocument> documents)
+        {
+            var output = new StringBuilder();
+            foreach (var service in documents.SelectMany(document => document.entries).Select(entry => entry.Replacement).OfType<V1Service>())
+            {
+                Append(output, Serialize(service));
+            }
+
+            return output.Length == 0 ? null : output.ToString();
+        }
+
+        private void Write(StringBuilder output, bool serviceChanges)
+        {
+            bool Rewritten(ObjectEntry entry) => entry.Replacement is not null && (serviceChanges || entry.Replacement is not V1Service);
+
             var inserted = entries.SelectMany(entry => entry.Before).ToList();
-            var changed = entries.Any(entry => entry.Replacement is not null);
+            var changed = entries.Any(Rewritten);
             if (!changed && inserted.Count == 0)
             {
                 Append(output, raw);
@@ -437,7 +494,7 @@ internal static partial class InjectCommand
                     Append(output, Serialize(item));
                 }
 
-                Append(output, entry.Replacement is { } replacement ? Header() + Serialize(replacement) : raw);
+                Append(output, Rewritten(entry) ? Header() + Serialize(entry.Replacement!) : raw);
                 return;
             }
 
@@ -446,7 +503,7 @@ internal static partial class InjectCommand
             foreach (var entry in entries)
             {
                 items.AddRange(entry.Before.Select(item => Node(Serialize(item))));
-                items.Add(entry.Replacement is { } replacement ? Node(Serialize(replacement)) : entry.Node);
+                items.Add(Rewritten(entry) ? Node(Serialize(entry.Replacement!)) : entry.Node);
             }
 
             sequence.Children.Clear();

@@ -194,9 +194,10 @@ public static class ReaperCommandLine
         var minConnections = Value("--min-connections", "Active connections at or below which the workload counts as idle (envoy-reaper/min-connections).");
         var action = Value("--action", "What the reaper does when idle: delete, scale-to-zero or observe (envoy-reaper/action).");
         var noMonitor = new Option<bool>("--no-monitor") { Description = "Inject the sidecar without opting the workload in to the reaper." };
+        var split = Value("--split", $"Write two document sets into this directory instead of printing: {InjectCommand.WorkloadsFile} (the Deployments, their ConfigMaps, every other document, the Services as they were) to apply first, and {InjectCommand.ServicesFile} (the Services pointed at Envoy) to apply only once the rollout is complete.");
         var inject = new Command("inject", "Print the manifests with an Envoy sidecar injected into every apps/v1 Deployment (Service pointed at Envoy, a ConfigMap per Deployment); every other document passes through unchanged. Writes nothing to a cluster. ")
         {
-            file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action, noMonitor,
+            file, deployment, appPort, protocol, service, ingress, idleTimeout, minConnections, action, noMonitor, split,
         };
         inject.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -210,7 +211,8 @@ public static class ReaperCommandLine
                 parseResult.GetValue(idleTimeout),
                 parseResult.GetValue(minConnections),
                 parseResult.GetValue(action),
-                Monitor: !parseResult.GetValue(noMonitor));
+                Monitor: !parseResult.GetValue(noMonitor),
+                Split: parseResult.GetValue(split));
             return await InjectCommand.RunAsync(arguments, input, parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken);
         });
         return inject;
