@@ -513,7 +513,7 @@ public static class SidecarPlanner
                 if (others.Count > 0)
                 {
                     return (null, new Refusal(RefusalKind.Unprocessable,
-                        $"Service {service.Metadata.Name} also selects the pods of Deployment{(others.Count > 1 ? "s" : "")} {string.Join(", ", others)}, which would drop out of its endpoints; inject them in the same request or file"));
+                        $"Service {service.Metadata.Name} also selects the pods of Deployment{(others.Count > 1 ? "s" : "")} {string.Join(", ", others)}, which would drop out of its endpoints; inject them together: one HTTP request listing them all in \"deployments\", or one file with the CLI"));
                 }
             }
         }
