@@ -86,7 +86,7 @@ public sealed class WakerOptions : IValidatableObject
     /// <summary>With QueueServiceUri: the client id of a user-assigned managed identity (else DefaultAzureCredential).</summary>
     public string? QueueClientId { get; set; }
 
-    public IPAddress ListenIPAddress => IPAddress.Parse(ListenAddress);
+    public IPAddress ListenIPAddress() => IPAddress.Parse(ListenAddress);
 
     public bool IsWakerPort(int port) => port >= MinWakerPort && port <= MaxWakerPort;
 

@@ -31,7 +31,7 @@ public sealed partial class WakerPortsTransport(IOptions<WakerOptions> options, 
     private IReadOnlySet<int> desired = new HashSet<int>();
     private AggregateListener? listener;
 
-    private IPAddress ListenAddress => options.Value.ListenIPAddress;
+    private IPAddress ListenAddress => options.Value.ListenIPAddress();
 
     /// <summary>The ports listened on now.</summary>
     public IReadOnlyCollection<int> ListeningPorts => listener?.Ports ?? [];

@@ -50,15 +50,14 @@ public static class WakerServiceCollectionExtensions
     public static WebApplication MapWaker(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var handler = app.Services.GetRequiredService<WakeRequestHandler>();
-        var directory = app.Services.GetRequiredService<ParkingDirectory>();
         app.Run(context =>
         {
             if (WakeRequestHandler.IsWakerConnection(context))
             {
-                return handler.HandleAsync(context);
+                return context.RequestServices.GetRequiredService<WakeRequestHandler>().HandleAsync(context);
             }
 
+            var directory = context.RequestServices.GetRequiredService<ParkingDirectory>();
             context.Response.StatusCode = context.Request.Path.Value switch
             {
                 "/healthz/live" => StatusCodes.Status200OK,

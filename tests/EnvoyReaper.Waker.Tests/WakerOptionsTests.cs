@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Waker.Tests;
+
+/// <summary>Settings that cannot work stop the waker at start, naming the setting.</summary>
+public sealed class WakerOptionsTests
+{
+    private static Dictionary<string, string?> Valid() => new()
+    {
+        ["Kubernetes:Mode"] = "AksEntra",
+        ["Kubernetes:Server"] = "https://cluster.hcp.westeurope.azmk8s.io:443",
+        ["Waker:QueueConnection"] = "UseDevelopmentStorage=true",
+        ["Waker:HealthPort"] = "0",
+    };
+
+    [Theory]
+    [InlineData("Waker:QueueConnection", null, "Waker:QueueConnection")]
+    [InlineData("Waker:HealthPort", "20005", "Waker:HealthPort")]
+    [InlineData("Waker:MinWakerPort", "30000", "Waker:MinWakerPort")]
+    [InlineData("Waker:ServiceDnsSuffix", "evil.example.com:80/", "Waker:ServiceDnsSuffix")]
+    [InlineData("Waker:ListenAddress", "everywhere", "Waker:ListenAddress")]
+    [InlineData("Waker:HoldTimeout", "01:00:00", "Waker:HoldTimeout")]
+    [InlineData("Waker:Namespaces:0", "Team_A", "Waker:Namespaces")]
+    [InlineData("Kubernetes:Mode", null, "Kubernetes:Mode")]
+    public async Task An_unusable_setting_stops_the_waker_at_start_naming_it(string key, string? value, string named)
+    {
+        var settings = Valid();
+        settings[key] = value;
+        await using var app = WakerApplication.Build([], settings);
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var exception = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(timeout.Token));
+        Assert.Contains(named, exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_defaults_match_the_reapers_waker_port_range_and_keep_the_health_port_outside_it()
+    {
+        var options = new WakerOptions();
+
+        Assert.Equal((20000, 20999), (options.MinWakerPort, options.MaxWakerPort));
+        Assert.False(options.IsWakerPort(options.HealthPort));
+        Assert.Equal(TimeSpan.FromSeconds(5), options.RefreshInterval);
+        Assert.Equal("svc", options.ServiceDnsSuffix);
+    }
+}
