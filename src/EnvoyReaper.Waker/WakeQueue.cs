@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Identity;
 using Azure.Storage.Queues;
 using EnvoyReaper.Messaging;
@@ -55,6 +56,13 @@ public sealed class AzureWakeQueue(QueueClient queue) : IWakeQueue
             task = creation;
         }
 
-        await task.ConfigureAwait(false);
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (RequestFailedException exception) when (exception.Status == 403)
+        {
+            // An add-only SAS (what the waker should hold) may not create queues: the wake function has created it.
+        }
     }
 }

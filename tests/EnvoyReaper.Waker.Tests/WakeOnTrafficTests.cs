@@ -223,4 +223,71 @@ public sealed class WakeOnTrafficTests
         Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
         Assert.Empty(await WakerTestHost.WakeMessagesAsync());
     }
+
+    [Fact]
+    public async Task A_connection_that_may_only_add_queue_messages_is_enough_to_send_the_wake()
+    {
+        await using var host = await WakerTestHost.StartAsync(new() { ["Waker:QueueConnection"] = AddOnlyQueueConnectionString() });
+        var port = WakerTestHost.FreePort();
+        host.Park("shop", "web", port);
+        await host.WaitForPortAsync(port);
+        using var client = WakerTestHost.HttpClient();
+
+        using var response = await WakerTestHost.GetAsync(client, port, "/", "application/json");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("web", Assert.Single(await WakerTestHost.WakeMessagesAsync()).Service);
+    }
+
+    /// <summary>An account SAS for the queue service that may only add messages: what the waker's Secret should hold.</summary>
+    private static string AddOnlyQueueConnectionString()
+    {
+        var parts = AzuriteStorage.ConnectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(part => part.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : string.Empty, StringComparer.OrdinalIgnoreCase);
+        var credential = new Azure.Storage.StorageSharedKeyCredential(parts["AccountName"], parts["AccountKey"]);
+        var sas = new Azure.Storage.Sas.AccountSasBuilder(
+            Azure.Storage.Sas.AccountSasPermissions.Add,
+            DateTimeOffset.UtcNow.AddHours(1),
+            Azure.Storage.Sas.AccountSasServices.Queues,
+            Azure.Storage.Sas.AccountSasResourceTypes.Object) { Protocol = Azure.Storage.Sas.SasProtocol.HttpsAndHttp }
+            .ToSasQueryParameters(credential).ToString();
+        return $"QueueEndpoint={parts["QueueEndpoint"]};SharedAccessSignature={sas}";
+    }
+
+    /// <summary>Every request the waker makes to the API server, recorded while it serves and forwards, is allowed by the RBAC of its manifest.</summary>
+    [Fact]
+    public async Task Every_API_request_of_the_waker_is_allowed_by_the_RBAC_of_its_manifest_and_none_writes()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Functions.sln")))
+        {
+            root = root.Parent;
+        }
+
+        var manifests = EnvoyReaper.TestSupport.Kubernetes.Authorization.FunctionAppManifests.Load(
+            [Path.Combine(root!.FullName, "infra", "k8s", "rbac.yaml"), Path.Combine(root.FullName, "infra", "k8s", "waker", "waker.yaml")]);
+        var identity = EnvoyReaper.TestSupport.Kubernetes.Authorization.FunctionAppManifests.IdentityOf(manifests.Deployments.Single(deployment => deployment.Metadata.Name == "envoy-reaper-waker"));
+        await using var host = await WakerTestHost.StartAsync(new() { ["Waker:HoldTimeout"] = "00:00:20" });
+        await using var app = await FakeApp.StartAsync(host.Ct);
+        var port = WakerTestHost.FreePort();
+        host.Park("shop", "web", port, servicePort: app.Port, hold: true);
+        await host.WaitForPortAsync(port);
+        using var client = WakerTestHost.HttpClient();
+        var held = WakerTestHost.GetAsync(client, port, "/", "application/json");
+        await host.WaitForRefreshesAsync(2);
+
+        var beforeUnpark = host.Api.Requests.Count;
+        await host.UnparkAsync("shop", "web");
+        var unpark = host.Api.Requests.Skip(beforeUnpark).First(request => request.Method == "PATCH");
+        using var response = await held.WaitAsync(WakerTestHost.Bound, host.Ct);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+
+        var made = host.Api.Requests.Where(request => !ReferenceEquals(request, unpark)).Select(EnvoyReaper.TestSupport.Kubernetes.Authorization.RequestAttributes.From).ToList();
+        Assert.Contains(made, request => request.Verb == "list" && request.Resource == "services" && request.Namespace.Length == 0);
+        Assert.Contains(made, request => request.Verb == "get" && request.Resource == "services" && request.Namespace == "shop");
+        var policy = manifests.Policy();
+        Assert.All(made, request => Assert.True(policy.Authorize(identity, request).Allowed, $"the waker's RBAC refuses {request}"));
+        Assert.All(made, request => Assert.Contains(request.Verb, new[] { "get", "list", "watch" }));
+    }
 }
