@@ -44,3 +44,30 @@ public sealed class WakerOptionsTests
         Assert.Equal("svc", options.ServiceDnsSuffix);
     }
 }
+
+/// <summary>Every waker setting is in README.md's waker settings table, and the table names no setting that does not exist.</summary>
+public sealed partial class WakerSettingsDocumentationTests
+{
+    [Fact]
+    public void Every_waker_setting_is_documented_in_the_README_and_every_documented_one_exists()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Functions.sln")))
+        {
+            root = root.Parent;
+        }
+
+        var readme = File.ReadAllText(Path.Combine(root!.FullName, "README.md"));
+        var start = readme.IndexOf("| waker setting |", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README.md has no waker settings table");
+        var table = string.Join('\n', readme[start..].Split('\n').TakeWhile(line => line.StartsWith('|')));
+        var documented = WakerSetting().Matches(table).Select(match => match.Groups["name"].Value).ToHashSet(StringComparer.Ordinal);
+        var settings = typeof(WakerOptions).GetProperties().Where(property => property.CanWrite).Select(property => property.Name).ToHashSet(StringComparer.Ordinal);
+
+        Assert.Empty(settings.Except(documented));
+        Assert.Empty(documented.Except(settings));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("`Waker__(?<name>[A-Za-z]+)")]
+    private static partial System.Text.RegularExpressions.Regex WakerSetting();
+}
