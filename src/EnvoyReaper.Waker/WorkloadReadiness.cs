@@ -10,6 +10,10 @@ namespace EnvoyReaper.Waker;
 /// </summary>
 public sealed partial class WorkloadReadiness(ParkingDirectory directory, ServiceMetadataReader reader, TimeProvider time, ILogger<WorkloadReadiness> logger)
 {
+    // One read per parking and refresh, shared by every request held for it: a thousand held requests of a Service that
+    // comes back cost one GET, not a thousand.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Task Refresh, Lazy<Task<bool>> Unparked)> confirmations = new(StringComparer.Ordinal);
+
     /// <summary>True once the workload is ready, false when <paramref name="timeout"/> passes first.</summary>
     public async Task<bool> WaitAsync(ParkedWorkload workload, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -18,7 +22,7 @@ public sealed partial class WorkloadReadiness(ParkingDirectory directory, Servic
         for (var round = 0; round < 100_000; round++)
         {
             var next = directory.NextRefreshAsync();
-            if (!directory.IsParked(workload.Key) && await IsUnparkedAsync(workload, cancellationToken).ConfigureAwait(false))
+            if (!directory.IsParked(workload.Key) && await ConfirmAsync(workload, next).WaitAsync(cancellationToken).ConfigureAwait(false))
             {
                 return true;
             }
@@ -42,15 +46,41 @@ public sealed partial class WorkloadReadiness(ParkingDirectory directory, Servic
         return false;
     }
 
-    private async Task<bool> IsUnparkedAsync(ParkedWorkload workload, CancellationToken cancellationToken)
+    private Task<bool> ConfirmAsync(ParkedWorkload workload, Task refresh)
     {
+        var entry = confirmations.AddOrUpdate(
+            workload.Key,
+            _ => (refresh, new Lazy<Task<bool>>(() => IsUnparkedAsync(workload))),
+            (_, existing) => ReferenceEquals(existing.Refresh, refresh) ? existing : (refresh, new Lazy<Task<bool>>(() => IsUnparkedAsync(workload))));
+        var unparked = entry.Unparked.Value;
+        if (unparked.IsCompleted && !directory.IsParked(workload.Key))
+        {
+            // Entries of parkings no request waits for any more are not kept.
+            foreach (var (key, value) in confirmations)
+            {
+                if (!ReferenceEquals(value.Refresh, refresh))
+                {
+                    confirmations.TryRemove(new KeyValuePair<string, (Task, Lazy<Task<bool>>)>(key, value));
+                }
+            }
+        }
+
+        return unparked;
+    }
+
+    private async Task<bool> IsUnparkedAsync(ParkedWorkload workload)
+    {
+        // Not a request's token: the read is shared by every request held for this parking.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), time);
+        var cancellationToken = timeout.Token;
         try
         {
             var service = await reader.GetAsync(workload.Namespace, workload.Service, cancellationToken).ConfigureAwait(false);
             return service is not null && service.Labels.GetValueOrDefault(ParkingContract.ParkedLabel) != "true";
         }
-        catch (Exception exception) when (exception is not OperationCanceledException)
+        catch (Exception exception) when (exception is not OutOfMemoryException)
         {
+            // Not back as far as can be told: the next refresh tries again.
             LogReadFailed(logger, workload.Namespace, workload.Service, exception.Message);
             return false;
         }

@@ -176,6 +176,33 @@ public sealed class WakeOnTrafficTests
     }
 
     [Fact]
+    public async Task Many_held_requests_are_each_forwarded_once_after_one_read_of_the_unparked_Service()
+    {
+        await using var host = await WakerTestHost.StartAsync(new() { ["Waker:HoldTimeout"] = "00:00:20" });
+        await using var app = await FakeApp.StartAsync(host.Ct);
+        var port = WakerTestHost.FreePort();
+        host.Park("shop", "web", port, servicePort: app.Port, hold: true);
+        await host.WaitForPortAsync(port);
+        using var client = WakerTestHost.HttpClient();
+
+        var held = Enumerable.Range(0, 20).Select(index => WakerTestHost.GetAsync(client, port, $"/item/{index}", "application/json")).ToList();
+        await host.WaitForRefreshesAsync(3);
+        Assert.All(held, request => Assert.False(request.IsCompleted));
+        await host.UnparkAsync("shop", "web");
+        var responses = await Task.WhenAll(held).WaitAsync(WakerTestHost.Bound, host.Ct);
+
+        Assert.All(responses, response => Assert.Equal(HttpStatusCode.Created, response.StatusCode));
+        Assert.Equal(Enumerable.Range(0, 20).Select(index => $"/item/{index}").Order(StringComparer.Ordinal), app.Requests.Select(request => request.PathAndQuery).Order(StringComparer.Ordinal));
+        Assert.Single(await WakerTestHost.WakeMessagesAsync());
+        var reads = host.Api.Requests.Count(request => request.Method == "GET" && request.Path == "/api/v1/namespaces/shop/services/web");
+        Assert.True(reads is >= 1 and <= 2, $"{reads} reads of the Service for 20 held requests: the confirmation is not shared");
+        foreach (var response in responses)
+        {
+            response.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_held_request_whose_workload_is_not_back_in_time_gets_503_with_Retry_After()
     {
         await using var host = await WakerTestHost.StartAsync(new() { ["Waker:HoldTimeout"] = "00:00:01" });
