@@ -14,8 +14,6 @@ public sealed class ParkingDirectory
     /// <summary>True once one list has been read: the readiness probe waits for it.</summary>
     public bool Loaded => Volatile.Read(ref current).Loaded;
 
-    public IReadOnlyCollection<int> Ports => Volatile.Read(ref current).ByPort.Keys.ToList();
-
     /// <summary>The parking the waker port <paramref name="localPort"/> stands for, or null.</summary>
     public ParkedRoute? Find(int localPort) => Volatile.Read(ref current).ByPort.GetValueOrDefault(localPort);
 

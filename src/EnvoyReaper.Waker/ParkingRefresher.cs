@@ -55,11 +55,13 @@ public sealed partial class ParkingRefresher(
     {
         var settings = options.Value;
         var services = new List<ServiceMetadata>();
+        var versions = new List<string?>();
         var namespaces = settings.Namespaces.Count == 0 ? [null] : settings.Namespaces.Distinct(StringComparer.Ordinal).Select(name => (string?)name).ToList();
         foreach (var @namespace in namespaces)
         {
             var listing = await reader.ListAsync(@namespace, ParkingContract.ParkedSelector, settings.ListPageSize, settings.MaxParkedServices - services.Count + 1, cancellationToken).ConfigureAwait(false);
             services.AddRange(listing.Services);
+            versions.Add(listing.ResourceVersion);
             if (services.Count > settings.MaxParkedServices || listing.Truncated)
             {
                 LogTooMany(logger, settings.MaxParkedServices);
@@ -94,7 +96,7 @@ public sealed partial class ParkingRefresher(
         var excluded = conflicting.SelectMany(group => group.Select(claim => claim.workload.Key)).ToHashSet(StringComparer.Ordinal);
         var served = new List<ParkedWorkload>();
         var portCount = 0;
-        foreach (var workload in parked.Where(workload => !excluded.Contains(workload.Key)).OrderBy(workload => workload.ParkedAt, StringComparer.Ordinal).ThenBy(workload => workload.Key, StringComparer.Ordinal))
+        foreach (var workload in parked.Where(workload => !excluded.Contains(workload.Key)).OrderBy(workload => DateTimeOffset.Parse(workload.ParkedAt, System.Globalization.CultureInfo.InvariantCulture)).ThenBy(workload => workload.Key, StringComparer.Ordinal))
         {
             if (portCount + workload.Ports.Count > settings.MaxWakerPorts || (settings.HealthPort != 0 && workload.Ports.Any(port => port.WakerPort == settings.HealthPort)))
             {
@@ -107,6 +109,7 @@ public sealed partial class ParkingRefresher(
         }
 
         reported = nowReported;
+        LogListed(logger, services.Count, served.Count, string.Join(",", versions));
         directory.Replace(served);
         wakes.Forget(served.Select(workload => workload.Key).ToHashSet(StringComparer.Ordinal));
         await transport.SetPortsAsync(served.SelectMany(workload => workload.Ports).Select(port => port.WakerPort).ToHashSet(), cancellationToken).ConfigureAwait(false);
@@ -119,6 +122,9 @@ public sealed partial class ParkingRefresher(
             log();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Listed {Listed} parked Services ({Served} served) at resourceVersion {ResourceVersion}")]
+    private static partial void LogListed(ILogger logger, int listed, int served, string resourceVersion);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot list the parked Services; the last parkings stay in use: {Reason}")]
     private static partial void LogListFailed(ILogger logger, string reason, Exception exception);

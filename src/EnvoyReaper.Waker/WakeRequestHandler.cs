@@ -59,7 +59,7 @@ public sealed partial class WakeRequestHandler(
                         await forwarder.ForwardAsync(context, route, cancellationToken).ConfigureAwait(false);
                         return;
                     }
-                    catch (HttpRequestException exception) when (!context.Response.HasStarted)
+                    catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested && !context.Response.HasStarted)
                     {
                         LogForwardFailed(logger, route.Workload.Namespace, route.Workload.Service, exception.Message);
                     }

@@ -143,6 +143,37 @@ public sealed class WakeOnTrafficTests
     }
 
     [Fact]
+    public async Task Two_parkings_claiming_one_waker_port_are_neither_served()
+    {
+        await using var host = await WakerTestHost.StartAsync();
+        var shared = WakerTestHost.FreePort();
+        var other = WakerTestHost.FreePort();
+        host.Park("shop", "web", shared);
+        host.Park("team", "web", shared);
+        host.Park("shop", "other", other);
+        await host.WaitForPortAsync(other);
+        await host.WaitForRefreshesAsync(2);
+
+        Assert.DoesNotContain(shared, host.Transport.ListeningPorts);
+        Assert.Null(host.Directory.Find(shared));
+        Assert.Empty(await WakerTestHost.WakeMessagesAsync());
+    }
+
+    [Fact]
+    public async Task No_more_than_the_bound_of_waker_ports_is_listened_on_the_earliest_parkings_first()
+    {
+        await using var host = await WakerTestHost.StartAsync(new() { ["Waker:MaxWakerPorts"] = "1" });
+        var early = WakerTestHost.FreePort();
+        var late = WakerTestHost.FreePort();
+        host.Park("shop", "late", late, edit: annotations => annotations[ParkingContract.ParkedAtAnnotation] = "2026-12-03T06:30:00Z");
+        host.Park("shop", "early", early, edit: annotations => annotations[ParkingContract.ParkedAtAnnotation] = "2026-12-03T05:30:00Z");
+        await host.WaitForPortAsync(early);
+        await host.WaitForRefreshesAsync(2);
+
+        Assert.Equal([early], host.Transport.ListeningPorts);
+    }
+
+    [Fact]
     public async Task With_the_hold_option_the_held_request_is_forwarded_once_to_the_Service_when_it_is_unparked()
     {
         await using var host = await WakerTestHost.StartAsync(new() { ["Waker:HoldTimeout"] = "00:00:20" });
