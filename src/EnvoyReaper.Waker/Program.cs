@@ -1,0 +1,3 @@
+using EnvoyReaper.Waker;
+
+await WakerApplication.Build(args).RunAsync().ConfigureAwait(false);
