@@ -56,4 +56,22 @@ public sealed class InMemoryWorkloadStateStore : IWorkloadStateStore
 
         return Task.FromResult(accepted ? written.Item2 : null);
     }
+
+    /// <summary>Transactions asked for by <see cref="TryWriteManyAsync"/>.</summary>
+    public int Transactions => Volatile.Read(ref transactions);
+
+    private int transactions;
+
+    /// <summary>As the Table store's contract says: each write as on its own (a refused transaction falls back to that).</summary>
+    public async Task<IReadOnlyList<string?>> TryWriteManyAsync(string @namespace, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref transactions);
+        var etags = new string?[writes.Count];
+        for (var i = 0; i < writes.Count; i++)
+        {
+            etags[i] = await TryWriteAsync(@namespace, writes[i].Deployment, writes[i].State, writes[i].ExpectedETag, cancellationToken);
+        }
+
+        return etags;
+    }
 }
