@@ -216,6 +216,37 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_version_1_stats_check_queued_before_an_upgrade_still_checks_and_raises_the_teardown()
+    {
+        Seed();
+        await CyclesAsync(10);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        // What the timer of the previous version would have queued for the same workload at the same moment.
+        var batch = await TakeQueuedStatsCheckAsync();
+        var workload = Assert.Single(batch.Workloads);
+        var single = new StatsCheckMessage(StatsCheckMessage.Version1, "legacy-check", batch.DueAt, batch.Namespace, workload.Deployment, workload.DeploymentUid,
+            workload.DeploymentCreatedAt, workload.Source, workload.Monitor, workload.Settings, workload.ConfigurationErrors, workload.Pods, workload.NotReadyPods);
+
+        await host.Create<CheckStats>().Run(ReaperTestHost.Delivery("v1-delivery", ReaperJson.Serialize(single)), CancellationToken.None);
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
+        Assert.Contains("TeardownRequested", EventReasons());
+        Assert.Equal(1, await host.DeliverTeardownsAsync());
+        Assert.False(DeploymentExists);
+    }
+
+    private static async Task<StatsCheckBatchMessage> TakeQueuedStatsCheckAsync()
+    {
+        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.StatsCheck);
+        var received = Assert.Single((await queue.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(30))).Value);
+        await queue.DeleteMessageAsync(received.MessageId, received.PopReceipt);
+        var body = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(received.Body.ToString()));
+        Assert.True(MessageReader.TryReadStatsCheck(body, out var batch, out var error), error);
+        return batch;
+    }
+
+    [Fact]
     public async Task A_teardown_message_delivered_twice_acts_once()
     {
         Seed();
