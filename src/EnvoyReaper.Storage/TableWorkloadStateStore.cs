@@ -43,6 +43,53 @@ public sealed class TableWorkloadStateStore(TableClient table) : IWorkloadStateS
         return state is null ? null : new StoredState(state, entity.ETag.ToString());
     }
 
+    /// <summary>
+    /// One query of the partition's row range from the first to the last name (Table filters allow only 15 discrete
+    /// comparisons, so not one per name); rows in that range that were not asked for are skipped. Reads only.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken)
+    {
+        var states = new Dictionary<string, StoredState>(StringComparer.Ordinal);
+        if (deployments.Count == 0)
+        {
+            return states;
+        }
+
+        if (deployments.Count == 1)
+        {
+            var name = deployments.First();
+            if (await GetAsync(@namespace, name, cancellationToken).ConfigureAwait(false) is { } single)
+            {
+                states[name] = single;
+            }
+
+            return states;
+        }
+
+        var wanted = deployments.ToHashSet(StringComparer.Ordinal);
+        var first = wanted.Min(StringComparer.Ordinal)!;
+        var last = wanted.Max(StringComparer.Ordinal)!;
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {@namespace} and RowKey ge {first} and RowKey le {last}");
+        try
+        {
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                if (wanted.Contains(entity.RowKey)
+                    && entity.GetString(StateColumn) is { } json
+                    && JsonSerializer.Deserialize<WorkloadState>(json, ReaperJson.Options) is { } state)
+                {
+                    states[entity.RowKey] = new StoredState(state, entity.ETag.ToString());
+                }
+            }
+        }
+        catch (RequestFailedException exception) when (exception.Status == 404)
+        {
+            return states;
+        }
+
+        return states;
+    }
+
     /// <summary>Reads only: a table that does not exist holds no state.</summary>
     public async Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken)
     {

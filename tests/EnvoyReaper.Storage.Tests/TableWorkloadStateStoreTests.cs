@@ -176,4 +176,26 @@ public sealed class TableWorkloadStateStoreTests : IAsyncLifetime
         Assert.NotNull(etags[2]);
         Assert.Null(await store.GetAsync("games", "web-1", CancellationToken.None));
     }
+
+    [Fact]
+    public async Task The_states_of_several_workloads_are_read_in_one_query_with_their_ETags_and_only_those_asked_for()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var etags = await store.TryWriteManyAsync("games", FirstSights(6, at), CancellationToken.None);
+        await store.TryWriteAsync("other", "web-2", State(Verdict.Active, at), null, CancellationToken.None);
+        requests.Reset();
+
+        var states = await store.GetManyAsync("games", ["web-1", "web-3", "web-5", "web-missing"], CancellationToken.None);
+
+        Assert.Equal(1, requests.Total);
+        Assert.Equal(["web-1", "web-3", "web-5"], states.Keys.Order());
+        Assert.Equal(etags[3], states["web-3"].ETag);
+        Assert.Equal(Verdict.Unknown, states["web-5"].State.Verdict);
+    }
+
+    [Fact]
+    public async Task Reading_several_states_from_a_table_that_does_not_exist_finds_none()
+    {
+        Assert.Empty(await store.GetManyAsync("games", ["web-1", "web-2"], CancellationToken.None));
+    }
 }

@@ -62,6 +62,8 @@ public sealed partial class StatsCheckProcessor(
         }
 
         var checks = message.Workloads.Select(workload => new WorkloadRun(message, workload, messageId)).ToList();
+        await Task.WhenAll(checks.Select(check => IsolatedAsync(check, () => SampleAsync(check, cancellationToken)))).ConfigureAwait(false);
+        await ReadStatesAsync(message, checks, cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(checks.Select(check => IsolatedAsync(check, () => DecideAsync(check, cancellationToken)))).ConfigureAwait(false);
         await WriteChangedStatesAsync(message, checks.Where(check => check.Pending is not null).ToList(), cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(checks.Select(check => IsolatedAsync(check, () => FinishAsync(check, cancellationToken)))).ConfigureAwait(false);
@@ -89,8 +91,8 @@ public sealed partial class StatsCheckProcessor(
         }
     }
 
-    /// <summary>Reads the pods, decides on the stored state, and leaves a changed state for the batch's write.</summary>
-    private async Task DecideAsync(WorkloadRun check, CancellationToken cancellationToken)
+    /// <summary>Reads the workload's pods.</summary>
+    private async Task SampleAsync(WorkloadRun check, CancellationToken cancellationToken)
     {
         var workload = check.Workload;
         IReadOnlyList<PodReading> readings = workload.Settings is { } settings
@@ -101,10 +103,63 @@ public sealed partial class StatsCheckProcessor(
         // The time of the sample, not of the decision: server.uptime was read now, and a slow state read must not make
         // an Envoy look restarted (now - uptime moving later) or make an old sample look newer than the stored one.
         check.SampledAt = time.GetUtcNow();
+    }
 
-        var stored = stateCache.TryGet(check.Namespace, workload.Deployment, out var cached)
-            ? cached
-            : await ReadStateAsync(check, cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// The states of the batch's workloads: this instance's copy where it has one, and the others read together (one
+    /// query of the namespace's partition). A workload whose state that query did not bring reads it on its own.
+    /// </summary>
+    private async Task ReadStatesAsync(StatsCheckBatchMessage message, IReadOnlyList<WorkloadRun> checks, CancellationToken cancellationToken)
+    {
+        var uncached = new List<WorkloadRun>();
+        foreach (var check in checks.Where(check => check.Result is null))
+        {
+            if (stateCache.TryGet(check.Namespace, check.Workload.Deployment, out var cached))
+            {
+                check.Stored = cached;
+                check.StateRead = true;
+            }
+            else
+            {
+                uncached.Add(check);
+            }
+        }
+
+        if (uncached.Count < 2)
+        {
+            return;
+        }
+
+        IReadOnlyDictionary<string, StoredState> states;
+        try
+        {
+            states = await stateStore.GetManyAsync(message.Namespace, uncached.Select(check => check.Workload.Deployment).ToList(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogBatchReadFailed(exception, message.Namespace, uncached.Count);
+            return;
+        }
+
+        foreach (var check in uncached)
+        {
+            check.StateRead = true;
+            check.Stored = states.GetValueOrDefault(check.Workload.Deployment);
+            if (check.Stored is null)
+            {
+                stateCache.Forget(check.Namespace, check.Workload.Deployment);
+            }
+            else
+            {
+                stateCache.Set(check.Namespace, check.Workload.Deployment, check.Stored);
+            }
+        }
+    }
+
+    /// <summary>Decides on the stored state, and leaves a changed state for the batch's write.</summary>
+    private async Task DecideAsync(WorkloadRun check, CancellationToken cancellationToken)
+    {
+        var stored = check.StateRead ? check.Stored : await ReadStateAsync(check, cancellationToken).ConfigureAwait(false);
         if (Decide(check, stored) is { } evaluation)
         {
             check.Pending = evaluation.StateChanged ? new PendingWrite(evaluation, stored?.ETag) : null;
@@ -471,6 +526,11 @@ public sealed partial class StatsCheckProcessor(
 
         public DateTimeOffset SampledAt { get; set; }
 
+        /// <summary>Whether <see cref="Stored"/> holds the state to decide on (null: none stored).</summary>
+        public bool StateRead { get; set; }
+
+        public StoredState? Stored { get; set; }
+
         /// <summary>A decision that changed the state, waiting for the batch's write.</summary>
         public PendingWrite? Pending { get; set; }
 
@@ -488,6 +548,9 @@ public sealed partial class StatsCheckProcessor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Stats check {MessageId}: {Namespace}/{Name} could not be checked and is Unknown this time: {Error}")]
     private partial void LogWorkloadFailed(Exception exception, string messageId, string @namespace, string name, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The states of {Count} workloads in {Namespace} could not be read together; each is read on its own")]
+    private partial void LogBatchReadFailed(Exception exception, string @namespace, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The states of {Count} workloads in {Namespace} could not be written together; each is decided again on its own")]
     private partial void LogBatchWriteFailed(Exception exception, string @namespace, int count);

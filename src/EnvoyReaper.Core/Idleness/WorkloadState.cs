@@ -51,6 +51,12 @@ public interface IWorkloadStateStore
 {
     Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The stored states of several Deployments of one namespace, read together where the store can (one query of the
+    /// namespace's partition); a Deployment without state is absent from the result.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken);
+
     /// <summary>Every stored state, keyed by namespace and Deployment name: one paged scan, for the status endpoint.</summary>
     Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken);
 

@@ -75,6 +75,22 @@ public sealed class StatsCheckBatchTests : IDisposable
     }
 
     [Fact]
+    public async Task The_states_a_batch_has_no_copy_of_are_read_in_one_query()
+    {
+        for (var i = 0; i < 10; i++)
+        {
+            await StoreIdleSinceAsync(i, T0.AddMinutes(-3));
+        }
+
+        var results = await processor.ProcessAsync(Batch(12), "msg-1", CancellationToken.None);
+
+        Assert.Equal(1, memory.Queries);
+        Assert.Equal(12, memory.Reads); // every row the query brought (or found missing), none read again on its own
+        Assert.All(results.Take(10), result => Assert.Equal(Verdict.Idle, result.Evaluation!.Verdict));
+        Assert.All(results.Skip(10), result => Assert.Equal(Verdict.Unknown, result.Evaluation!.Verdict)); // first sights
+    }
+
+    [Fact]
     public async Task A_batch_where_nothing_changed_writes_nothing()
     {
         for (var i = 0; i < 5; i++)
@@ -207,6 +223,11 @@ public sealed class StatsCheckBatchTests : IDisposable
             deployment == FailReadsOf
                 ? Task.FromException<StoredState?>(new TimeoutException("table read timed out"))
                 : inner.GetAsync(@namespace, deployment, cancellationToken);
+
+        public Task<IReadOnlyDictionary<string, StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken) =>
+            FailReadsOf is { } failing && deployments.Contains(failing)
+                ? Task.FromException<IReadOnlyDictionary<string, StoredState>>(new TimeoutException("table read timed out"))
+                : inner.GetManyAsync(@namespace, deployments, cancellationToken);
 
         public Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
 

@@ -37,6 +37,26 @@ public sealed class InMemoryWorkloadStateStore : IWorkloadStateStore
             : null);
     }
 
+    /// <summary>Queries of several rows asked for by <see cref="GetManyAsync"/> (each row read also counts in <see cref="Reads"/>).</summary>
+    public int Queries => Volatile.Read(ref queries);
+
+    private int queries;
+
+    public async Task<IReadOnlyDictionary<string, StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref queries);
+        var states = new Dictionary<string, StoredState>(StringComparer.Ordinal);
+        foreach (var deployment in deployments)
+        {
+            if (await GetAsync(@namespace, deployment, cancellationToken) is { } stored)
+            {
+                states[deployment] = stored;
+            }
+        }
+
+        return states;
+    }
+
     public Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>>(
             rows.ToDictionary(row => row.Key, row => JsonSerializer.Deserialize<WorkloadState>(row.Value.Json, ReaperJson.Options)!));
