@@ -236,6 +236,30 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
         Assert.False(DeploymentExists);
     }
 
+    [Fact]
+    public async Task A_workload_whose_stats_cannot_be_read_stays_Unknown_while_its_neighbour_in_the_same_message_is_torn_down()
+    {
+        Seed();
+        await using var broken = await FakeEnvoyFleet.StartAsync(1);
+        broken.Pods[0].Fault = EnvoyFault.Garbage;
+        host.Api.SeedWorkload(Namespace, "broken", [broken.Pods[0].Ip],
+            new Dictionary<string, string> { ["envoy-reaper/stats-port"] = broken.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) }, createdAt: AnHourAgo);
+        await CyclesAsync(10);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        var raw = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        Assert.True(MessageReader.TryReadStatsCheck(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString())), out var batch, out var error), error);
+        Assert.Equal(["arena", "broken"], batch.Workloads.Select(workload => workload.Deployment).Order());
+
+        Assert.Equal(1, await host.DeliverStatsChecksAsync());
+        await host.DeliverTeardownsAsync();
+
+        Assert.False(DeploymentExists);
+        Assert.True(host.Api.Exists<V1Deployment>(Namespace, "broken"));
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
+        Assert.Contains(host.Logs, line => line.Contains($"{Namespace}/broken", StringComparison.Ordinal) && line.Contains("Unknown", StringComparison.Ordinal));
+    }
+
     private static async Task<StatsCheckBatchMessage> TakeQueuedStatsCheckAsync()
     {
         var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.StatsCheck);
