@@ -5,7 +5,7 @@ using Microsoft.Azure.Functions.Worker;
 
 namespace EnvoyReaper.Functions;
 
-/// <summary>Reads a workload's Envoy statistics and decides whether it is idle.</summary>
+/// <summary>Reads the Envoy statistics of a batch of workloads and decides, for each, whether it is idle.</summary>
 public sealed class CheckStats(MessageIntake intake, StatsCheckProcessor processor)
 {
     // Bound to the QueueMessage itself: the host merges a JSON body's own fields into the binding data, so a body field
@@ -13,7 +13,7 @@ public sealed class CheckStats(MessageIntake intake, StatsCheckProcessor process
     [Function(nameof(CheckStats))]
     public async Task Run([QueueTrigger(QueueNames.StatsCheck, Connection = "AzureWebJobsStorage")] QueueMessage message, CancellationToken cancellationToken)
     {
-        if (await intake.AcceptAsync<StatsCheckMessage>(QueueNames.StatsCheck, message.Body.ToString(), message.MessageId, StatsCheckMessage.CurrentVersion, cancellationToken) is { } check)
+        if (await intake.AcceptStatsCheckAsync(message.Body.ToString(), message.MessageId, cancellationToken) is { } check)
         {
             await processor.ProcessAsync(check, message.MessageId, cancellationToken);
         }

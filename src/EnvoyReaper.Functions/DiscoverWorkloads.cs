@@ -3,7 +3,7 @@ using Microsoft.Azure.Functions.Worker;
 
 namespace EnvoyReaper.Functions;
 
-/// <summary>Every cycle (ReaperSchedule), queues one stats check per monitored workload.</summary>
+/// <summary>Every cycle (ReaperSchedule), queues the stats checks of the monitored workloads, in batches of one namespace.</summary>
 public sealed class DiscoverWorkloads(DiscoveryCycle cycle)
 {
     [Function(nameof(DiscoverWorkloads))]

@@ -161,15 +161,18 @@ public static class Baselines
 
                 await Task.WhenAll(batch.Select(async message =>
                 {
-                    var check = checks[0];
                     var body = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
-                    var parsed = MessageReader.TryRead<StatsCheckMessage>(body, StatsCheckMessage.CurrentVersion, out var read, out string? _) ? read! : check.Message;
-                    var t1 = Stopwatch.GetTimestamp();
-                    await table.GetEntityIfExistsAsync<TableEntity>(parsed.Namespace, parsed.Deployment);
-                    gets.Add(Stopwatch.GetTimestamp() - t1);
-                    t1 = Stopwatch.GetTimestamp();
+                    var parsed = MessageReader.TryReadStatsCheck(body, out var read, out string? _) ? read! : checks[0].Message;
+                    foreach (var workload in parsed.Workloads)
+                    {
+                        var t1 = Stopwatch.GetTimestamp();
+                        await table.GetEntityIfExistsAsync<TableEntity>(parsed.Namespace, workload.Deployment);
+                        gets.Add(Stopwatch.GetTimestamp() - t1);
+                    }
+
+                    var t2 = Stopwatch.GetTimestamp();
                     await raw.DeleteMessageAsync(message.MessageId, message.PopReceipt);
-                    deletes.Add(Stopwatch.GetTimestamp() - t1);
+                    deletes.Add(Stopwatch.GetTimestamp() - t2);
                     Interlocked.Increment(ref processed);
                 }));
             }
@@ -177,7 +180,7 @@ public static class Baselines
         await Task.WhenAll(loops);
         var drain = Stopwatch.GetElapsedTime(started);
         var cpu2 = harness.Cpu.Read();
-        return new StorageBaselineResult(checks.Count, enqueue, drain, receives.MeanMs, gets.MeanMs, deletes.MeanMs,
+        return new StorageBaselineResult(checks.Sum(check => check.Message.Workloads.Count), enqueue, drain, receives.MeanMs, gets.MeanMs, deletes.MeanMs,
             cpu2.Self - cpu1.Self, cpu2.Azurite - cpu1.Azurite, cpu1.Self - cpu0.Self, cpu1.Azurite - cpu0.Azurite);
     }
 
@@ -189,10 +192,12 @@ public static class Baselines
     public static async Task<StorageBaselineResult> BatchedStorageFloorAsync(Harness harness, BenchOptions options, IReadOnlyList<ScheduledCheck> checks, int perMessage)
     {
         await harness.ResetQueuesAsync();
-        var groups = checks.Select(check => check.Message)
-            .GroupBy(message => message.Namespace)
-            .SelectMany(ns => ns.OrderBy(message => message.Deployment, StringComparer.Ordinal).Chunk(perMessage))
+        var groups = checks.SelectMany(check => check.Message.Workloads.Select(workload => (check.Message, Workload: workload)))
+            .GroupBy(pair => pair.Message.Namespace)
+            .SelectMany(ns => ns.OrderBy(pair => pair.Workload.Deployment, StringComparer.Ordinal).Chunk(perMessage)
+                .Select(chunk => chunk[0].Message with { Workloads = chunk.Select(pair => pair.Workload).ToList() }))
             .ToList();
+        var workloads = groups.Sum(group => group.Workloads.Count);
         var queue = new QueueClient(options.Storage, QueueNames.StatsCheck, AzureWorkQueue.ClientOptions());
         var cpu0 = harness.Cpu.Read();
         var started = Stopwatch.GetTimestamp();
@@ -231,9 +236,9 @@ public static class Baselines
                 await Task.WhenAll(batch.Select(async message =>
                 {
                     var body = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
-                    var group = System.Text.Json.JsonSerializer.Deserialize<StatsCheckMessage[]>(body, ReaperJson.Options)!;
+                    var group = System.Text.Json.JsonSerializer.Deserialize<StatsCheckBatchMessage>(body, ReaperJson.Options)!;
                     var t1 = Stopwatch.GetTimestamp();
-                    var filter = TableClient.CreateQueryFilter($"PartitionKey eq {group[0].Namespace} and RowKey ge {group[0].Deployment} and RowKey le {group[^1].Deployment}");
+                    var filter = TableClient.CreateQueryFilter($"PartitionKey eq {group.Namespace} and RowKey ge {group.Workloads[0].Deployment} and RowKey le {group.Workloads[^1].Deployment}");
                     await foreach (var row in table.QueryAsync<TableEntity>(filter))
                     {
                         Interlocked.Increment(ref rows);
@@ -250,12 +255,12 @@ public static class Baselines
         await Task.WhenAll(loops);
         var drain = Stopwatch.GetElapsedTime(started);
         var cpu2 = harness.Cpu.Read();
-        if (rows != checks.Count)
+        if (rows != workloads)
         {
-            Failures.Note($"batched floor read {rows} state rows for {checks.Count} workloads");
+            Failures.Note($"batched floor read {rows} state rows for {workloads} workloads");
         }
 
-        return new StorageBaselineResult(checks.Count, enqueue, drain, receives.MeanMs, queries.MeanMs, deletes.MeanMs,
+        return new StorageBaselineResult(workloads, enqueue, drain, receives.MeanMs, queries.MeanMs, deletes.MeanMs,
             cpu2.Self - cpu1.Self, cpu2.Azurite - cpu1.Azurite, cpu1.Self - cpu0.Self, cpu1.Azurite - cpu0.Azurite)
         { PerMessage = perMessage, QueueMessages = groups.Count };
     }

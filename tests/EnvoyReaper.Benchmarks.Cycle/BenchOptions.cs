@@ -31,6 +31,12 @@ public sealed class BenchOptions
 
     public int? MaxConcurrentStatsReads { get; set; }
 
+    /// <summary>Reaper:StatsCheckBatchSize (the app's default when not given).</summary>
+    public int? StatsCheckBatchSize { get; set; }
+
+    /// <summary>One more quiet cycle with Reaper:StatsCheckBatchSize 1: one message per workload, the baseline in the same run.</summary>
+    public bool UnbatchedCycle { get; set; } = true;
+
     /// <summary>Reaper:StateCacheTimeToLive; 00:00:00 reads the table at every check, as before the cache.</summary>
     public TimeSpan? StateCacheTimeToLive { get; set; }
 
@@ -95,6 +101,8 @@ public sealed class BenchOptions
                 case "--sequential": options.Overlap = false; break;
                 case "--page-size": options.PageSize = Int(); break;
                 case "--max-reads": options.MaxConcurrentStatsReads = Int(); break;
+                case "--batch-size": options.StatsCheckBatchSize = Int(); break;
+                case "--no-unbatched-cycle": options.UnbatchedCycle = false; break;
                 case "--state-cache-ttl": options.StateCacheTimeToLive = TimeSpan.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--no-uncached-cycle": options.UncachedCycle = false; break;
                 case "--storage": options.Storage = Next(); break;
@@ -119,6 +127,7 @@ public sealed class BenchOptions
                           --workloads N (10000)  --pods P (3)  --namespaces K (20)  --ips A (1000 loopback addresses, shared by the pods)
                           --idle-fraction F (0.5)  --cycles C (3)  --receivers R (4)  --batch B (32)  --sequential (drain after the timer)
                           --page-size N (Reaper:ListPageSize)  --max-reads N (Reaper:MaxConcurrentStatsReads)
+                          --batch-size N (Reaper:StatsCheckBatchSize)  --no-unbatched-cycle (skip the quiet cycle at batch size 1, the one-message-per-workload baseline)
                           --state-cache-ttl 00:10:00 (Reaper:StateCacheTimeToLive; 00:00:00 = a table read per check)
                           --no-uncached-cycle (skip the last cycle, run with the state cache off as its baseline)
                           --storage CONNECTION (ENVOYREAPER_BENCH_STORAGE, ENVOYREAPER_TEST_STORAGE, else UseDevelopmentStorage=true)

@@ -153,7 +153,7 @@ public static class DetectionLatency
             }
 
             var message = new StatsCheckMessage(
-                StatsCheckMessage.CurrentVersion,
+                StatsCheckMessage.Version1,
                 Guid.NewGuid().ToString("n"),
                 start + due,
                 "sim",
@@ -166,7 +166,7 @@ public static class DetectionLatency
                 null,
                 [new PodTarget("app-5d8f7c9b6-p0000", "pod-uid", "127.0.0.1", false)],
                 0);
-            processor.ProcessAsync(message, message.Id, CancellationToken.None).GetAwaiter().GetResult();
+            processor.ProcessAsync(message.ToBatch(), message.Id, CancellationToken.None).GetAwaiter().GetResult();
             foreach (var queued in queue.TakeChecks())
             {
                 var queuedDue = at + queued.Delay;

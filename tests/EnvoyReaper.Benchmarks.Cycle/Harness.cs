@@ -11,6 +11,7 @@ using EnvoyReaper.Idleness;
 using EnvoyReaper.Messaging;
 using EnvoyReaper.TestSupport.Envoy;
 using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
 using EnvoyReaper.Workloads;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Configuration;
@@ -60,6 +61,24 @@ public sealed record CycleResult(
     long FleetConnections)
 {
     public int Expired { get; init; }
+
+    /// <summary>Workloads in the messages queued, and in the messages checked.</summary>
+    public long WorkloadsQueued { get; init; }
+
+    public long WorkloadChecks { get; init; }
+
+    /// <summary>Reaper:StatsCheckBatchSize in this cycle.</summary>
+    public int BatchSize { get; init; }
+
+    /// <summary>Requests the storage SDK clients sent in the cycle, by service and kind ("queue GET messages").</summary>
+    public IReadOnlyDictionary<string, long> StorageByKind { get; init; } = new Dictionary<string, long>();
+
+    public long StorageRequests => StorageByKind.Values.Sum();
+
+    /// <summary>Receives that found nothing (polling: a cost per unit of time, not per check).</summary>
+    public long EmptyReceives { get; init; }
+
+    public long TableTransactions { get; init; }
 }
 
 /// <summary>The function app (container of Program.cs) over the fake API server, the fake Envoy fleet and Azurite.</summary>
@@ -160,6 +179,11 @@ public sealed class Harness : IAsyncDisposable
             values["Reaper:StateCacheTimeToLive"] = cacheTimeToLive.ToString("c", CultureInfo.InvariantCulture);
         }
 
+        if (options.StatsCheckBatchSize is { } batchSize)
+        {
+            values["Reaper:StatsCheckBatchSize"] = batchSize.ToString(CultureInfo.InvariantCulture);
+        }
+
         if (options.MaxConcurrentStatsReads is { } reads)
         {
             values["Reaper:MaxConcurrentStatsReads"] = reads.ToString(CultureInfo.InvariantCulture);
@@ -173,6 +197,10 @@ public sealed class Harness : IAsyncDisposable
             .AddFilter(typeof(StatsCheckProcessor).FullName, LogLevel.Debug)
             .AddProvider(new BenchLoggerProvider(verdicts)));
         collection.AddEnvoyReaperFunctions(configuration);
+        // The same clients as the app's, each counting the requests it sends: what the account bills as transactions.
+        collection.AddSingleton(new QueueServiceClient(options.Storage, Counted(EnvoyReaper.Storage.AzureWorkQueue.ClientOptions(), counters.QueueRequests)));
+        collection.AddSingleton(new TableServiceClient(options.Storage, Counted(new TableClientOptions(), counters.TableRequests)));
+        collection.AddSingleton(new Azure.Storage.Blobs.BlobServiceClient(options.Storage, Counted(new Azure.Storage.Blobs.BlobClientOptions(), counters.BlobRequests)));
         Decorate<IEnvoyStatsReader>(collection, (inner, _) => new TimedStatsReader(inner, counters));
         var stateSwitch = new StateStoreSwitch();
         Decorate<IWorkloadStateStore>(collection, (inner, _) => new TimedStateStore(inner, counters, stateSwitch));
@@ -232,6 +260,13 @@ public sealed class Harness : IAsyncDisposable
         return result;
     }
 
+    private static T Counted<T>(T clientOptions, StorageRequestCounter counter)
+        where T : Azure.Core.ClientOptions
+    {
+        clientOptions.AddPolicy(counter, Azure.Core.HttpPipelinePosition.PerRetry);
+        return clientOptions;
+    }
+
     private static void Decorate<T>(IServiceCollection services, Func<T, IServiceProvider, T> wrap)
         where T : class
     {
@@ -246,6 +281,9 @@ public sealed class Harness : IAsyncDisposable
         ?? ActivatorUtilities.CreateInstance(provider, descriptor.ImplementationType!);
 
     public QueueClient RawQueue(string name) => new(options.Storage, name, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None });
+
+    /// <summary>The queue as the trigger uses it (receive, delete), its requests counted with the app's.</summary>
+    public QueueClient TriggerQueue(string name) => new(options.Storage, name, Counted(new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None }, Counters.QueueRequests));
 
     public async Task ResetQueuesAsync()
     {
@@ -273,6 +311,7 @@ public sealed class Harness : IAsyncDisposable
         var cpuBefore = Cpu.Read();
         var fleetBefore = FleetTotals();
         var sampler = new MemorySampler();
+        Counters.ResetStorageRequests();
 
         var drain = new Drain(this, options);
         var cycleStart = Stopwatch.GetTimestamp();
@@ -337,8 +376,19 @@ public sealed class Harness : IAsyncDisposable
             fleetAfter.Connections - fleetBefore.Connections)
         {
             Expired = options.TimerOnly ? 0 : drain.Expired,
+            WorkloadsQueued = Interlocked.Read(ref c.WorkloadsQueued),
+            WorkloadChecks = Interlocked.Read(ref c.WorkloadChecks),
+            BatchSize = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ReaperOptions>>().Value.StatsCheckBatchSize,
+            StorageByKind = StorageByKind(c),
+            EmptyReceives = Interlocked.Read(ref c.EmptyReceives),
+            TableTransactions = c.StateTransactions.Count,
         };
     }
+
+    private static Dictionary<string, long> StorageByKind(Counters counters) =>
+        new[] { ("queue", counters.QueueRequests), ("table", counters.TableRequests), ("blob", counters.BlobRequests) }
+            .SelectMany(service => service.Item2.ByKind.Select(kind => ($"{service.Item1} {kind.Key}", kind.Value)))
+            .ToDictionary(pair => pair.Item1, pair => pair.Item2, StringComparer.Ordinal);
 
     /// <summary>
     /// The check path without storage: the bodies the last timer queued handed straight to the real CheckStats, as many
@@ -381,7 +431,12 @@ public sealed class Harness : IAsyncDisposable
                 TimeSpan.FromMilliseconds(c.StateGets.MeanMs), TimeSpan.FromMilliseconds(c.StateWrites.MeanMs), TimeSpan.Zero, 0, TimeSpan.Zero,
                 TimeSpan.FromMilliseconds(c.Invocations.MeanMs), Mean(c.ReadSpanTicks, processed), Mean(c.StateTicksInChecks, processed), Mean(c.ApiWriteTicksInChecks, processed),
                 TimeSpan.FromMilliseconds(c.StatsReads.MeanMs), cpuAfter.Self - cpuBefore.Self, cpuAfter.Azurite - cpuBefore.Azurite, heapBefore, sampler.PeakHeap, sampler.PeakWorkingSet,
-                GC.GetTotalAllocatedBytes(false) - allocatedBefore, Failures.TakeAll(), Verdicts.Snapshot(), fleetAfter.Connections - fleetBefore.Connections);
+                GC.GetTotalAllocatedBytes(false) - allocatedBefore, Failures.TakeAll(), Verdicts.Snapshot(), fleetAfter.Connections - fleetBefore.Connections)
+            {
+                WorkloadsQueued = checks.Sum(check => check.Message.Workloads.Count),
+                WorkloadChecks = Interlocked.Read(ref c.WorkloadChecks),
+                BatchSize = checks.Max(check => check.Message.Workloads.Count),
+            };
         }
         finally
         {
@@ -398,6 +453,7 @@ public sealed class Harness : IAsyncDisposable
             InvocationProbe.Current = probe;
             var started = Stopwatch.GetTimestamp();
             var function = checkStatsFactory(services, null);
+            CountWorkloads(body);
             await function.Run(QueuesModelFactory.QueueMessage(Guid.NewGuid().ToString(), "pop", body, 1), CancellationToken.None);
             counters.Invocations.Add(Stopwatch.GetTimestamp() - started);
             InvocationProbe.Current = null;
@@ -416,8 +472,17 @@ public sealed class Harness : IAsyncDisposable
     public async Task InvokeCheckStatsAsync(QueueMessage message)
     {
         var body = Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()));
+        CountWorkloads(body);
         var function = checkStatsFactory(services, null);
         await function.Run(QueuesModelFactory.QueueMessage(message.MessageId, message.PopReceipt, body, message.DequeueCount, message.NextVisibleOn, message.InsertedOn, message.ExpiresOn), CancellationToken.None);
+    }
+
+    private void CountWorkloads(string body)
+    {
+        if (MessageReader.TryReadStatsCheck(body, out var batch, out _))
+        {
+            Interlocked.Add(ref Counters.WorkloadChecks, batch.Workloads.Count);
+        }
     }
 
     public TableClient StateTableClient() => new TableServiceClient(options.Storage).GetTableClient(StateTable);
@@ -466,9 +531,10 @@ internal sealed class Drain(Harness harness, BenchOptions options)
 
     public async Task RunAsync(long start)
     {
-        var queue = harness.RawQueue(QueueNames.StatsCheck);
+        var queue = harness.TriggerQueue(QueueNames.StatsCheck);
+        var uncounted = harness.RawQueue(QueueNames.StatsCheck);
         var deadline = start + (long)(Stopwatch.Frequency * 600.0);
-        var loops = Enumerable.Range(0, options.Receivers).Select(_ => Task.Run(() => LoopAsync(queue, deadline))).ToArray();
+        var loops = Enumerable.Range(0, options.Receivers).Select(_ => Task.Run(() => LoopAsync(queue, uncounted, deadline))).ToArray();
         await Task.WhenAll(loops);
         if (LastDone == 0)
         {
@@ -488,7 +554,7 @@ internal sealed class Drain(Harness harness, BenchOptions options)
     /// <summary>Messages that expired (time to live = the message max age) before anyone received them.</summary>
     public int Expired => Math.Max(0, Volatile.Read(ref expected) - Processed);
 
-    private async Task LoopAsync(QueueClient queue, long deadline)
+    private async Task LoopAsync(QueueClient queue, QueueClient uncounted, long deadline)
     {
         var counters = harness.Counters;
         while (!Finished())
@@ -503,8 +569,10 @@ internal sealed class Drain(Harness harness, BenchOptions options)
             counters.QueueReceives.Add(Stopwatch.GetTimestamp() - started);
             if (batch.Length == 0)
             {
+                Interlocked.Increment(ref counters.EmptyReceives);
+                // The harness's own question (is the queue empty?), not the trigger's: not counted.
                 if (Volatile.Read(ref expected) >= 0 && Volatile.Read(ref inFlight) == 0
-                    && (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount == 0 && Volatile.Read(ref inFlight) == 0)
+                    && (await uncounted.GetPropertiesAsync()).Value.ApproximateMessagesCount == 0 && Volatile.Read(ref inFlight) == 0)
                 {
                     drained = true; // Whatever was not received expired.
                     break;

@@ -118,6 +118,30 @@ public sealed class Counters
 
     public CallStats ApiWrites { get; } = new();
 
+    /// <summary>Table transactions of several rows (each row is also counted in <see cref="StateWrites"/>).</summary>
+    public CallStats StateTransactions { get; } = new();
+
+    /// <summary>Reads of several state rows in one query.</summary>
+    public CallStats StateQueries { get; } = new();
+
+    /// <summary>Every request the storage SDK clients sent (the reaper's, and the drain's receives and deletes, as the host's).</summary>
+    public StorageRequestCounter QueueRequests { get; } = new();
+
+    public StorageRequestCounter TableRequests { get; } = new();
+
+    public StorageRequestCounter BlobRequests { get; } = new();
+
+    public long StorageRequests => QueueRequests.Total + TableRequests.Total + BlobRequests.Total;
+
+    /// <summary>Receives that found no message: the trigger's polling, a cost per unit of time rather than per check.</summary>
+    public long EmptyReceives;
+
+    /// <summary>Workloads in the stats-check messages the timer queued.</summary>
+    public long WorkloadsQueued;
+
+    /// <summary>Workloads in the stats-check messages the function was handed.</summary>
+    public long WorkloadChecks;
+
     public long BytesRead;
 
     /// <summary>The checks the last timer queued (for the storage floor, which sends the same messages).</summary>
@@ -133,16 +157,28 @@ public sealed class Counters
 
     public void Reset()
     {
-        foreach (var stats in new[] { StatsReads, StateGets, StateWrites, QueueSendBatches, TeardownSends, QueueReceives, QueueDeletes, Invocations, ApiWrites })
+        foreach (var stats in new[] { StatsReads, StateGets, StateWrites, QueueSendBatches, TeardownSends, QueueReceives, QueueDeletes, Invocations, ApiWrites, StateTransactions, StateQueries })
         {
             stats.Reset();
         }
+
+        ResetStorageRequests();
+        Interlocked.Exchange(ref EmptyReceives, 0);
+        Interlocked.Exchange(ref WorkloadsQueued, 0);
+        Interlocked.Exchange(ref WorkloadChecks, 0);
 
         Interlocked.Exchange(ref BytesRead, 0);
         Interlocked.Exchange(ref MessagesSent, 0);
         Interlocked.Exchange(ref ReadSpanTicks, 0);
         Interlocked.Exchange(ref StateTicksInChecks, 0);
         Interlocked.Exchange(ref ApiWriteTicksInChecks, 0);
+    }
+
+    public void ResetStorageRequests()
+    {
+        QueueRequests.Reset();
+        TableRequests.Reset();
+        BlobRequests.Reset();
     }
 
     public void Absorb(InvocationProbe probe)
@@ -203,6 +239,17 @@ public sealed class TimedStateStore(IWorkloadStateStore table, Counters counters
     public Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken) =>
         Inner.ListAsync(cancellationToken);
 
+    public async Task<IReadOnlyDictionary<string, StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken)
+    {
+        var inner = Inner;
+        var start = Stopwatch.GetTimestamp();
+        var states = await inner.GetManyAsync(@namespace, deployments, cancellationToken).ConfigureAwait(false);
+        var elapsed = Stopwatch.GetTimestamp() - start;
+        counters.StateQueries.Add(elapsed);
+        InvocationProbe.Current?.AddState(elapsed);
+        return states;
+    }
+
     public async Task<string?> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken)
     {
         var inner = Inner;
@@ -210,6 +257,22 @@ public sealed class TimedStateStore(IWorkloadStateStore table, Counters counters
         var written = await inner.TryWriteAsync(@namespace, deployment, state, expectedETag, cancellationToken).ConfigureAwait(false);
         var elapsed = Stopwatch.GetTimestamp() - start;
         counters.StateWrites.Add(elapsed, failed: written is null);
+        InvocationProbe.Current?.AddState(elapsed);
+        return written;
+    }
+
+    public async Task<IReadOnlyList<string?>> TryWriteManyAsync(string @namespace, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    {
+        var inner = Inner;
+        var start = Stopwatch.GetTimestamp();
+        var written = await inner.TryWriteManyAsync(@namespace, writes, cancellationToken).ConfigureAwait(false);
+        var elapsed = Stopwatch.GetTimestamp() - start;
+        counters.StateTransactions.Add(elapsed, failed: written.Any(etag => etag is null));
+        foreach (var etag in written)
+        {
+            counters.StateWrites.Add(elapsed / Math.Max(1, written.Count), failed: etag is null);
+        }
+
         InvocationProbe.Current?.AddState(elapsed);
         return written;
     }
@@ -224,7 +287,11 @@ public sealed class TimedWorkQueue(IWorkQueue inner, Counters counters) : IWorkQ
         await inner.EnqueueStatsChecksAsync(checks, cancellationToken).ConfigureAwait(false);
         counters.QueueSendBatches.Add(Stopwatch.GetTimestamp() - start);
         Interlocked.Add(ref counters.MessagesSent, checks.Count);
-        counters.LastChecks = checks;
+        Interlocked.Add(ref counters.WorkloadsQueued, checks.Sum(check => check.Message.Workloads.Count));
+        if (InvocationProbe.Current is null)
+        {
+            counters.LastChecks = checks; // the timer's, not a check's extra check at an idle timeout
+        }
     }
 
     public async Task EnqueueTeardownAsync(TeardownMessage message, TimeSpan timeToLive, CancellationToken cancellationToken)

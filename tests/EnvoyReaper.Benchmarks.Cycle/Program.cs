@@ -72,11 +72,33 @@ if (!options.LatencyOnly)
         }
 
         report.Cycles.Add(result);
-        Progress($"  {result.Processed:N0} checks, end to end {result.EndToEnd.TotalSeconds:F2} s, timer {result.TimerTime.TotalSeconds:F2} s, {result.CycleRequests} API requests, {result.ApiWrites} writes");
+        Progress($"  {result.WorkloadChecks:N0} checks in {result.Processed:N0} messages, end to end {result.EndToEnd.TotalSeconds:F2} s, timer {result.TimerTime.TotalSeconds:F2} s, {result.CycleRequests} API requests, {result.ApiWrites} writes, {result.StorageRequests:N0} storage requests ({result.EmptyReceives:N0} empty receives)");
         foreach (var failure in result.Failures.Take(5))
         {
             Progress("  ! " + failure);
         }
+    }
+
+    if (options.UnbatchedCycle && options.Cycles >= 3 && !options.TimerOnly && report.Incomplete is null)
+    {
+        var reaper = harness.Services.GetRequiredService<IOptions<ReaperOptions>>().Value;
+        var batchSize = reaper.StatsCheckBatchSize;
+        reaper.StatsCheckBatchSize = 1;
+        report.UnbatchedCycle = report.Cycles.Count + 1;
+        Progress($"cycle {report.UnbatchedCycle} (batch size 1: one message per workload, the baseline)");
+        try
+        {
+            var result = await harness.RunCycleAsync(report.UnbatchedCycle.Value);
+            report.Cycles.Add(result);
+            Progress($"  {result.WorkloadChecks:N0} checks in {result.Processed:N0} messages, end to end {result.EndToEnd.TotalSeconds:F2} s, {result.StorageRequests:N0} storage requests ({result.EmptyReceives:N0} empty receives)");
+        }
+        catch (TimeoutException exception)
+        {
+            Progress($"  ! {exception.Message}");
+            report.Incomplete = $"cycle {report.UnbatchedCycle} (batch size 1): {exception.Message}";
+        }
+
+        reaper.StatsCheckBatchSize = batchSize;
     }
 
     if (options.UncachedCycle && options.Cycles >= 3 && !options.TimerOnly && report.Incomplete is null)
@@ -84,13 +106,13 @@ if (!options.LatencyOnly)
         var reaper = harness.Services.GetRequiredService<IOptions<ReaperOptions>>().Value;
         var cacheTimeToLive = reaper.StateCacheTimeToLive;
         reaper.StateCacheTimeToLive = TimeSpan.Zero;
-        report.UncachedCycle = options.Cycles + 1;
+        report.UncachedCycle = report.Cycles.Count + 1;
         Progress($"cycle {report.UncachedCycle} (state cache off: a table read per check, as before the cache)");
         try
         {
             var result = await harness.RunCycleAsync(report.UncachedCycle.Value);
             report.Cycles.Add(result);
-            Progress($"  {result.Processed:N0} checks, end to end {result.EndToEnd.TotalSeconds:F2} s, timer {result.TimerTime.TotalSeconds:F2} s, {result.CycleRequests} API requests, {result.ApiWrites} writes");
+            Progress($"  {result.WorkloadChecks:N0} checks in {result.Processed:N0} messages, end to end {result.EndToEnd.TotalSeconds:F2} s, timer {result.TimerTime.TotalSeconds:F2} s, {result.CycleRequests} API requests, {result.ApiWrites} writes, {result.StorageRequests:N0} storage requests");
         }
         catch (TimeoutException exception)
         {
@@ -105,7 +127,7 @@ if (!options.LatencyOnly)
     {
         Progress("the same checks without storage (state in memory, bodies handed over directly): 2 warm passes + 1 measured");
         report.NoStorage = await harness.RunWithoutStorageAsync(warmPasses: 2);
-        Progress($"  {report.NoStorage.Processed:N0} checks in {report.NoStorage.EndToEnd.TotalSeconds:F2} s");
+        Progress($"  {report.NoStorage.WorkloadChecks:N0} checks in {report.NoStorage.Processed:N0} messages in {report.NoStorage.EndToEnd.TotalSeconds:F2} s");
     }
 
     if (options.Ceiling)

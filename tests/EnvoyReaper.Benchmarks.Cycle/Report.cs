@@ -20,6 +20,9 @@ public sealed class Report(BenchOptions options, string command)
     /// <summary>The number of the cycle run with the state cache off, if any.</summary>
     public int? UncachedCycle { get; set; }
 
+    /// <summary>The number of the quiet cycle run at batch size 1 (one message per workload), if any.</summary>
+    public int? UnbatchedCycle { get; set; }
+
     public CeilingResult? CeilingBefore { get; set; }
 
     public CeilingResult? CeilingAfter { get; set; }
@@ -85,6 +88,7 @@ public sealed class Report(BenchOptions options, string command)
             1 => "cycle 1 (cold: no state)",
             2 => "cycle 2 (idle ones settle)",
             _ when c.Number == UncachedCycle => $"cycle {c.Number} (nothing changed, state cache off)",
+            _ when c.Number == UnbatchedCycle => $"cycle {c.Number} (nothing changed, batch size 1: one message per workload)",
             _ => $"cycle {c.Number} (nothing changed)",
         }).ToList();
         o.WriteLine("| figure | " + string.Join(" | ", names) + " | target / baseline (same run) |");
@@ -92,7 +96,14 @@ public sealed class Report(BenchOptions options, string command)
         var ceiling = CeilingGets;
         var per500 = 500.0 / options.Workloads;
 
-        Row(o, "checks queued / done (expired unread)", c => $"{c.MessagesQueued:N0} / {c.Processed:N0}{(c.Expired > 0 ? $" (**{c.Expired:N0}**)" : "")}", "");
+        Row(o, "workload checks queued / done", c => $"{c.WorkloadsQueued:N0} / {c.WorkloadChecks:N0}", "");
+        Row(o, "messages queued / done (expired unread), batch size", c => $"{c.MessagesQueued:N0} / {c.Processed:N0}{(c.Expired > 0 ? $" (**{c.Expired:N0}**)" : "")}, {c.BatchSize}", "");
+        Row(o, "storage transactions (requests the SDK clients sent)", c => c.Number == 0 ? "-" : $"{c.StorageRequests:N0}", "");
+        Row(o, "  of which empty receives (polling)", c => c.Number == 0 ? "-" : $"{c.EmptyReceives:N0}", "the host backs off to 1 per 2 s per instance when idle");
+        Row(o, "  queue / table / blob (table transactions of several rows)", c => c.Number == 0 ? "-" : $"{ByService(c, "queue"):N0} / {ByService(c, "table"):N0} / {ByService(c, "blob"):N0} ({c.TableTransactions:N0})", "");
+        Row(o, "  by kind", c => c.Number == 0 ? "-" : string.Join(", ", c.StorageByKind.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:N0}")), "");
+        Row(o, "**storage transactions per workload-check** (without empty receives)", c => c.Number == 0 || c.WorkloadChecks == 0 ? "-" : $"**{(c.StorageRequests - c.EmptyReceives) / (double)c.WorkloadChecks:F3}** ({c.StorageRequests / (double)c.WorkloadChecks:F3} with them)",
+            Baseline() is { WorkloadChecks: > 0 } b ? $"≤ 0.15 quiet; batch size 1 in this run: {(b.StorageRequests - b.EmptyReceives) / (double)b.WorkloadChecks:F3}" : "≤ 0.15 quiet");
         Row(o, "timer: enumeration + enqueue", c => c.Number == 0 ? "-" : S(c.TimerTime), "");
         Row(o, "  of which queue sends (msgs/s)", c => c.Number == 0 ? "-" : $"{S(c.EnqueueTime)} ({c.MessagesQueued / Math.Max(c.EnqueueTime.TotalSeconds, 1e-9):N0}/s)", "real Azure: ~2,000 msgs/s per queue");
         Row(o, "  of which listing + planning", c => c.Number == 0 ? "-" : S(c.TimerTime - c.EnqueueTime), "");
@@ -101,13 +112,13 @@ public sealed class Report(BenchOptions options, string command)
         Row(o, "table reads / writes (ETag conflicts)", c => $"{c.StateGets:N0} / {c.StateWrites:N0} ({c.StateWriteConflicts})", "writes only on change");
         Row(o, "**end to end** (timer start → last check done)", c => $"**{S(c.EndToEnd)}**", "≤ 20 s for 10,000");
         Row(o, "drain (first message → last check)", c => S(c.DrainSpan), "");
-        Row(o, "stats checks/s", c => Rate(c.Processed, c.DrainSpan), ceiling is null ? "" : $"ceiling ÷ {options.Pods}: {ceiling.Value / options.Pods:N0}");
+        Row(o, "stats checks/s", c => Rate(c.WorkloadChecks, c.DrainSpan), ceiling is null ? "" : $"ceiling ÷ {options.Pods}: {ceiling.Value / options.Pods:N0}");
         Row(o, "**pod reads/s** (÷ ceiling)", c => c.Processed == 0 ? "-" : $"**{Rate(c.PodReads, c.DrainSpan)}** ({(ceiling is null ? "-" : (c.PodReads / c.DrainSpan.TotalSeconds / ceiling.Value).ToString("P0", CultureInfo.InvariantCulture))})",
             ceiling is null ? "" : $"bare HttpClient: {ceiling.Value:N0} GETs/s; ≥ 50 %");
         Row(o, "pod reads (failed)", c => $"{c.PodReads:N0} ({c.PodReadFailures})", "0 failed");
         Row(o, "connections the Envoys accepted", c => $"{c.FleetConnections:N0}", CeilingNewConnection is null ? "" : "a real cluster: one per pod read (pod IPs are distinct)");
         Row(o, "bytes per pod read (body)", c => c.PodReads == 0 ? "-" : $"{c.BytesRead / (double)c.PodReads:N0}", CeilingBefore is null ? "" : $"ceiling: {CeilingBefore.Bytes / (double)CeilingBefore.Gets:N0}");
-        Row(o, "per check: invocation (ms, mean)", c => Ms(c.InvocationMean), "");
+        Row(o, "per message: invocation (ms, mean)", c => Ms(c.InvocationMean), "");
         Row(o, "  pod reads span (first read start → last end)", c => Ms(c.ReadSpanMean), "");
         Row(o, "  table calls (state read + write)", c => Ms(c.StateInCheckMean), "");
         Row(o, "  Kubernetes writes (Events, status)", c => Ms(c.ApiWriteInCheckMean), "");
@@ -116,15 +127,20 @@ public sealed class Report(BenchOptions options, string command)
         Row(o, "storage latency (ms): receive of ≤32 / delete", c => c.Number == 0 ? "-" : $"{Ms(c.ReceiveMean)} ({c.Receives:N0}) / {Ms(c.DeleteMean)}", "");
         Row(o, "storage latency (ms): table read / write", c => $"{Ms(c.StateGetMean)} / {(c.StateWrites == 0 ? "-" : Ms(c.StateWriteMean))}", StorageFloor is null ? "" : $"floor: read {StorageFloor.GetMeanMs:F1}");
         Row(o, "CPU s: this process (reaper + fakes) / Azurite", c => $"{c.CpuSelf.TotalSeconds:F1} / {(c.CpuAzurite is { } a ? a.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) : "?")}", "");
-        Row(o, "CPU ms per check: this process / Azurite", c => c.Processed == 0 ? "-" : PerOp(c.CpuSelf, c.CpuAzurite, c.Processed),
+        Row(o, "CPU ms per check: this process / Azurite", c => c.WorkloadChecks == 0 ? "-" : PerOp(c.CpuSelf, c.CpuAzurite, (int)c.WorkloadChecks),
             CeilingBefore is null ? "" : $"bare GET: {CeilingBefore.Cpu.TotalMilliseconds / CeilingBefore.Gets * options.Pods:F2} per {options.Pods} GETs");
         Row(o, "CPU used of the machine over the cycle", c => ((c.CpuSelf + (c.CpuAzurite ?? TimeSpan.Zero)).TotalSeconds / (c.EndToEnd.TotalSeconds * Environment.ProcessorCount)).ToString("P0", CultureInfo.InvariantCulture), "");
         Row(o, "managed heap before → peak (MB)", c => $"{Mb(c.HeapBefore)} → {Mb(c.PeakHeap)}", "");
-        Row(o, "allocated per check (KB, whole process)", c => c.Processed == 0 ? "-" : $"{c.Allocated / 1024.0 / c.Processed:N0}",
+        Row(o, "allocated per check (KB, whole process)", c => c.WorkloadChecks == 0 ? "-" : $"{c.Allocated / 1024.0 / c.WorkloadChecks:N0}",
             CeilingBefore is null ? "" : $"bare GET: {CeilingBefore.Allocated / 1024.0 / CeilingBefore.Gets * options.Pods:N0} per {options.Pods} GETs (fake Envoy included)");
         Row(o, "peak working set (MB)", c => Mb(c.PeakWorkingSet), $"process peak {Mb(PeakWorkingSet)}");
         Row(o, "verdicts", c => string.Join(", ", c.Verdicts.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value:N0}")), "");
     }
+
+    private CycleResult? Baseline() => Cycles.FirstOrDefault(c => c.Number == UnbatchedCycle);
+
+    private static long ByService(CycleResult c, string service) =>
+        c.StorageByKind.Where(p => p.Key.StartsWith(service + " ", StringComparison.Ordinal)).Sum(p => p.Value);
 
     private void PrintBaselines(TextWriter o)
     {

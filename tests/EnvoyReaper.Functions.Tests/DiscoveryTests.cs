@@ -40,8 +40,31 @@ public sealed class DiscoveryTests
         Assert.Equal(9, requests.Count(request => request.Path.EndsWith("/pods", StringComparison.Ordinal)));
         Assert.Equal(13, requests.Count);
 
-        var queue = AzuriteStorage.Queues().GetQueueClient(QueueNames.StatsCheck);
-        Assert.Equal(30, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+        // One message per namespace (10 workloads each, within the default batch size), each naming its own workloads.
+        var batches = (await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck))
+            .Select(raw => MessageReader.TryReadStatsCheck(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString())), out var batch, out _) ? batch : null)
+            .ToList();
+        Assert.Equal(3, batches.Count);
+        Assert.Equal(["team-a", "team-b", "team-c"], batches.Select(batch => batch!.Namespace).Order());
+        Assert.All(batches, batch => Assert.Equal(10, batch!.Workloads.Count));
+    }
+
+    [Fact]
+    public async Task The_batch_size_setting_caps_the_workloads_in_one_message()
+    {
+        await using var host = await ReaperTestHost.StartAsync(new() { ["Reaper:StatsCheckBatchSize"] = "4" });
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        for (var i = 0; i < 10; i++)
+        {
+            host.Api.SeedWorkload("team-a", $"game-{i}", [envoys.Pods[0].Ip]);
+        }
+
+        await host.RunTimerAsync();
+
+        var sizes = (await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck))
+            .Select(raw => MessageReader.TryReadStatsCheck(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString())), out var batch, out _) ? batch.Workloads.Count : 0)
+            .Order();
+        Assert.Equal([2, 4, 4], sizes);
     }
 
     [Fact]

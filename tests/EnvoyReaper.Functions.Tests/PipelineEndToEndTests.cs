@@ -216,6 +216,61 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_version_1_stats_check_queued_before_an_upgrade_still_checks_and_raises_the_teardown()
+    {
+        Seed();
+        await CyclesAsync(10);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        // What the timer of the previous version would have queued for the same workload at the same moment.
+        var batch = await TakeQueuedStatsCheckAsync();
+        var workload = Assert.Single(batch.Workloads);
+        var single = new StatsCheckMessage(StatsCheckMessage.Version1, "legacy-check", batch.DueAt, batch.Namespace, workload.Deployment, workload.DeploymentUid,
+            workload.DeploymentCreatedAt, workload.Source, workload.Monitor, workload.Settings, workload.ConfigurationErrors, workload.Pods, workload.NotReadyPods);
+
+        await host.Create<CheckStats>().Run(ReaperTestHost.Delivery("v1-delivery", ReaperJson.Serialize(single)), CancellationToken.None);
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
+        Assert.Contains("TeardownRequested", EventReasons());
+        Assert.Equal(1, await host.DeliverTeardownsAsync());
+        Assert.False(DeploymentExists);
+    }
+
+    [Fact]
+    public async Task A_workload_whose_stats_cannot_be_read_stays_Unknown_while_its_neighbour_in_the_same_message_is_torn_down()
+    {
+        Seed();
+        await using var broken = await FakeEnvoyFleet.StartAsync(1);
+        broken.Pods[0].Fault = EnvoyFault.Garbage;
+        host.Api.SeedWorkload(Namespace, "broken", [broken.Pods[0].Ip],
+            new Dictionary<string, string> { ["envoy-reaper/stats-port"] = broken.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) }, createdAt: AnHourAgo);
+        await CyclesAsync(10);
+        Advance(TimeSpan.FromMinutes(1));
+        await host.RunTimerAsync();
+        var raw = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
+        Assert.True(MessageReader.TryReadStatsCheck(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString())), out var batch, out var error), error);
+        Assert.Equal(["arena", "broken"], batch.Workloads.Select(workload => workload.Deployment).Order());
+
+        Assert.Equal(1, await host.DeliverStatsChecksAsync());
+        await host.DeliverTeardownsAsync();
+
+        Assert.False(DeploymentExists);
+        Assert.True(host.Api.Exists<V1Deployment>(Namespace, "broken"));
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
+        Assert.Contains(host.Logs, line => line.Contains($"{Namespace}/broken", StringComparison.Ordinal) && line.Contains("Unknown", StringComparison.Ordinal));
+    }
+
+    private static async Task<StatsCheckBatchMessage> TakeQueuedStatsCheckAsync()
+    {
+        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.StatsCheck);
+        var received = Assert.Single((await queue.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(30))).Value);
+        await queue.DeleteMessageAsync(received.MessageId, received.PopReceipt);
+        var body = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(received.Body.ToString()));
+        Assert.True(MessageReader.TryReadStatsCheck(body, out var batch, out var error), error);
+        return batch;
+    }
+
+    [Fact]
     public async Task A_teardown_message_delivered_twice_acts_once()
     {
         Seed();

@@ -23,12 +23,13 @@ public sealed class QueueContractTests
         var raw = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck));
         var text = Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString()));
         var json = JsonNode.Parse(text)!;
-        Assert.Equal(1, json["version"]!.GetValue<int>());
-        Assert.True(MessageReader.TryRead<StatsCheckMessage>(text, StatsCheckMessage.CurrentVersion, out var message, out var error), error);
+        Assert.Equal(2, json["version"]!.GetValue<int>());
+        Assert.True(MessageReader.TryRead<StatsCheckBatchMessage>(text, StatsCheckBatchMessage.CurrentVersion, out var message, out var error), error);
         Assert.Equal("games", message.Namespace);
-        Assert.Equal("arena", message.Deployment);
-        Assert.Equal(2, message.Pods.Count);
-        Assert.All(message.Pods, pod => Assert.Contains(pod.Ip, envoys.Pods.Select(envoy => envoy.Ip)));
+        var workload = Assert.Single(message.Workloads);
+        Assert.Equal("arena", workload.Deployment);
+        Assert.Equal(2, workload.Pods.Count);
+        Assert.All(workload.Pods, pod => Assert.Contains(pod.Ip, envoys.Pods.Select(envoy => envoy.Ip)));
         Assert.True(raw.ExpiresOn - raw.InsertedOn <= TimeSpan.FromMinutes(6), "a check message must expire instead of piling up");
     }
 
@@ -37,6 +38,9 @@ public sealed class QueueContractTests
     [InlineData("{\"version\": 99, \"namespace\": \"games\"}")]
     [InlineData("{\"namespace\": \"games\", \"deployment\": \"arena\"}")]
     [InlineData("{\"version\": 1, \"namespace\": \"games\"}")]
+    [InlineData("{\"version\": 3, \"id\": \"c1\", \"dueAt\": \"2026-11-25T12:00:00Z\", \"namespace\": \"games\", \"workloads\": []}")]
+    [InlineData("{\"version\": 2, \"id\": \"c1\", \"dueAt\": \"2026-11-25T12:00:00Z\", \"namespace\": \"games\", \"workloads\": []}")]
+    [InlineData("{\"version\": 2, \"namespace\": \"games\", \"deployment\": \"arena\"}")]
     [InlineData("")]
     public async Task A_malformed_stats_check_goes_to_the_poison_queue_with_its_id_logged_and_no_cluster_write(string body)
     {
@@ -79,7 +83,7 @@ public sealed class QueueContractTests
         await using var host = await ReaperTestHost.StartAsync();
         host.Api.ResetRecording();
         var body = ReaperJson.Serialize(new StatsCheckMessage(
-            StatsCheckMessage.CurrentVersion, "c0ffee", host.Time.GetUtcNow(), @namespace, "arena", Guid.NewGuid().ToString(), host.Time.GetUtcNow().AddDays(-1),
+            StatsCheckMessage.Version1, "c0ffee", host.Time.GetUtcNow(), @namespace, "arena", Guid.NewGuid().ToString(), host.Time.GetUtcNow().AddDays(-1),
             OptInSource.Label, null, null, ["a note"], [new PodTarget("arena-5d8f-abcde", Guid.NewGuid().ToString(), "127.0.0.1", false)], 0));
 
         await host.Create<CheckStats>().Run(ReaperTestHost.Delivery("msg-789", body), CancellationToken.None);
@@ -89,6 +93,29 @@ public sealed class QueueContractTests
         Assert.Contains(host.Logs, line => line.Contains("msg-789") && line.Contains("'namespace'") && line.Contains("DNS-1123"));
         Assert.Empty(host.Api.Requests);
         Assert.False(await TableExistsAsync(host.StateTable), "nothing may have been read or written in the state table");
+    }
+
+    [Fact]
+    public async Task A_batch_with_one_workload_whose_name_is_no_Kubernetes_name_is_poisoned_whole_before_any_storage_or_API_call()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        host.Api.SeedWorkload("games", "arena", [envoys.Pods[0].Ip]);
+        host.Api.ResetRecording();
+        WorkloadCheck Check(string name) => new(name, Guid.NewGuid().ToString(), host.Time.GetUtcNow().AddDays(-1), OptInSource.Label, null,
+            new Workloads.WorkloadSettings(0, TimeSpan.FromMinutes(1), Workloads.ReaperAction.Delete, envoys.Port, "/stats", null, null, null, null), null,
+            [new PodTarget($"{name}-5d8f-abcde", Guid.NewGuid().ToString(), envoys.Pods[0].Ip, false)], 0);
+        var body = ReaperJson.Serialize(new StatsCheckBatchMessage(
+            StatsCheckBatchMessage.CurrentVersion, "c0ffee", host.Time.GetUtcNow(), "games", [Check("arena"), Check("arena/../../kube-system")]));
+
+        await host.Create<CheckStats>().Run(ReaperTestHost.Delivery("msg-791", body), CancellationToken.None);
+
+        Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck + "-poison"));
+        Assert.Contains(host.Logs, line => line.Contains("msg-791") && line.Contains("'workloads[1].deployment'"));
+        Assert.Empty(host.Api.Requests);
+        Assert.Equal(0, envoys.Pods[0].RequestCount);
+        Assert.False(await TableExistsAsync(host.StateTable), "nothing may have been read or written in the state table");
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.Teardown));
     }
 
     [Fact]

@@ -7,12 +7,15 @@ namespace EnvoyReaper.Storage.Tests;
 public sealed class TableWorkloadStateStoreTests : IAsyncLifetime
 {
     private readonly string tableName = AzuriteStorage.UniqueName("statetest");
+    private readonly StorageRequestCounter requests = new();
     private TableWorkloadStateStore store = null!;
 
     public async Task InitializeAsync()
     {
         await AzuriteStorage.EnsureReachableAsync();
-        store = new TableWorkloadStateStore(AzuriteStorage.Tables().GetTableClient(tableName));
+        var options = new Azure.Data.Tables.TableClientOptions();
+        options.AddPolicy(requests, Azure.Core.HttpPipelinePosition.PerRetry);
+        store = new TableWorkloadStateStore(new Azure.Data.Tables.TableServiceClient(AzuriteStorage.ConnectionString, options).GetTableClient(tableName));
     }
 
     public async Task DisposeAsync() => await AzuriteStorage.Tables().DeleteTableAsync(tableName);
@@ -104,5 +107,95 @@ public sealed class TableWorkloadStateStoreTests : IAsyncLifetime
         await AzuriteStorage.Tables().DeleteTableAsync(tableName);
 
         await Assert.ThrowsAsync<Azure.RequestFailedException>(() => store.TryWriteAsync("games", "arena", State(Verdict.Active, at), etag, CancellationToken.None));
+    }
+
+    private static IReadOnlyList<StateWrite> FirstSights(int count, DateTimeOffset at) =>
+        Enumerable.Range(0, count).Select(i => new StateWrite($"web-{i}", State(Verdict.Unknown, at), null)).ToList();
+
+    [Fact]
+    public async Task The_first_sights_of_a_batch_are_written_in_one_transaction_per_hundred_rows_with_their_ETags()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        await store.TryWriteAsync("games", "warm-up", State(Verdict.Idle, at), null, CancellationToken.None); // creates the table
+        requests.Reset();
+
+        var etags = await store.TryWriteManyAsync("games", FirstSights(150, at), CancellationToken.None);
+
+        Assert.Equal(2, requests.Total); // 100 + 50 rows
+        Assert.Equal(2, requests.ByKind["POST $batch"]);
+        Assert.Equal(150, etags.Count);
+        for (var i = 0; i < 150; i++)
+        {
+            var read = await store.GetAsync("games", $"web-{i}", CancellationToken.None);
+            Assert.Equal(read!.ETag, etags[i]);
+            Assert.Equal(Verdict.Unknown, read.State.Verdict);
+        }
+    }
+
+    [Fact]
+    public async Task A_batch_with_one_row_changed_since_it_was_read_writes_the_others_and_refuses_that_one_as_a_single_write_would()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var first = await store.TryWriteManyAsync("games", FirstSights(5, at), CancellationToken.None);
+        Assert.All(first, etag => Assert.False(string.IsNullOrEmpty(etag)));
+
+        // Another instance wrote web-2 after this one read it.
+        var theirs = await store.TryWriteAsync("games", "web-2", State(Verdict.Active, at.AddSeconds(30)), first[2], CancellationToken.None);
+        Assert.NotNull(theirs);
+        // And a first sight that another instance made first: an insert of a row that now exists.
+        Assert.NotNull(await store.TryWriteAsync("games", "web-new", State(Verdict.Active, at.AddSeconds(30)), null, CancellationToken.None));
+
+        var writes = Enumerable.Range(0, 5).Select(i => new StateWrite($"web-{i}", State(Verdict.Idle, at.AddMinutes(1)), first[i]))
+            .Append(new StateWrite("web-new", State(Verdict.Idle, at.AddMinutes(1)), null))
+            .ToList();
+        var etags = await store.TryWriteManyAsync("games", writes, CancellationToken.None);
+
+        Assert.Null(etags[2]);
+        Assert.Null(etags[5]);
+        Assert.Equal(Verdict.Active, (await store.GetAsync("games", "web-2", CancellationToken.None))!.State.Verdict);
+        Assert.Equal(Verdict.Active, (await store.GetAsync("games", "web-new", CancellationToken.None))!.State.Verdict);
+        foreach (var i in new[] { 0, 1, 3, 4 })
+        {
+            var read = (await store.GetAsync("games", $"web-{i}", CancellationToken.None))!;
+            Assert.Equal(Verdict.Idle, read.State.Verdict);
+            Assert.Equal(read.ETag, etags[i]);
+        }
+    }
+
+    [Fact]
+    public async Task A_batch_replacing_a_row_deleted_since_it_was_read_refuses_that_one_and_writes_the_others()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var first = await store.TryWriteManyAsync("games", FirstSights(3, at), CancellationToken.None);
+        await AzuriteStorage.Tables().GetTableClient(tableName).DeleteEntityAsync("games", "web-1");
+
+        var etags = await store.TryWriteManyAsync("games", Enumerable.Range(0, 3).Select(i => new StateWrite($"web-{i}", State(Verdict.Idle, at), first[i])).ToList(), CancellationToken.None);
+
+        Assert.NotNull(etags[0]);
+        Assert.Null(etags[1]);
+        Assert.NotNull(etags[2]);
+        Assert.Null(await store.GetAsync("games", "web-1", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_states_of_several_workloads_are_read_in_one_query_with_their_ETags_and_only_those_asked_for()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var etags = await store.TryWriteManyAsync("games", FirstSights(6, at), CancellationToken.None);
+        await store.TryWriteAsync("other", "web-2", State(Verdict.Active, at), null, CancellationToken.None);
+        requests.Reset();
+
+        var states = await store.GetManyAsync("games", ["web-1", "web-3", "web-5", "web-missing"], CancellationToken.None);
+
+        Assert.Equal(1, requests.Total);
+        Assert.Equal(["web-1", "web-3", "web-5"], states.Keys.Order());
+        Assert.Equal(etags[3], states["web-3"].ETag);
+        Assert.Equal(Verdict.Unknown, states["web-5"].State.Verdict);
+    }
+
+    [Fact]
+    public async Task Reading_several_states_from_a_table_that_does_not_exist_finds_none()
+    {
+        Assert.Empty(await store.GetManyAsync("games", ["web-1", "web-2"], CancellationToken.None));
     }
 }

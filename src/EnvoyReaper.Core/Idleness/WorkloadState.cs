@@ -44,9 +44,18 @@ public sealed record WorkloadState(
 
 public sealed record StoredState(WorkloadState State, string ETag);
 
+/// <summary>One state to write, in the namespace of a batch: <paramref name="ExpectedETag"/> null means it must not exist yet.</summary>
+public sealed record StateWrite(string Deployment, WorkloadState State, string? ExpectedETag);
+
 public interface IWorkloadStateStore
 {
     Task<StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The stored states of several Deployments of one namespace, read together where the store can (one query of the
+    /// namespace's partition); a Deployment without state is absent from the result.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken);
 
     /// <summary>Every stored state, keyed by namespace and Deployment name: one paged scan, for the status endpoint.</summary>
     Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken);
@@ -57,4 +66,12 @@ public interface IWorkloadStateStore
     /// row expected was deleted.
     /// </returns>
     Task<string?> TryWriteAsync(string @namespace, string deployment, WorkloadState state, string? expectedETag, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes several states of one namespace together where the store can (one transaction), each under the same rule as
+    /// <see cref="TryWriteAsync"/>: a write whose ETag no longer holds is refused (null at its index) and never makes
+    /// another one fail.
+    /// </summary>
+    /// <returns>For each write, in order, what <see cref="TryWriteAsync"/> would have returned.</returns>
+    Task<IReadOnlyList<string?>> TryWriteManyAsync(string @namespace, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken);
 }

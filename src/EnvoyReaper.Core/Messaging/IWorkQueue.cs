@@ -1,6 +1,6 @@
 namespace EnvoyReaper.Messaging;
 
-public sealed record ScheduledCheck(StatsCheckMessage Message, TimeSpan Delay, TimeSpan TimeToLive);
+public sealed record ScheduledCheck(StatsCheckBatchMessage Message, TimeSpan Delay, TimeSpan TimeToLive);
 
 /// <summary>The two queues of the pipeline and their poison queues.</summary>
 public interface IWorkQueue

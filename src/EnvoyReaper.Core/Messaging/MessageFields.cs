@@ -19,6 +19,7 @@ public static partial class MessageFields
     public static string? FindInvalid(object message) => message switch
     {
         StatsCheckMessage check => FindInvalid(check),
+        StatsCheckBatchMessage batch => FindInvalid(batch),
         TeardownMessage teardown => FindInvalid(teardown),
         RolloutCheckMessage rollout => FindInvalid(rollout),
         _ => null,
@@ -33,6 +34,22 @@ public static partial class MessageFields
         ?? OptionalLabel("monitorNamespace", message.MonitorNamespace)
         ?? Settings(message.Settings)
         ?? message.Pods.Select(Pod).FirstOrDefault(problem => problem is not null);
+
+    private static string? FindInvalid(StatsCheckBatchMessage message) =>
+        Id(message.Id)
+        ?? Label("namespace", message.Namespace)
+        ?? (message.Workloads.Count == 0 ? "field 'workloads': the list is empty" : null)
+        ?? message.Workloads.Select(Workload).FirstOrDefault(problem => problem is not null)
+        ?? message.Workloads.GroupBy(workload => workload.Deployment, StringComparer.Ordinal).Where(same => same.Count() > 1)
+            .Select(same => Problem("workloads", same.Key, "appears more than once")).FirstOrDefault();
+
+    private static string? Workload(WorkloadCheck workload, int index) =>
+        Subdomain($"workloads[{index}].deployment", workload.Deployment)
+        ?? Uid($"workloads[{index}].deploymentUid", workload.DeploymentUid)
+        ?? OptionalSubdomain($"workloads[{index}].monitor", workload.Monitor)
+        ?? OptionalLabel($"workloads[{index}].monitorNamespace", workload.MonitorNamespace)
+        ?? Settings(workload.Settings, $"workloads[{index}].")
+        ?? workload.Pods.Select((pod, podIndex) => Pod(pod, podIndex, $"workloads[{index}].")).FirstOrDefault(problem => problem is not null);
 
     private static string? FindInvalid(TeardownMessage message) =>
         Id(message.Id)
@@ -49,17 +66,21 @@ public static partial class MessageFields
         ?? Label("namespace", message.Namespace)
         ?? Subdomain("deployment", message.Deployment);
 
-    private static string? Pod(PodTarget pod, int index) =>
-        Subdomain($"pods[{index}].name", pod.Name)
-        ?? Uid($"pods[{index}].uid", pod.Uid)
-        ?? Ip($"pods[{index}].ip", pod.Ip);
+    private static string? Pod(PodTarget pod, int index) => Pod(pod, index, string.Empty);
 
-    private static string? Settings(WorkloadSettings? settings) =>
+    private static string? Pod(PodTarget pod, int index, string prefix) =>
+        Subdomain($"{prefix}pods[{index}].name", pod.Name)
+        ?? Uid($"{prefix}pods[{index}].uid", pod.Uid)
+        ?? Ip($"{prefix}pods[{index}].ip", pod.Ip);
+
+    private static string? Settings(WorkloadSettings? settings) => Settings(settings, string.Empty);
+
+    private static string? Settings(WorkloadSettings? settings, string prefix) =>
         settings is null
             ? null
-            : OptionalLabel("settings.serviceName", settings.ServiceName)
-              ?? OptionalSubdomain("settings.ingressName", settings.IngressName)
-              ?? (WorkloadSettingsParser.IsStatsPath(settings.StatsPath) ? null : Problem("settings.statsPath", settings.StatsPath, "is not an absolute path without query, such as /stats"));
+            : OptionalLabel($"{prefix}settings.serviceName", settings.ServiceName)
+              ?? OptionalSubdomain($"{prefix}settings.ingressName", settings.IngressName)
+              ?? (WorkloadSettingsParser.IsStatsPath(settings.StatsPath) ? null : Problem($"{prefix}settings.statsPath", settings.StatsPath, "is not an absolute path without query, such as /stats"));
 
     private static string? Id(string value) =>
         IdPattern().IsMatch(value) ? null : Problem("id", value, "is not a message id (letters, digits, '-', '_', '.' and ':', at most 128 characters)");

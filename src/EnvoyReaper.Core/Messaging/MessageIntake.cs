@@ -21,6 +21,19 @@ public sealed partial class MessageIntake(IWorkQueue queue, ILogger<MessageIntak
         return null;
     }
 
+    /// <summary>A stats check of either version still read (see <see cref="MessageReader.TryReadStatsCheck"/>), as a batch.</summary>
+    public async Task<StatsCheckBatchMessage?> AcceptStatsCheckAsync(string? body, string messageId, CancellationToken cancellationToken)
+    {
+        if (MessageReader.TryReadStatsCheck(body, out var message, out var error))
+        {
+            return message;
+        }
+
+        LogRejected(messageId, QueueNames.StatsCheck, error);
+        await queue.MoveToPoisonAsync(QueueNames.StatsCheck, body ?? string.Empty, cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
     [LoggerMessage(Level = LogLevel.Error, Message = "Message {MessageId} on {Queue} rejected and moved to the poison queue: {Error}")]
     private partial void LogRejected(string messageId, string queue, string error);
 }

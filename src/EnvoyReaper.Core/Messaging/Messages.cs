@@ -17,7 +17,10 @@ public sealed record PodTarget(string Name, string Uid, string Ip, bool IstioPro
     public static PodTarget From(PodInfo pod) => new(pod.Name, pod.Uid, pod.Ip!, pod.HasIstioProxy, pod.Restarts);
 }
 
-/// <summary>One workload to check, queued on "stats-check" once per workload per cycle.</summary>
+/// <summary>
+/// Version 1 of "stats-check": one workload per message. Still read during an upgrade (queued by an older timer), as a
+/// batch of one; no longer sent.
+/// </summary>
 public sealed record StatsCheckMessage(
     int Version,
     string Id,
@@ -34,7 +37,41 @@ public sealed record StatsCheckMessage(
     int NotReadyPods,
     string? MonitorNamespace = null)
 {
-    public const int CurrentVersion = 1;
+    public const int Version1 = 1;
+
+    public StatsCheckBatchMessage ToBatch() => new(
+        StatsCheckBatchMessage.CurrentVersion,
+        Id,
+        DueAt,
+        Namespace,
+        [new WorkloadCheck(Deployment, DeploymentUid, DeploymentCreatedAt, Source, Monitor, Settings, ConfigurationErrors, Pods, NotReadyPods, MonitorNamespace)]);
+}
+
+/// <summary>One workload of a stats-check batch: what the timer saw of it, enough to check it without the API server.</summary>
+public sealed record WorkloadCheck(
+    string Deployment,
+    string DeploymentUid,
+    DateTimeOffset DeploymentCreatedAt,
+    OptInSource Source,
+    string? Monitor,
+    WorkloadSettings? Settings,
+    IReadOnlyList<string>? ConfigurationErrors,
+    IReadOnlyList<PodTarget> Pods,
+    int NotReadyPods,
+    string? MonitorNamespace = null);
+
+/// <summary>
+/// Queued on "stats-check": workloads of one namespace (their states share a Table partition) due at the same time,
+/// checked by one invocation. A workload appears at most once in a message.
+/// </summary>
+public sealed record StatsCheckBatchMessage(
+    int Version,
+    string Id,
+    DateTimeOffset DueAt,
+    string Namespace,
+    IReadOnlyList<WorkloadCheck> Workloads)
+{
+    public const int CurrentVersion = 2;
 }
 
 /// <summary>Queued on "teardown" when a workload has been idle for its timeout.</summary>

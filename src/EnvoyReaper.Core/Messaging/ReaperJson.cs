@@ -31,6 +31,48 @@ public static class ReaperJson
 /// </summary>
 public static class MessageReader
 {
+    /// <summary>
+    /// A stats check of the current version (a batch), or of version 1 (one workload, queued before an upgrade) read as
+    /// a batch of one; any other version is refused.
+    /// </summary>
+    public static bool TryReadStatsCheck(string? body, [NotNullWhen(true)] out StatsCheckBatchMessage? message, [NotNullWhen(false)] out string? error)
+    {
+        if (ReadVersion(body) == StatsCheckMessage.Version1)
+        {
+            var read = TryRead<StatsCheckMessage>(body, StatsCheckMessage.Version1, out var single, out error);
+            message = single?.ToBatch();
+            return read;
+        }
+
+        return TryRead(body, StatsCheckBatchMessage.CurrentVersion, out message, out error);
+    }
+
+    private static int? ReadVersion(string? body)
+    {
+        if (string.IsNullOrWhiteSpace(body))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("version", out var field)
+                && field.ValueKind == JsonValueKind.Number
+                && field.TryGetInt32(out var number))
+            {
+                return number;
+            }
+        }
+        catch (JsonException)
+        {
+            // TryRead says why.
+        }
+
+        return null;
+    }
+
     public static bool TryRead<T>(string? body, int expectedVersion, [NotNullWhen(true)] out T? message, [NotNullWhen(false)] out string? error)
         where T : class
     {

@@ -7,7 +7,7 @@ namespace EnvoyReaper.Workloads;
 
 public sealed record CycleSummary(int Workloads, int MessagesQueued, int Problems);
 
-/// <summary>One timer cycle: discover the monitored workloads and queue their stats checks.</summary>
+/// <summary>One timer cycle: discover the monitored workloads and queue their stats checks, in batches of one namespace.</summary>
 public sealed partial class DiscoveryCycle(
     WorkloadDiscovery discovery,
     StatsCheckPlanner planner,
@@ -41,7 +41,7 @@ public sealed partial class DiscoveryCycle(
         }
 
         await queue.EnqueueStatsChecksAsync(checks, cancellationToken).ConfigureAwait(false);
-        LogCycle(found.Workloads.Count, checks.Count, problems.Count, time.GetUtcNow() - now);
+        LogCycle(found.Workloads.Count, checks.Sum(check => check.Message.Workloads.Count), checks.Count, problems.Count, time.GetUtcNow() - now);
         metrics?.CycleCompleted(time.GetUtcNow() - now, found.Workloads.Count);
         return new CycleSummary(found.Workloads.Count, checks.Count, problems.Count);
     }
@@ -68,6 +68,6 @@ public sealed partial class DiscoveryCycle(
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Source} opt-in {Namespace}/{Name} is not monitored: {Problem}")]
     private partial void LogProblem(OptInSource source, string @namespace, string name, string problem);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Discovery found {Workloads} workloads, queued {Messages} stats checks, {Problems} problems, in {Elapsed}")]
-    private partial void LogCycle(int workloads, int messages, int problems, TimeSpan elapsed);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Discovery found {Workloads} workloads, queued {Checks} workload checks in {Messages} stats-check messages, {Problems} problems, in {Elapsed}")]
+    private partial void LogCycle(int workloads, int checks, int messages, int problems, TimeSpan elapsed);
 }

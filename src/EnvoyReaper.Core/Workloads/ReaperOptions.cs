@@ -50,6 +50,14 @@ public sealed class ReaperOptions : IValidatableObject
     [Range(1, 1024)]
     public int MaxConcurrentStatsReads { get; set; } = 32;
 
+    /// <summary>
+    /// Most workloads in one stats-check message (all of one namespace, due at the same time), checked by one invocation
+    /// and written in one Table transaction, which takes at most 100 entities. Messages are also cut at the queue's size
+    /// limit, so workloads with many pods make smaller batches.
+    /// </summary>
+    [Range(1, 100)]
+    public int StatsCheckBatchSize { get; set; } = 50;
+
     /// <summary>limit of the Deployment, EnvoyMonitor, Service and Ingress lists.</summary>
     [Range(1, 10000)]
     public int ListPageSize { get; set; } = 1000;

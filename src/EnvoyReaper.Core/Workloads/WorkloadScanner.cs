@@ -34,7 +34,7 @@ public sealed class WorkloadScanner(WorkloadDiscovery discovery, PodStatsCollect
 
     private async Task<WorkloadScan> ScanAsync(MonitoredWorkload workload, CancellationToken cancellationToken)
     {
-        var message = StatsCheckPlanner.ToMessage(workload, time.GetUtcNow());
+        var message = StatsCheckPlanner.ToCheck(workload);
         IReadOnlyList<PodReading> readings = message.Settings is { } settings
             ? await collector.ReadAsync(message.Pods, settings, cancellationToken).ConfigureAwait(false)
             : [];

@@ -57,7 +57,7 @@ public sealed class StatsCheckProcessorTests : IDisposable
         teardownRequestedAt, null, null);
 
     private StatsCheckMessage Message(DateTimeOffset dueAt, WorkloadSettings? settings = null) => new(
-        StatsCheckMessage.CurrentVersion, "check-1", dueAt, Namespace, Name, DeploymentUid, T0.AddDays(-3), OptInSource.Label, null,
+        StatsCheckMessage.Version1, "check-1", dueAt, Namespace, Name, DeploymentUid, T0.AddDays(-3), OptInSource.Label, null,
         settings ?? Settings, null, [new PodTarget("web-5d8f-abcde", "pod-a", "10.0.0.7", false)], 0);
 
     [Fact]
@@ -205,13 +205,15 @@ public sealed class StatsCheckProcessorTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(30) + StatsCheckProcessor.TimeoutCheckMargin, check.Delay);
         Assert.Equal(T0 + check.Delay, check.Message.DueAt);
         Assert.Equal(check.Delay + options.MessageMaxAge, check.TimeToLive);
-        Assert.Equal((Namespace, Name, DeploymentUid), (check.Message.Namespace, check.Message.Deployment, check.Message.DeploymentUid));
+        Assert.Equal(StatsCheckBatchMessage.CurrentVersion, check.Message.Version);
+        var workload = Assert.Single(check.Message.Workloads);
+        Assert.Equal((Namespace, Name, DeploymentUid), (check.Message.Namespace, workload.Deployment, workload.DeploymentUid));
         Assert.NotEqual("check-1", check.Message.Id);
 
         // That check, when it comes, finds the timeout reached and asks for the teardown itself: nothing more is queued.
         clock.Advance(check.Delay);
         Stored(result.Evaluation.State);
-        var atTimeout = await processor.ProcessAsync(check.Message, "m-2", CancellationToken.None);
+        var atTimeout = Assert.Single(await processor.ProcessAsync(check.Message, "m-2", CancellationToken.None));
         Assert.True(atTimeout.Evaluation!.TeardownDue);
         Assert.Single(checks);
     }

@@ -76,7 +76,7 @@ public sealed class WorkloadStateCacheTests : IDisposable
 
     private async Task<Evaluation> CheckOn(Instance instance)
     {
-        var message = new StatsCheckMessage(StatsCheckMessage.CurrentVersion, Guid.NewGuid().ToString("n"), clock.GetUtcNow(), Namespace, Name, "dep-uid",
+        var message = new StatsCheckMessage(StatsCheckMessage.Version1, Guid.NewGuid().ToString("n"), clock.GetUtcNow(), Namespace, Name, "dep-uid",
             T0.AddDays(-3), OptInSource.Label, null, Settings, null, [new PodTarget("web-5d8f-abcde", "pod-a", "10.0.0.7", false)], 0);
         var result = await instance.Processor.ProcessAsync(message, "m-" + message.Id, CancellationToken.None);
         Assert.Equal(CheckOutcome.Evaluated, result.Outcome);
@@ -185,7 +185,7 @@ public sealed class WorkloadStateCacheTests : IDisposable
         await CheckOn(b);
         await MinuteLater();
 
-        await processor.ProcessAsync(new StatsCheckMessage(StatsCheckMessage.CurrentVersion, "c", clock.GetUtcNow(), Namespace, Name, "dep-uid",
+        await processor.ProcessAsync(new StatsCheckMessage(StatsCheckMessage.Version1, "c", clock.GetUtcNow(), Namespace, Name, "dep-uid",
             T0.AddDays(-3), OptInSource.Label, null, Settings, null, [new PodTarget("web-5d8f-abcde", "pod-a", "10.0.0.7", false)], 0), "m-stale", CancellationToken.None);
 
         Assert.Equal(1, store.Refused); // A's copy said Active (counters moved against its old baseline)
@@ -217,7 +217,7 @@ public sealed class WorkloadStateCacheTests : IDisposable
             await MinuteLater();
         }
 
-        var message = new StatsCheckMessage(StatsCheckMessage.CurrentVersion, "c", clock.GetUtcNow(), Namespace, Name, "dep-uid-2",
+        var message = new StatsCheckMessage(StatsCheckMessage.Version1, "c", clock.GetUtcNow(), Namespace, Name, "dep-uid-2",
             T0.AddDays(-3), OptInSource.Label, null, Settings, null, [new PodTarget("web-77f9-zzzzz", "pod-z", "10.0.0.9", false)], 0);
         var result = await a.Processor.ProcessAsync(message, "m-new", CancellationToken.None);
 
@@ -277,7 +277,10 @@ public sealed class WorkloadStateCacheTests : IDisposable
         using var instance = new Instance(this, failing);
         await store.TryWriteAsync(Namespace, Name, new WorkloadState("dep-uid", Verdict.Active, "earlier", 1, null, T0, [], null, null, null), null, CancellationToken.None);
 
-        await Assert.ThrowsAsync<TimeoutException>(() => CheckOn(instance));
+        // The workload fails alone (a batch's other workloads complete), and is Unknown this time.
+        var message = new StatsCheckMessage(StatsCheckMessage.Version1, "c", clock.GetUtcNow(), Namespace, Name, "dep-uid",
+            T0.AddDays(-3), OptInSource.Label, null, Settings, null, [new PodTarget("web-5d8f-abcde", "pod-a", "10.0.0.7", false)], 0);
+        Assert.Equal(CheckOutcome.Failed, (await instance.Processor.ProcessAsync(message, "m-1", CancellationToken.None)).Outcome);
 
         Assert.Equal(0, instance.Cache.Count);
     }

@@ -23,7 +23,7 @@ public sealed class MessageReaderTests
 
     /// <summary>Every field set, including the nullable ones.</summary>
     private static StatsCheckMessage FullStatsCheck() => new(
-        StatsCheckMessage.CurrentVersion,
+        StatsCheckMessage.Version1,
         "0f8e3c",
         DueAt,
         "team-a",
@@ -39,7 +39,7 @@ public sealed class MessageReaderTests
 
     /// <summary>The common case: a labelled Deployment (no monitor) with valid settings (no configuration errors).</summary>
     private static StatsCheckMessage LabelStatsCheck() => new(
-        StatsCheckMessage.CurrentVersion,
+        StatsCheckMessage.Version1,
         "1a2b3c",
         DueAt,
         "team-a",
@@ -118,7 +118,7 @@ public sealed class MessageReaderTests
     {
         var message = FullStatsCheck();
 
-        AssertSame(message, RoundTrip(message, StatsCheckMessage.CurrentVersion));
+        AssertSame(message, RoundTrip(message, StatsCheckMessage.Version1));
     }
 
     [Fact]
@@ -126,7 +126,7 @@ public sealed class MessageReaderTests
     {
         var message = LabelStatsCheck();
 
-        AssertSame(message, RoundTrip(message, StatsCheckMessage.CurrentVersion));
+        AssertSame(message, RoundTrip(message, StatsCheckMessage.Version1));
     }
 
     [Fact]
@@ -134,7 +134,7 @@ public sealed class MessageReaderTests
     {
         var message = InvalidConfigurationStatsCheck();
 
-        var read = RoundTrip(message, StatsCheckMessage.CurrentVersion);
+        var read = RoundTrip(message, StatsCheckMessage.Version1);
 
         AssertSame(message, read);
         Assert.Null(read.Settings);
@@ -173,7 +173,7 @@ public sealed class MessageReaderTests
     [InlineData("{\"version\":1}")]
     public void Bodies_that_are_not_a_message_are_rejected_with_a_reason(string? body)
     {
-        Assert.False(MessageReader.TryRead<StatsCheckMessage>(body, StatsCheckMessage.CurrentVersion, out var message, out var error));
+        Assert.False(MessageReader.TryRead<StatsCheckMessage>(body, StatsCheckMessage.Version1, out var message, out var error));
         Assert.Null(message);
         Assert.False(string.IsNullOrWhiteSpace(error));
     }
@@ -207,10 +207,10 @@ public sealed class MessageReaderTests
     public void A_stats_check_that_this_version_cannot_fully_understand_is_rejected(string description, string mutation)
     {
         var node = JsonNode.Parse(ReaperJson.Serialize(FullStatsCheck()))!.AsObject();
-        Assert.True(MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.CurrentVersion, out _, out _), "the unmutated message must be accepted");
+        Assert.True(MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.Version1, out _, out _), "the unmutated message must be accepted");
         Apply(node, JsonNode.Parse(mutation)!.AsObject());
 
-        var accepted = MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.CurrentVersion, out var message, out var error);
+        var accepted = MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.Version1, out var message, out var error);
 
         Assert.False(accepted, $"{description} was accepted: {node.ToJsonString()}");
         Assert.Null(message);
@@ -275,10 +275,10 @@ public sealed class MessageReaderTests
     public void A_stats_check_whose_names_cannot_be_Kubernetes_names_is_rejected_naming_the_field(string description, string mutation, string field)
     {
         var node = JsonNode.Parse(ReaperJson.Serialize(FullStatsCheck() with { MonitorNamespace = "team-a" }))!.AsObject();
-        Assert.True(MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.CurrentVersion, out _, out _), "the unmutated message must be accepted");
+        Assert.True(MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.Version1, out _, out _), "the unmutated message must be accepted");
         Apply(node, JsonNode.Parse(mutation)!.AsObject());
 
-        var accepted = MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.CurrentVersion, out var message, out var error);
+        var accepted = MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.Version1, out var message, out var error);
 
         Assert.False(accepted, $"{description} was accepted: {node.ToJsonString()}");
         Assert.Null(message);
@@ -320,7 +320,7 @@ public sealed class MessageReaderTests
             Pods = [new PodTarget("web.v2-5d8f-abcde", PodUid1, "fd00::7", false)],
         };
 
-        var read = RoundTrip(message, StatsCheckMessage.CurrentVersion);
+        var read = RoundTrip(message, StatsCheckMessage.Version1);
 
         Assert.Equal("web.v2", read.Deployment);
     }
@@ -340,7 +340,7 @@ public sealed class MessageReaderTests
         var node = JsonNode.Parse(ReaperJson.Serialize(FullStatsCheck()))!.AsObject();
         node["version"] = 7;
 
-        Assert.False(MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.CurrentVersion, out _, out var error));
+        Assert.False(MessageReader.TryRead<StatsCheckMessage>(node.ToJsonString(), StatsCheckMessage.Version1, out _, out var error));
         Assert.Contains("7", error, StringComparison.Ordinal);
     }
 

@@ -51,7 +51,7 @@ public sealed class MonitoredWorkloadTests
         var restarts = new ContainerRestarts(2, T0.AddMinutes(-7));
         var workload = Workload(Pod("pod-a", restarts: restarts), Pod("pod-evicted", "Failed", ready: false, ip: null));
 
-        var message = StatsCheckPlanner.ToMessage(workload, T0);
+        var message = StatsCheckPlanner.ToCheck(workload);
 
         var target = Assert.Single(message.Pods);
         Assert.Equal("pod-a", target.Uid);
@@ -63,14 +63,16 @@ public sealed class MonitoredWorkloadTests
     public void A_stats_check_message_round_trips_the_container_restarts_and_reads_older_messages_without_them()
     {
         var restarts = new ContainerRestarts(1, T0.AddMinutes(-1));
-        var message = StatsCheckPlanner.ToMessage(Workload(Pod("pod-a", restarts: restarts)), T0);
+        var check = StatsCheckPlanner.ToCheck(Workload(Pod("pod-a", restarts: restarts)));
+        var message = new StatsCheckBatchMessage(StatsCheckBatchMessage.CurrentVersion, "c1", T0, "team-a", [check]);
 
-        Assert.True(MessageReader.TryRead<StatsCheckMessage>(ReaperJson.Serialize(message), StatsCheckMessage.CurrentVersion, out var read, out var error), error);
-        Assert.Equal(restarts, Assert.Single(read.Pods).Restarts);
+        Assert.True(MessageReader.TryReadStatsCheck(ReaperJson.Serialize(message), out var read, out var error), error);
+        Assert.Equal(restarts, Assert.Single(Assert.Single(read.Workloads).Pods).Restarts);
 
-        var older = ReaperJson.Serialize(message with { Pods = [] }).Replace("\"pods\":[]",
+        var older = ReaperJson.Serialize(message with { Workloads = [check with { Pods = [] }] }).Replace("\"pods\":[]",
             "\"pods\":[{\"name\":\"web-5d8f-pod-a\",\"uid\":\"pod-a\",\"ip\":\"10.0.0.7\",\"istioProxy\":false}]", StringComparison.Ordinal);
-        Assert.True(MessageReader.TryRead<StatsCheckMessage>(older, StatsCheckMessage.CurrentVersion, out var oldRead, out error), error);
-        Assert.Null(Assert.Single(oldRead.Pods).Restarts);
+        Assert.True(MessageReader.TryReadStatsCheck(older, out var oldRead, out error), error);
+        var oldPods = Assert.Single(oldRead.Workloads).Pods;
+        Assert.Null(Assert.Single(oldPods).Restarts);
     }
 }

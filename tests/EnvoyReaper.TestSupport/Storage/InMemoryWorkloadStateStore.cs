@@ -37,6 +37,26 @@ public sealed class InMemoryWorkloadStateStore : IWorkloadStateStore
             : null);
     }
 
+    /// <summary>Queries of several rows asked for by <see cref="GetManyAsync"/> (each row read also counts in <see cref="Reads"/>).</summary>
+    public int Queries => Volatile.Read(ref queries);
+
+    private int queries;
+
+    public async Task<IReadOnlyDictionary<string, StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref queries);
+        var states = new Dictionary<string, StoredState>(StringComparer.Ordinal);
+        foreach (var deployment in deployments)
+        {
+            if (await GetAsync(@namespace, deployment, cancellationToken) is { } stored)
+            {
+                states[deployment] = stored;
+            }
+        }
+
+        return states;
+    }
+
     public Task<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>> ListAsync(CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyDictionary<(string Namespace, string Deployment), WorkloadState>>(
             rows.ToDictionary(row => row.Key, row => JsonSerializer.Deserialize<WorkloadState>(row.Value.Json, ReaperJson.Options)!));
@@ -55,5 +75,23 @@ public sealed class InMemoryWorkloadStateStore : IWorkloadStateStore
         }
 
         return Task.FromResult(accepted ? written.Item2 : null);
+    }
+
+    /// <summary>Transactions asked for by <see cref="TryWriteManyAsync"/>.</summary>
+    public int Transactions => Volatile.Read(ref transactions);
+
+    private int transactions;
+
+    /// <summary>As the Table store's contract says: each write as on its own (a refused transaction falls back to that).</summary>
+    public async Task<IReadOnlyList<string?>> TryWriteManyAsync(string @namespace, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref transactions);
+        var etags = new string?[writes.Count];
+        for (var i = 0; i < writes.Count; i++)
+        {
+            etags[i] = await TryWriteAsync(@namespace, writes[i].Deployment, writes[i].State, writes[i].ExpectedETag, cancellationToken);
+        }
+
+        return etags;
     }
 }
