@@ -51,6 +51,41 @@ public sealed class FakeKubernetesApiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_realistic_pod_has_the_shape_and_size_of_a_real_Deployment_pod()
+    {
+        var workload = server.SeedWorkload(Ns, "shop", ["10.0.0.1"], podShape: PodShape.Realistic);
+
+        using var response = await http.GetAsync($"api/v1/namespaces/{Ns}/pods/{workload.Pods[0].Metadata.Name}");
+        var body = await response.Content.ReadAsByteArrayAsync();
+        var pod = JsonNode.Parse(body)!;
+
+        Assert.InRange(body.Length, 6_000, 16_000);
+        Assert.Equal(["kube-controller-manager", "kubelet"], pod["metadata"]!["managedFields"]!.AsArray().Select(entry => (string?)entry!["manager"]));
+        Assert.Equal("ReplicaSet", (string?)pod["metadata"]!["ownerReferences"]![0]!["kind"]);
+        Assert.Equal(["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"], pod["spec"]!["tolerations"]!.AsArray().Select(toleration => (string?)toleration!["key"]));
+        Assert.NotNull(pod["spec"]!["volumes"]![1]!["projected"]);
+        Assert.NotNull(pod["spec"]!["securityContext"]!["seccompProfile"]);
+        Assert.Equal(5, pod["status"]!["conditions"]!.AsArray().Count);
+        Assert.Equal(["shop", "envoy"], pod["status"]!["containerStatuses"]!.AsArray().Select(status => (string?)status!["name"]));
+        Assert.Equal(body.Length, Assert.Single(server.Requests).ResponseBytes);
+    }
+
+    [Fact]
+    public async Task The_fake_counts_the_bytes_of_every_response_body_until_the_recording_is_reset()
+    {
+        server.SeedWorkload(Ns, "shop", ["10.0.0.1", "10.0.0.2"]);
+
+        using var list = await http.GetAsync($"api/v1/namespaces/{Ns}/pods");
+        using var missing = await http.GetAsync($"api/v1/namespaces/{Ns}/pods/nope");
+        var sent = (await list.Content.ReadAsByteArrayAsync()).Length + (await missing.Content.ReadAsByteArrayAsync()).Length;
+
+        Assert.Equal(sent, server.ResponseBytes);
+        Assert.Equal(sent, server.Requests.Sum(request => request.ResponseBytes));
+        server.ResetRecording();
+        Assert.Equal(0, server.ResponseBytes);
+    }
+
+    [Fact]
     public async Task Missing_core_object_throws_HttpOperationException_with_404_and_no_group_in_details()
     {
         var exception = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ReadNamespacedPodAsync("x", Ns));

@@ -34,6 +34,7 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
     private readonly Lock recordingGate = new();
     private readonly List<RecordedRequest> requests = [];
     private int writeCount;
+    private long responseBytes;
 
     private FakeKubernetesApiServer(WebApplication app, TimeProvider timeProvider)
     {
@@ -57,6 +58,18 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
 
     /// <summary>POST, PUT, PATCH and DELETE requests that succeeded without dryRun (no-op updates included).</summary>
     public int WriteCount => Volatile.Read(ref writeCount);
+
+    /// <summary>The bytes of every response body sent since the last <see cref="ResetRecording"/> (faults included).</summary>
+    public long ResponseBytes
+    {
+        get
+        {
+            lock (recordingGate)
+            {
+                return responseBytes;
+            }
+        }
+    }
 
     /// <summary>Deletions accepted through the API, with the propagation policy that applied.</summary>
     public IReadOnlyList<RecordedDeletion> Deletions => api.Deletions;
@@ -126,6 +139,7 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
         {
             requests.Clear();
             Interlocked.Exchange(ref writeCount, 0);
+            responseBytes = 0;
         }
 
         api.ResetRecording();
@@ -232,10 +246,13 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
                 mediaType,
                 body));
 
+        var payload = Encoding.UTF8.GetBytes(response.Body.ToJsonString(WireFormat));
+
         // Recorded before the response is written, so a test that has its answer also sees the record.
         lock (recordingGate)
         {
-            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body));
+            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body) { ResponseBytes = payload.Length });
+            responseBytes += payload.Length;
             if (response.Persisted)
             {
                 Interlocked.Increment(ref writeCount);
@@ -249,6 +266,7 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
             context.Response.Headers.RetryAfter = ApiStatus.RetryAfterSeconds(retryAfter).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        await context.Response.WriteAsync(response.Body.ToJsonString(WireFormat), context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentLength = payload.Length;
+        await context.Response.Body.WriteAsync(payload, context.RequestAborted).ConfigureAwait(false);
     }
 }

@@ -4,7 +4,11 @@ namespace EnvoyReaper.TestSupport.Kubernetes;
 /// <param name="Query">The raw query string without the leading '?', still URL-encoded.</param>
 /// <param name="ContentType">The request's Content-Type header, or null when it had none.</param>
 /// <param name="Body">The request body as text; empty when there was none.</param>
-public sealed record RecordedRequest(string Method, string Path, string Query, string? ContentType, int StatusCode, string Body);
+public sealed record RecordedRequest(string Method, string Path, string Query, string? ContentType, int StatusCode, string Body)
+{
+    /// <summary>The bytes of the response body the fake sent (UTF-8 JSON, as the API server's application/json).</summary>
+    public long ResponseBytes { get; init; }
+}
 
 /// <summary>A DELETE the API accepted, with the propagation policy that applied (explicit or the server default).</summary>
 public sealed record RecordedDeletion(
