@@ -60,6 +60,8 @@ public sealed record CycleResult(
     long FleetConnections)
 {
     public int Expired { get; init; }
+
+    public ApiTraffic? ApiTraffic { get; init; }
 }
 
 /// <summary>The function app (container of Program.cs) over the fake API server, the fake Envoy fleet and Azurite.</summary>
@@ -179,6 +181,8 @@ public sealed class Harness : IAsyncDisposable
         Decorate<IWorkQueue>(collection, (inner, _) => new TimedWorkQueue(inner, counters));
         Decorate<IEventRecorder>(collection, (inner, _) => new TimedEvents(inner, counters));
         Decorate<IWorkloadStatusWriter>(collection, (inner, _) => new TimedStatus(inner, counters));
+        Decorate<IEventRecorder>(collection, (inner, _) => new CountingDroppedEvents(inner));
+        Decorate<IWorkloadStatusWriter>(collection, (inner, _) => new CountingDroppedStatus(inner));
         var provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
 
         var harness = new Harness(options, api, fleet, workloadPods, directory, provider, stateTable, counters, verdicts)
@@ -225,7 +229,7 @@ public sealed class Harness : IAsyncDisposable
                 ips.Add(isIdle ? idle[nextIdle++ % idle.Count].Ip : active[nextActive++ % active.Count].Ip);
             }
 
-            var seeded = api.SeedWorkload($"bench-{w % options.Namespaces:D2}", $"game-{w:D5}", ips, annotations, withService: false, withIngress: false, createdAt: created);
+            var seeded = api.SeedWorkload($"bench-{w % options.Namespaces:D2}", $"game-{w:D5}", ips, annotations, withService: false, withIngress: false, createdAt: created, podShape: options.PodShape);
             result.Add(seeded.Pods.Select(pod => new SeededPod(pod.Status.PodIP, pod.Metadata.Name)).ToList());
         }
 
@@ -262,6 +266,7 @@ public sealed class Harness : IAsyncDisposable
     {
         await ResetQueuesAsync();
         Api.ResetRecording();
+        DroppedWrites.Reset();
         Counters.Reset();
         Verdicts.Reset();
         Failures.TakeAll();
@@ -337,6 +342,7 @@ public sealed class Harness : IAsyncDisposable
             fleetAfter.Connections - fleetBefore.Connections)
         {
             Expired = options.TimerOnly ? 0 : drain.Expired,
+            ApiTraffic = ApiTraffic.From(requests, DroppedWrites.Count),
         };
     }
 

@@ -101,6 +101,16 @@ if (!options.LatencyOnly)
         reaper.StateCacheTimeToLive = cacheTimeToLive;
     }
 
+    if (options.ReadPaths && !options.TimerOnly)
+    {
+        Progress("pod read paths: one list per namespace against one label-selected list per workload");
+        report.ReadPathResults = await ReadPaths.RunAsync(harness, options);
+        foreach (var path in report.ReadPathResults)
+        {
+            Progress($"  {path.Path}: {path.Requests:N0} requests, {path.Bytes / 1048576.0:F1} MB, {path.Elapsed.TotalSeconds:F2} s");
+        }
+    }
+
     if (options.MemoryRun && harness.Counters.LastChecks is { Count: > 0 })
     {
         Progress("the same checks without storage (state in memory, bodies handed over directly): 2 warm passes + 1 measured");

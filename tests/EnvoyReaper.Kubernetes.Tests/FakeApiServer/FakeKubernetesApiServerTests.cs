@@ -86,6 +86,42 @@ public sealed class FakeKubernetesApiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_response_over_128_KiB_is_gzip_compressed_only_for_a_client_that_accepts_gzip()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            server.SeedWorkload(Ns, $"shop-{i}", [$"10.0.0.{i + 1}"], podShape: PodShape.Realistic);
+        }
+
+        using var plain = await http.GetAsync($"api/v1/namespaces/{Ns}/pods");
+        var plainBody = await plain.Content.ReadAsByteArrayAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"api/v1/namespaces/{Ns}/pods");
+        request.Headers.AcceptEncoding.ParseAdd("gzip, deflate");
+        using var gzipped = await http.SendAsync(request);
+        var gzippedBody = await gzipped.Content.ReadAsByteArrayAsync();
+        using var small = new HttpRequestMessage(HttpMethod.Get, $"api/v1/namespaces/{Ns}/pods/{server.Requests.Count}-missing");
+        small.Headers.AcceptEncoding.ParseAdd("gzip");
+        using var notCompressed = await http.SendAsync(small);
+
+        Assert.True(plainBody.Length > FakeKubernetesApiServer.GzipThresholdBytes);
+        Assert.Empty(plain.Content.Headers.ContentEncoding);
+        Assert.Equal(["gzip"], gzipped.Content.Headers.ContentEncoding);
+        Assert.Contains("Accept-Encoding", gzipped.Headers.Vary);
+        await using (var unzip = new System.IO.Compression.GZipStream(new MemoryStream(gzippedBody), System.IO.Compression.CompressionMode.Decompress))
+        using (var copy = new MemoryStream())
+        {
+            await unzip.CopyToAsync(copy);
+            Assert.Equal(plainBody, copy.ToArray());
+        }
+
+        Assert.Empty(notCompressed.Content.Headers.ContentEncoding);
+        var recorded = server.Requests;
+        Assert.Equal([false, true, false], recorded.Select(r => r.Compressed));
+        Assert.Equal(gzippedBody.Length, recorded[1].ResponseBytes);
+        Assert.Equal(plainBody.Length, recorded[1].ContentBytes);
+    }
+
+    [Fact]
     public async Task Missing_core_object_throws_HttpOperationException_with_404_and_no_group_in_details()
     {
         var exception = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ReadNamespacedPodAsync("x", Ns));

@@ -222,6 +222,28 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
             ?? throw new ArgumentException($"The fake API server does not serve {entity.Kind} in {entity.Group}/{entity.ApiVersion}.");
     }
 
+    /// <summary>
+    /// The API server gzips a response (APIResponseCompression, beta and on by default since 1.16) when the client sends
+    /// Accept-Encoding: gzip and the serialized object is over 128 KiB (defaultGzipThresholdBytes), at level 1 (BestSpeed).
+    /// </summary>
+    public const int GzipThresholdBytes = 128 * 1024;
+
+    private static bool AcceptsGzip(Microsoft.Extensions.Primitives.StringValues acceptEncoding) =>
+        acceptEncoding.SelectMany(value => (value ?? "").Split(','))
+            .Select(coding => coding.Split(';')[0].Trim())
+            .Any(coding => coding.Equals("gzip", StringComparison.OrdinalIgnoreCase));
+
+    private static byte[] Gzip(byte[] content)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            gzip.Write(content);
+        }
+
+        return output.ToArray();
+    }
+
     private static string YamlQuote(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private async Task HandleAsync(HttpContext context)
@@ -246,12 +268,14 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
                 mediaType,
                 body));
 
-        var payload = Encoding.UTF8.GetBytes(response.Body.ToJsonString(WireFormat));
+        var content = Encoding.UTF8.GetBytes(response.Body.ToJsonString(WireFormat));
+        var compressed = content.Length > GzipThresholdBytes && AcceptsGzip(request.Headers.AcceptEncoding);
+        var payload = compressed ? Gzip(content) : content;
 
         // Recorded before the response is written, so a test that has its answer also sees the record.
         lock (recordingGate)
         {
-            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body) { ResponseBytes = payload.Length });
+            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body) { ResponseBytes = payload.Length, ContentBytes = content.Length, Compressed = compressed });
             responseBytes += payload.Length;
             if (response.Persisted)
             {
@@ -264,6 +288,12 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
         if (response.RetryAfter is { } retryAfter)
         {
             context.Response.Headers.RetryAfter = ApiStatus.RetryAfterSeconds(retryAfter).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (compressed)
+        {
+            context.Response.Headers.ContentEncoding = "gzip";
+            context.Response.Headers.Vary = "Accept-Encoding";
         }
 
         context.Response.ContentLength = payload.Length;

@@ -11,10 +11,10 @@ using Microsoft.Extensions.Time.Testing;
 namespace EnvoyReaper.Kubernetes.Tests;
 
 /// <summary>
-/// The write budget in the client the app builds (AddReaperKubernetes), against the fake API server, counting the
-/// requests that reach it; and the status writes that are skipped when the same status is already there.
+/// The client the app builds (AddReaperKubernetes) against the fake API server, counting the requests that reach it:
+/// gzip-compressed lists, the write budget, and the status writes that are skipped when the same status is already there.
 /// </summary>
-public sealed class ApiWriteBudgetClientTests : IAsyncLifetime
+public sealed class ReaperClientTests : IAsyncLifetime
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
@@ -67,6 +67,24 @@ public sealed class ApiWriteBudgetClientTests : IAsyncLifetime
 
     private static WorkloadStatus Status(string verdict = "Idle", string message = "no connection for 10m", DateTimeOffset? lastCheck = null) =>
         new(verdict, 0, new DateTimeOffset(2026, 12, 3, 11, 50, 0, TimeSpan.Zero), lastCheck ?? new DateTimeOffset(2026, 12, 3, 12, 0, 0, TimeSpan.Zero), null, message);
+
+    [Fact]
+    public async Task Large_pod_lists_come_gzip_compressed_and_every_pod_is_read_as_before()
+    {
+        var seeded = Enumerable.Range(0, 30).Select(i => server.SeedWorkload("retail", $"shop-{i:D2}", [$"10.0.1.{i + 1}"], podShape: PodShape.Realistic)).ToList();
+
+        var pods = new List<PodInfo>();
+        await foreach (var pod in Cluster().ListPodsAsync("retail", null, Ct))
+        {
+            pods.Add(pod);
+        }
+
+        Assert.Equal(seeded.Select(workload => workload.Pods[0].Metadata.Uid).Order(), pods.Select(pod => pod.Uid).Order());
+        Assert.All(pods, pod => Assert.True(pod.Ready && pod.Ip is not null && pod.Restarts is not null));
+        var list = Assert.Single(server.Requests, request => request.Path == "/api/v1/namespaces/retail/pods");
+        Assert.True(list.Compressed);
+        Assert.True(list.ResponseBytes * 5 < list.ContentBytes, $"{list.ResponseBytes} bytes on the wire for {list.ContentBytes} of JSON");
+    }
 
     [Fact]
     public async Task Teardown_writes_beyond_the_burst_wait_for_the_budget_and_reads_do_not()
