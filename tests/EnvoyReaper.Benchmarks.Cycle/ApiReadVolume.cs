@@ -150,6 +150,9 @@ public sealed partial class Report
 {
     public IReadOnlyList<ReadPathResult> ReadPathResults { get; set; } = [];
 
+    /// <summary>The app's Kubernetes settings (the write budget), read while the harness runs.</summary>
+    public ClusterAccessOptions? ClusterAccess { get; set; }
+
     private void PrintApiReadVolume(TextWriter o)
     {
         var cycles = Cycles.Where(cycle => cycle.ApiTraffic is not null).ToList();
@@ -170,6 +173,11 @@ public sealed partial class Report
         Line("  Deployment and EnvoyMonitor lists: requests / MB", t => $"{t.OtherLists:N0} / {t.OtherListBytes / 1048576.0:F1}");
         Line("  bytes read per workload", t => (t.BytesRead / (double)options.Workloads).ToString("N0", CultureInfo.InvariantCulture));
         Line("write requests sent / status writes and Events dropped by the budget", t => $"{t.Writes:N0} / {t.WritesDropped:N0}");
+        if (ClusterAccess is { } access)
+        {
+            o.WriteLine($"| write budget over the cycle (burst {access.ApiWriteBurst} + {access.ApiWritesPerSecond}/s × end to end) | " +
+                string.Join(" | ", cycles.Select(cycle => (access.ApiWriteBurst + (access.ApiWritesPerSecond * cycle.EndToEnd.TotalSeconds)).ToString("N0", CultureInfo.InvariantCulture))) + " |");
+        }
 
         if (ReadPathResults.Count == 0)
         {

@@ -43,6 +43,7 @@ if (!options.LatencyOnly)
     report.Harness = harness;
     report.MaxReads = harness.Services.GetRequiredService<IOptions<ReaperOptions>>().Value.MaxConcurrentStatsReads;
     report.PageSize = harness.Services.GetRequiredService<IOptions<ReaperOptions>>().Value.ListPageSize;
+    report.ClusterAccess = harness.Services.GetRequiredService<IOptions<EnvoyReaper.Kubernetes.ClusterAccessOptions>>().Value;
     Progress($"fleet bound in {harness.FleetStart.TotalSeconds:F2} s, seeded in {harness.SeedTime.TotalSeconds:F1} s; Azurite pid {harness.Cpu.AzuritePid?.ToString(CultureInfo.InvariantCulture) ?? "not found"}");
 
     var urls = Baselines.StatsUrls(harness);
