@@ -40,6 +40,8 @@ public sealed class ReaperClientTests : IAsyncLifetime
         await server.DisposeAsync();
     }
 
+    private ApiWriteBudget budget = null!;
+
     private KubernetesCluster Cluster(int perSecond = 20, int burst = 40, int lowWaitSeconds = 1)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -57,13 +59,23 @@ public sealed class ReaperClientTests : IAsyncLifetime
         services.AddOptions<ReaperOptions>();
         var provider = services.BuildServiceProvider();
         providers.Add(provider);
+        budget = provider.GetRequiredService<ApiWriteBudget>();
         return provider.GetRequiredService<KubernetesCluster>();
     }
 
     private int Writes(string pathContains) =>
         server.Requests.Count(request => request.Method is not "GET" && request.Path.Contains(pathContains, StringComparison.Ordinal));
 
-    private static async Task SettleAsync() => await Task.Delay(100);
+    /// <summary>Until the budget has these writes waiting (they travel over real HTTP first), within the bound.</summary>
+    private async Task WaitingAsync(int high, int low)
+    {
+        for (var attempt = 0; attempt < 200 && budget.Waiting != (high, low); attempt++)
+        {
+            await Task.Delay(25, Ct);
+        }
+
+        Assert.Equal((high, low), budget.Waiting);
+    }
 
     private static WorkloadStatus Status(string verdict = "Idle", string message = "no connection for 10m", DateTimeOffset? lastCheck = null) =>
         new(verdict, 0, new DateTimeOffset(2026, 12, 3, 11, 50, 0, TimeSpan.Zero), lastCheck ?? new DateTimeOffset(2026, 12, 3, 12, 0, 0, TimeSpan.Zero), null, message);
@@ -94,7 +106,7 @@ public sealed class ReaperClientTests : IAsyncLifetime
 
         var scales = workloads.Select(workload => cluster.ScaleToZeroAsync(workload.Namespace, workload.Name, workload.Deployment.Metadata.ResourceVersion, 1, Ct)).ToList();
         await Task.WhenAll(scales.Take(2)).WaitAsync(Bound, Ct);
-        await SettleAsync();
+        await WaitingAsync(high: 1, low: 0);
 
         Assert.False(scales[2].IsCompleted);
         Assert.Equal(2, Writes("/deployments/"));
@@ -115,9 +127,9 @@ public sealed class ReaperClientTests : IAsyncLifetime
 
         // A status write waits for the next token; a teardown write that comes after it takes that token first.
         var status = cluster.WriteAsync("retail", "shop", null, null, Status(), Ct);
-        await SettleAsync();
+        await WaitingAsync(high: 0, low: 1);
         var teardown = cluster.DeleteAsync(ResourceKind.Service, "retail", "other-service", other.Service!.Metadata.Uid, null, Ct);
-        await SettleAsync();
+        await WaitingAsync(high: 1, low: 1);
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(DeleteOutcome.Deleted, await teardown.WaitAsync(Bound, Ct));
 
@@ -125,9 +137,9 @@ public sealed class ReaperClientTests : IAsyncLifetime
         Assert.Equal(ApiWritePriority.Low, dropped.Priority);
         var recording = cluster.RecordAsync(
             new ClusterEvent(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, "IdleDetected", "idle", Warning: false), Ct);
-        await SettleAsync();
+        await WaitingAsync(high: 0, low: 1);
         var secondTeardown = cluster.DeleteAsync(ResourceKind.Ingress, "retail", "shop-ingress", shop.Ingress!.Metadata.Uid, null, Ct);
-        await SettleAsync();
+        await WaitingAsync(high: 1, low: 1);
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(DeleteOutcome.Deleted, await secondTeardown.WaitAsync(Bound, Ct));
         var eventDropped = await Assert.ThrowsAsync<ApiWriteBudgetException>(() => recording.WaitAsync(Bound, Ct));
