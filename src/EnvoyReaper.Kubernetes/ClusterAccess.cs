@@ -84,7 +84,25 @@ public static class ClusterAccess
         }
 
         configuration.HttpClientTimeout = TimeSpan.FromSeconds(options.RequestTimeoutSeconds);
+        configuration.FirstMessageHandlerSetup = AcceptGzip;
         return configuration;
+    }
+
+    /// <summary>
+    /// Asks for gzip, as client-go does by default: the API server compresses a response over 128 KiB (a page of pods:
+    /// about 9 KB each) at its fastest level, and the pod lists of a cycle shrink about tenfold on the wire.
+    /// </summary>
+    private static void AcceptGzip(HttpMessageHandler handler)
+    {
+        switch (handler)
+        {
+            case SocketsHttpHandler sockets:
+                sockets.AutomaticDecompression = System.Net.DecompressionMethods.GZip;
+                break;
+            case HttpClientHandler client:
+                client.AutomaticDecompression = System.Net.DecompressionMethods.GZip;
+                break;
+        }
     }
 
     private static KubernetesClientConfiguration BuildAksEntra(ClusterAccessOptions options)

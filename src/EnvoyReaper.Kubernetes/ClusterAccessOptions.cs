@@ -59,6 +59,24 @@ public sealed class ClusterAccessOptions : IValidatableObject
     [Range(0, 300)]
     public int ThrottleRetryBudgetSeconds { get; set; } = 15;
 
+    /// <summary>
+    /// The client-side write budget: writes per second on average (see <see cref="ApiWriteBudget"/>). Every write the
+    /// reaper sends counts; teardown-path writes go before status writes and Events.
+    /// </summary>
+    [Range(1, 1000)]
+    public int ApiWritesPerSecond { get; set; } = 20;
+
+    /// <summary>How many writes may go at once after a quiet spell (the token bucket's size).</summary>
+    [Range(1, 1000)]
+    public int ApiWriteBurst { get; set; } = 40;
+
+    /// <summary>
+    /// The most a status write or Event waits for the write budget; one that would wait longer is dropped with a
+    /// log line (the workload's state in storage is unaffected). 0: only sent when the budget has room at once.
+    /// </summary>
+    [Range(0, 60)]
+    public int ApiLowPriorityWriteMaxWaitSeconds { get; set; } = 1;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Mode == ClusterAccessMode.KubeConfig)

@@ -264,43 +264,74 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     public const string LastTeardownAnnotation = "envoy-reaper/last-teardown";
     public const string MessageAnnotation = "envoy-reaper/message";
 
+    /// <summary>
+    /// Writes the status unless the same one is already there (read first: a GET is far cheaper for the API server than
+    /// a write, and a write wakes every watcher of the object). The time of the last check alone is not a change. The
+    /// write is low priority in the write budget: it may be dropped with <see cref="ApiWriteBudgetException"/>.
+    /// </summary>
     public async Task WriteAsync(string @namespace, string deployment, string? monitorNamespace, string? monitor, WorkloadStatus status, CancellationToken cancellationToken)
     {
-        static JsonNode? Time(DateTimeOffset? value) => value is { } at ? at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture) : null;
+        using var lowPriority = ApiWritePriorityScope.Low();
         if (monitor is not null)
         {
-            // Only through the status subresource: the main endpoint ignores status changes.
-            var patch = new JsonObject
+            var monitorStatus = MonitorStatus(status);
+            var current = await NullIfNotFound(() => client.CustomObjects.GetNamespacedCustomObjectAsync<JsonObject>(
+                MonitorGroup, MonitorVersion, monitorNamespace ?? @namespace, MonitorPlural, monitor, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (current is null || SameStatus(monitorStatus, current["status"] as JsonObject))
             {
-                ["status"] = new JsonObject
-                {
-                    ["verdict"] = status.Verdict,
-                    ["activeConnections"] = status.ActiveConnections,
-                    ["idleSince"] = Time(status.IdleSince),
-                    ["lastCheck"] = Time(status.LastCheck),
-                    ["lastTeardown"] = Time(status.LastTeardown),
-                    ["message"] = status.Message.Length > 1024 ? status.Message[..1024] : status.Message,
-                },
-            };
+                return;
+            }
+
+            // Only through the status subresource: the main endpoint ignores status changes.
+            var patch = new JsonObject { ["status"] = monitorStatus };
             await NullIfNotFound(() => client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<JsonObject>(
                 new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), MonitorGroup, MonitorVersion, monitorNamespace ?? @namespace, MonitorPlural, monitor,
                 fieldManager: Component, cancellationToken: cancellationToken)).ConfigureAwait(false);
             return;
         }
 
-        var annotations = new JsonObject
+        var annotations = StatusAnnotations(status);
+        var existing = await NullIfNotFound(() => client.AppsV1.ReadNamespacedDeploymentAsync(deployment, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        if (existing is null || SameStatus(annotations, existing.Metadata.Annotations))
         {
-            [VerdictAnnotation] = status.Verdict,
-            [ActiveConnectionsAnnotation] = status.ActiveConnections?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            [IdleSinceAnnotation] = Time(status.IdleSince),
-            [LastCheckAnnotation] = Time(status.LastCheck),
-            [LastTeardownAnnotation] = Time(status.LastTeardown),
-            [MessageAnnotation] = status.Message.Length > 512 ? status.Message[..512] : status.Message,
-        };
+            return;
+        }
+
         var deploymentPatch = new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = annotations } };
         await NullIfNotFound(() => client.AppsV1.PatchNamespacedDeploymentAsync(
             new V1Patch(deploymentPatch.ToJsonString(), V1Patch.PatchType.MergePatch), deployment, @namespace, fieldManager: Component, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
+
+    private static JsonNode? StatusTime(DateTimeOffset? value) => value is { } at ? at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture) : null;
+
+    private static JsonObject MonitorStatus(WorkloadStatus status) => new()
+    {
+        ["verdict"] = status.Verdict,
+        ["activeConnections"] = status.ActiveConnections,
+        ["idleSince"] = StatusTime(status.IdleSince),
+        ["lastCheck"] = StatusTime(status.LastCheck),
+        ["lastTeardown"] = StatusTime(status.LastTeardown),
+        ["message"] = status.Message.Length > 1024 ? status.Message[..1024] : status.Message,
+    };
+
+    private static JsonObject StatusAnnotations(WorkloadStatus status) => new()
+    {
+        [VerdictAnnotation] = status.Verdict,
+        [ActiveConnectionsAnnotation] = status.ActiveConnections?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        [IdleSinceAnnotation] = StatusTime(status.IdleSince),
+        [LastCheckAnnotation] = StatusTime(status.LastCheck),
+        [LastTeardownAnnotation] = StatusTime(status.LastTeardown),
+        [MessageAnnotation] = status.Message.Length > 512 ? status.Message[..512] : status.Message,
+    };
+
+    /// <summary>Every field but the last check's time as it would be written (null: absent) equals what is there.</summary>
+    private static bool SameStatus(JsonObject written, JsonObject? current) =>
+        written.Where(field => field.Key is not "lastCheck")
+            .All(field => JsonNode.DeepEquals(field.Value, current?[field.Key]));
+
+    private static bool SameStatus(JsonObject annotations, IDictionary<string, string>? current) =>
+        annotations.Where(annotation => annotation.Key is not LastCheckAnnotation)
+            .All(annotation => annotation.Value?.GetValue<string>() == (current is not null && current.TryGetValue(annotation.Key, out var value) ? value : null));
 
     /// <summary>
     /// Records an Event the way kubectl users expect: the same reason and message on the same object is one Event whose
@@ -308,6 +339,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     /// </summary>
     public async Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
     {
+        using var lowPriority = ApiWritePriorityScope.Low();
         var now = time.GetUtcNow().UtcDateTime;
         var message = clusterEvent.Message.Length > 1024 ? clusterEvent.Message[..1024] : clusterEvent.Message;
         var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(

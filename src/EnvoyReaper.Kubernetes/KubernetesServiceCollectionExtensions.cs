@@ -31,6 +31,9 @@ public static class KubernetesServiceCollectionExtensions
             provider.GetService<TimeProvider>() ?? TimeProvider.System,
             provider.GetService<ILogger<AksEntraTokenProvider>>(),
             provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value.ClientId));
+        services.TryAddSingleton(provider => new ApiWriteBudget(
+            ApiWriteBudgetPolicy.From(provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value),
+            provider.GetService<TimeProvider>() ?? TimeProvider.System));
         services.AddSingleton<IKubernetes>(provider =>
         {
             var options = provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value;
@@ -41,6 +44,7 @@ public static class KubernetesServiceCollectionExtensions
             return ClusterAccess.CreateClient(
                 options,
                 options.Mode == ClusterAccessMode.AksEntra ? provider.GetRequiredService<AksEntraTokenProvider>() : null,
+                new ApiWriteBudgetHandler(provider.GetRequiredService<ApiWriteBudget>()),
                 throttling);
         });
         services.AddSingleton<KubernetesCluster>();

@@ -81,6 +81,12 @@ public sealed class BenchOptions
 
     public int Seed { get; set; } = 5;
 
+    /// <summary>The pods the fake API server serves: realistic ones (about 9 KB of JSON each) unless told otherwise.</summary>
+    public EnvoyReaper.TestSupport.Kubernetes.PodShape PodShape { get; set; } = EnvoyReaper.TestSupport.Kubernetes.PodShape.Realistic;
+
+    /// <summary>After the cycles, the pod read paths compared (one list per namespace against one per workload).</summary>
+    public bool ReadPaths { get; set; } = true;
+
     public static BenchOptions Parse(string[] args)
     {
         var options = new BenchOptions();
@@ -121,6 +127,8 @@ public sealed class BenchOptions
                 case "--probe-azurite": options.ProbeAzurite = Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray(); break;
                 case "--probe-clear": options.ProbeClear = true; break;
                 case "--seed": options.Seed = Int(); break;
+                case "--pod-shape": options.PodShape = Enum.Parse<EnvoyReaper.TestSupport.Kubernetes.PodShape>(Next(), ignoreCase: true); break;
+                case "--no-read-paths": options.ReadPaths = false; break;
                 case "-h" or "--help":
                     Console.WriteLine("""
                         dotnet run -c Release --project tests/EnvoyReaper.Benchmarks.Cycle -- [options]
@@ -136,6 +144,7 @@ public sealed class BenchOptions
                           --latency-runs N (200)  --idle-timeout 00:10:00  --check-interval 00:01:00  --latency-jitter 00:00:20
                           --probe-bind 1000,5000,10000 (time binding that many fleet addresses, then exit)
                           --probe-azurite 500,10000 (Azurite's cost per queue/table operation at those depths, then exit)
+                          --pod-shape realistic|minimal (realistic: ~9 KB pods with managedFields and full status)  --no-read-paths
                         """);
                     Environment.Exit(0);
                     break;

@@ -79,6 +79,8 @@ public sealed record CycleResult(
     public long EmptyReceives { get; init; }
 
     public long TableTransactions { get; init; }
+
+    public ApiTraffic? ApiTraffic { get; init; }
 }
 
 /// <summary>The function app (container of Program.cs) over the fake API server, the fake Envoy fleet and Azurite.</summary>
@@ -207,6 +209,8 @@ public sealed class Harness : IAsyncDisposable
         Decorate<IWorkQueue>(collection, (inner, _) => new TimedWorkQueue(inner, counters));
         Decorate<IEventRecorder>(collection, (inner, _) => new TimedEvents(inner, counters));
         Decorate<IWorkloadStatusWriter>(collection, (inner, _) => new TimedStatus(inner, counters));
+        Decorate<IEventRecorder>(collection, (inner, _) => new CountingDroppedEvents(inner));
+        Decorate<IWorkloadStatusWriter>(collection, (inner, _) => new CountingDroppedStatus(inner));
         var provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
 
         var harness = new Harness(options, api, fleet, workloadPods, directory, provider, stateTable, counters, verdicts)
@@ -253,7 +257,7 @@ public sealed class Harness : IAsyncDisposable
                 ips.Add(isIdle ? idle[nextIdle++ % idle.Count].Ip : active[nextActive++ % active.Count].Ip);
             }
 
-            var seeded = api.SeedWorkload($"bench-{w % options.Namespaces:D2}", $"game-{w:D5}", ips, annotations, withService: false, withIngress: false, createdAt: created);
+            var seeded = api.SeedWorkload($"bench-{w % options.Namespaces:D2}", $"game-{w:D5}", ips, annotations, withService: false, withIngress: false, createdAt: created, podShape: options.PodShape);
             result.Add(seeded.Pods.Select(pod => new SeededPod(pod.Status.PodIP, pod.Metadata.Name)).ToList());
         }
 
@@ -300,6 +304,7 @@ public sealed class Harness : IAsyncDisposable
     {
         await ResetQueuesAsync();
         Api.ResetRecording();
+        DroppedWrites.Reset();
         Counters.Reset();
         Verdicts.Reset();
         Failures.TakeAll();
@@ -382,6 +387,7 @@ public sealed class Harness : IAsyncDisposable
             StorageByKind = StorageByKind(c),
             EmptyReceives = Interlocked.Read(ref c.EmptyReceives),
             TableTransactions = c.StateTransactions.Count,
+            ApiTraffic = ApiTraffic.From(requests, DroppedWrites.Count),
         };
     }
 

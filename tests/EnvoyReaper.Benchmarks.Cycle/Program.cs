@@ -43,6 +43,7 @@ if (!options.LatencyOnly)
     report.Harness = harness;
     report.MaxReads = harness.Services.GetRequiredService<IOptions<ReaperOptions>>().Value.MaxConcurrentStatsReads;
     report.PageSize = harness.Services.GetRequiredService<IOptions<ReaperOptions>>().Value.ListPageSize;
+    report.ClusterAccess = harness.Services.GetRequiredService<IOptions<EnvoyReaper.Kubernetes.ClusterAccessOptions>>().Value;
     Progress($"fleet bound in {harness.FleetStart.TotalSeconds:F2} s, seeded in {harness.SeedTime.TotalSeconds:F1} s; Azurite pid {harness.Cpu.AzuritePid?.ToString(CultureInfo.InvariantCulture) ?? "not found"}");
 
     var urls = Baselines.StatsUrls(harness);
@@ -121,6 +122,16 @@ if (!options.LatencyOnly)
         }
 
         reaper.StateCacheTimeToLive = cacheTimeToLive;
+    }
+
+    if (options.ReadPaths && !options.TimerOnly)
+    {
+        Progress("pod read paths: one list per namespace against one label-selected list per workload");
+        report.ReadPathResults = await ReadPaths.RunAsync(harness, options);
+        foreach (var path in report.ReadPathResults)
+        {
+            Progress($"  {path.Path}: {path.Requests:N0} requests, {path.Bytes / 1048576.0:F1} MB, {path.Elapsed.TotalSeconds:F2} s");
+        }
     }
 
     if (options.MemoryRun && harness.Counters.LastChecks is { Count: > 0 })

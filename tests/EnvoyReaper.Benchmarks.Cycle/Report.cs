@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace EnvoyReaper.Benchmarks.Cycle;
 
 /// <summary>The Markdown the run prints: the figures of each cycle, the baselines of the same run, the latency.</summary>
-public sealed class Report(BenchOptions options, string command)
+public sealed partial class Report(BenchOptions options, string command)
 {
     public Harness? Harness { get; set; }
 
@@ -71,6 +71,7 @@ public sealed class Report(BenchOptions options, string command)
             PrintCycles(o);
             o.WriteLine();
             PrintBaselines(o);
+            PrintApiReadVolume(o);
         }
 
         if (Latency.Count > 0)

@@ -405,6 +405,36 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         Assert.Equal(["plain", "envoy"], pod.ContainerNames);
     }
 
+    [Theory]
+    [InlineData(true, 0)]
+    [InlineData(false, 3)]
+    public async Task ListPods_reads_from_a_realistic_pod_everything_it_reads_from_a_minimal_one(bool ready, int restarts)
+    {
+        var created = new DateTime(2026, 12, 1, 8, 0, 0, DateTimeKind.Utc);
+        var workload = server.SeedWorkload("retail", "shop", ["10.1.0.5"], podsReady: ready, createdAt: created);
+        var owner = server.Get<V1ReplicaSet>("retail", "shop-5d8f7c9b6")!;
+        var labels = new Dictionary<string, string> { ["app"] = "shop" };
+        server.SeedPod("retail", "minimal", "10.1.0.6", labels, "5d8f7c9b6", owner, ready, istio: false, created, restarts);
+        server.SeedPod("retail", "realistic", "10.1.0.7", labels, "5d8f7c9b6", owner, ready, istio: false, created, restarts, PodShape.Realistic);
+
+        var pods = (await ToListAsync(Cluster().ListPodsAsync("retail", null, Ct))).ToDictionary(pod => pod.Name);
+
+        var minimal = pods["minimal"];
+        var realistic = pods["realistic"];
+        Assert.Equal(server.Get<V1Pod>("retail", "realistic")!.Metadata.Uid, realistic.Uid);
+        Assert.Equal("10.1.0.7", realistic.Ip);
+        Assert.Equal(ready, realistic.Ready);
+        Assert.False(realistic.Terminating);
+        Assert.Equal(restarts * 2, realistic.Restarts!.Count);
+        Assert.Equal(minimal.Restarts, realistic.Restarts);
+        Assert.Equal(minimal.Ready, realistic.Ready);
+        Assert.Equal(minimal.Phase, realistic.Phase);
+        Assert.Equal(minimal.OwnerReplicaSet, realistic.OwnerReplicaSet);
+        Assert.Equal(minimal.ContainerNames, realistic.ContainerNames);
+        Assert.Equal(minimal.Labels, realistic.Labels);
+        Assert.True(realistic.BelongsTo((await Cluster().GetDeploymentAsync("retail", workload.Name, Ct))!));
+    }
+
     [Fact]
     public async Task Pod_is_Ready_only_when_Running_with_a_Ready_condition_True()
     {

@@ -61,6 +61,10 @@ public sealed class ReaperTestHost : IAsyncDisposable
             ["Kubernetes:Mode"] = "KubeConfig",
             ["Kubernetes:KubeConfigPath"] = kubeconfig,
             ["Kubernetes:Context"] = "fake",
+
+            // The write budget refills on the app's clock, which stands still within a cycle here: with the default burst a
+            // hundred workloads turning idle at once would wait for tokens that never come. The budget has its own tests.
+            ["Kubernetes:ApiWriteBurst"] = "1000",
             ["Reaper:StateTable"] = stateTable,
             ["Reaper:SnapshotContainer"] = snapshotContainer,
             ["Reaper:DefaultIdleTimeout"] = "00:10:00",

@@ -51,6 +51,77 @@ public sealed class FakeKubernetesApiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_realistic_pod_has_the_shape_and_size_of_a_real_Deployment_pod()
+    {
+        var workload = server.SeedWorkload(Ns, "shop", ["10.0.0.1"], podShape: PodShape.Realistic);
+
+        using var response = await http.GetAsync($"api/v1/namespaces/{Ns}/pods/{workload.Pods[0].Metadata.Name}");
+        var body = await response.Content.ReadAsByteArrayAsync();
+        var pod = JsonNode.Parse(body)!;
+
+        Assert.InRange(body.Length, 6_000, 16_000);
+        Assert.Equal(["kube-controller-manager", "kubelet"], pod["metadata"]!["managedFields"]!.AsArray().Select(entry => (string?)entry!["manager"]));
+        Assert.Equal("ReplicaSet", (string?)pod["metadata"]!["ownerReferences"]![0]!["kind"]);
+        Assert.Equal(["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"], pod["spec"]!["tolerations"]!.AsArray().Select(toleration => (string?)toleration!["key"]));
+        Assert.NotNull(pod["spec"]!["volumes"]![1]!["projected"]);
+        Assert.NotNull(pod["spec"]!["securityContext"]!["seccompProfile"]);
+        Assert.Equal(5, pod["status"]!["conditions"]!.AsArray().Count);
+        Assert.Equal(["shop", "envoy"], pod["status"]!["containerStatuses"]!.AsArray().Select(status => (string?)status!["name"]));
+        Assert.Equal(body.Length, Assert.Single(server.Requests).ResponseBytes);
+    }
+
+    [Fact]
+    public async Task The_fake_counts_the_bytes_of_every_response_body_until_the_recording_is_reset()
+    {
+        server.SeedWorkload(Ns, "shop", ["10.0.0.1", "10.0.0.2"]);
+
+        using var list = await http.GetAsync($"api/v1/namespaces/{Ns}/pods");
+        using var missing = await http.GetAsync($"api/v1/namespaces/{Ns}/pods/nope");
+        var sent = (await list.Content.ReadAsByteArrayAsync()).Length + (await missing.Content.ReadAsByteArrayAsync()).Length;
+
+        Assert.Equal(sent, server.ResponseBytes);
+        Assert.Equal(sent, server.Requests.Sum(request => request.ResponseBytes));
+        server.ResetRecording();
+        Assert.Equal(0, server.ResponseBytes);
+    }
+
+    [Fact]
+    public async Task A_response_over_128_KiB_is_gzip_compressed_only_for_a_client_that_accepts_gzip()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            server.SeedWorkload(Ns, $"shop-{i}", [$"10.0.0.{i + 1}"], podShape: PodShape.Realistic);
+        }
+
+        using var plain = await http.GetAsync($"api/v1/namespaces/{Ns}/pods");
+        var plainBody = await plain.Content.ReadAsByteArrayAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"api/v1/namespaces/{Ns}/pods");
+        request.Headers.AcceptEncoding.ParseAdd("gzip, deflate");
+        using var gzipped = await http.SendAsync(request);
+        var gzippedBody = await gzipped.Content.ReadAsByteArrayAsync();
+        using var small = new HttpRequestMessage(HttpMethod.Get, $"api/v1/namespaces/{Ns}/pods/{server.Requests.Count}-missing");
+        small.Headers.AcceptEncoding.ParseAdd("gzip");
+        using var notCompressed = await http.SendAsync(small);
+
+        Assert.True(plainBody.Length > FakeKubernetesApiServer.GzipThresholdBytes);
+        Assert.Empty(plain.Content.Headers.ContentEncoding);
+        Assert.Equal(["gzip"], gzipped.Content.Headers.ContentEncoding);
+        Assert.Contains("Accept-Encoding", gzipped.Headers.Vary);
+        await using (var unzip = new System.IO.Compression.GZipStream(new MemoryStream(gzippedBody), System.IO.Compression.CompressionMode.Decompress))
+        using (var copy = new MemoryStream())
+        {
+            await unzip.CopyToAsync(copy);
+            Assert.Equal(plainBody, copy.ToArray());
+        }
+
+        Assert.Empty(notCompressed.Content.Headers.ContentEncoding);
+        var recorded = server.Requests;
+        Assert.Equal([false, true, false], recorded.Select(r => r.Compressed));
+        Assert.Equal(gzippedBody.Length, recorded[1].ResponseBytes);
+        Assert.Equal(plainBody.Length, recorded[1].ContentBytes);
+    }
+
+    [Fact]
     public async Task Missing_core_object_throws_HttpOperationException_with_404_and_no_group_in_details()
     {
         var exception = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ReadNamespacedPodAsync("x", Ns));

@@ -35,6 +35,7 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
     private readonly List<RecordedRequest> requests = [];
     private readonly List<(string Method, string PathContains, Func<Task> Action)> hooks = [];
     private int writeCount;
+    private long responseBytes;
 
     private FakeKubernetesApiServer(WebApplication app, TimeProvider timeProvider)
     {
@@ -58,6 +59,18 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
 
     /// <summary>POST, PUT, PATCH and DELETE requests that succeeded without dryRun (no-op updates included).</summary>
     public int WriteCount => Volatile.Read(ref writeCount);
+
+    /// <summary>The bytes of every response body sent since the last <see cref="ResetRecording"/> (faults included).</summary>
+    public long ResponseBytes
+    {
+        get
+        {
+            lock (recordingGate)
+            {
+                return responseBytes;
+            }
+        }
+    }
 
     /// <summary>Deletions accepted through the API, with the propagation policy that applied.</summary>
     public IReadOnlyList<RecordedDeletion> Deletions => api.Deletions;
@@ -127,6 +140,7 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
         {
             requests.Clear();
             Interlocked.Exchange(ref writeCount, 0);
+            responseBytes = 0;
         }
 
         api.ResetRecording();
@@ -222,6 +236,28 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
             ?? throw new ArgumentException($"The fake API server does not serve {entity.Kind} in {entity.Group}/{entity.ApiVersion}.");
     }
 
+    /// <summary>
+    /// The API server gzips a response (APIResponseCompression, beta and on by default since 1.16) when the client sends
+    /// Accept-Encoding: gzip and the serialized object is over 128 KiB (defaultGzipThresholdBytes), at level 1 (BestSpeed).
+    /// </summary>
+    public const int GzipThresholdBytes = 128 * 1024;
+
+    private static bool AcceptsGzip(Microsoft.Extensions.Primitives.StringValues acceptEncoding) =>
+        acceptEncoding.SelectMany(value => (value ?? "").Split(','))
+            .Select(coding => coding.Split(';')[0].Trim())
+            .Any(coding => coding.Equals("gzip", StringComparison.OrdinalIgnoreCase));
+
+    private static byte[] Gzip(byte[] content)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            gzip.Write(content);
+        }
+
+        return output.ToArray();
+    }
+
     private static string YamlQuote(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private async Task HandleAsync(HttpContext context)
@@ -262,10 +298,15 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
                 mediaType,
                 body));
 
+        var content = Encoding.UTF8.GetBytes(response.Body.ToJsonString(WireFormat));
+        var compressed = content.Length > GzipThresholdBytes && AcceptsGzip(request.Headers.AcceptEncoding);
+        var payload = compressed ? Gzip(content) : content;
+
         // Recorded before the response is written, so a test that has its answer also sees the record.
         lock (recordingGate)
         {
-            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body));
+            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body) { ResponseBytes = payload.Length, ContentBytes = content.Length, Compressed = compressed });
+            responseBytes += payload.Length;
             if (response.Persisted)
             {
                 Interlocked.Increment(ref writeCount);
@@ -279,6 +320,13 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
             context.Response.Headers.RetryAfter = ApiStatus.RetryAfterSeconds(retryAfter).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        await context.Response.WriteAsync(response.Body.ToJsonString(WireFormat), context.RequestAborted).ConfigureAwait(false);
+        if (compressed)
+        {
+            context.Response.Headers.ContentEncoding = "gzip";
+            context.Response.Headers.Vary = "Accept-Encoding";
+        }
+
+        context.Response.ContentLength = payload.Length;
+        await context.Response.Body.WriteAsync(payload, context.RequestAborted).ConfigureAwait(false);
     }
 }

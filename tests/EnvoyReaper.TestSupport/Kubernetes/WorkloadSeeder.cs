@@ -1,3 +1,4 @@
+using k8s;
 using k8s.Models;
 
 namespace EnvoyReaper.TestSupport.Kubernetes;
@@ -21,7 +22,8 @@ public static class WorkloadSeeder
         bool withIngress = true,
         DateTime? createdAt = null,
         bool podsReady = true,
-        bool istio = false)
+        bool istio = false,
+        PodShape podShape = PodShape.Minimal)
     {
         const string hash = "5d8f7c9b6";
         var appLabels = new Dictionary<string, string> { ["app"] = name };
@@ -78,7 +80,7 @@ public static class WorkloadSeeder
         var pods = new List<V1Pod>();
         for (var i = 0; i < podIps.Count; i++)
         {
-            pods.Add(api.SeedPod(@namespace, $"{name}-{hash}-p{i:x4}", podIps[i], appLabels, hash, replicaSet, podsReady, istio, created));
+            pods.Add(api.SeedPod(@namespace, $"{name}-{hash}-p{i:x4}", podIps[i], appLabels, hash, replicaSet, podsReady, istio, created, shape: podShape));
         }
 
         V1Service? service = null;
@@ -135,8 +137,18 @@ public static class WorkloadSeeder
     }
 
     /// <param name="restartCount">How often each container has restarted; the last run started 10 minutes after the pod.</param>
-    public static V1Pod SeedPod(this FakeKubernetesApiServer api, string @namespace, string podName, string ip, IDictionary<string, string> appLabels, string hash, V1ReplicaSet owner, bool ready, bool istio, DateTime created, int restartCount = 0)
+    /// <param name="shape">
+    /// <see cref="PodShape.Realistic"/>: the pod as a real API server returns it (<see cref="RealisticPod"/>, app container
+    /// and an Envoy sidecar; <paramref name="istio"/> does not apply).
+    /// </param>
+    public static V1Pod SeedPod(this FakeKubernetesApiServer api, string @namespace, string podName, string ip, IDictionary<string, string> appLabels, string hash, V1ReplicaSet owner, bool ready, bool istio, DateTime created, int restartCount = 0, PodShape shape = PodShape.Minimal)
     {
+        if (shape == PodShape.Realistic)
+        {
+            var json = RealisticPod.Build(@namespace, podName, ip, appLabels, hash, owner.Metadata.Name, owner.Metadata.Uid, ready, created, restartCount);
+            return KubernetesJson.Deserialize<V1Pod>(api.SeedJson("", "v1", "pods", json).ToJsonString());
+        }
+
         var containers = Containers(appLabels["app"], istio);
         return api.Seed(new V1Pod
         {
