@@ -477,7 +477,9 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
             Text("action"),
             spec["statsPort"]?.DeepClone(),
             Text("statsPath"),
-            spec["listeners"]?.DeepClone());
+            spec["listeners"]?.DeepClone(),
+            spec["wake"]?.DeepClone(),
+            spec["wakeHold"]?.DeepClone());
     }
 
     private static IReadOnlyDictionary<string, string> ReadOnly(IDictionary<string, string>? source) =>

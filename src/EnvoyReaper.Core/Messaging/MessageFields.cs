@@ -21,6 +21,7 @@ public static partial class MessageFields
         StatsCheckMessage check => FindInvalid(check),
         TeardownMessage teardown => FindInvalid(teardown),
         RolloutCheckMessage rollout => FindInvalid(rollout),
+        Waking.WakeMessage wake => FindInvalid(wake),
         _ => null,
     };
 
@@ -48,6 +49,12 @@ public static partial class MessageFields
         ?? (IdPattern().IsMatch(message.OperationId) ? null : Problem("operationId", message.OperationId, "is not an operation id (letters, digits, '-', '_', '.' and ':', at most 128 characters)"))
         ?? Label("namespace", message.Namespace)
         ?? Subdomain("deployment", message.Deployment);
+
+    // Service names are DNS-1035 labels; a DNS-1123 label check keeps out every character that could leave an API path.
+    private static string? FindInvalid(Waking.WakeMessage message) =>
+        Id(message.Id)
+        ?? Label("namespace", message.Namespace)
+        ?? Label("service", message.Service);
 
     private static string? Pod(PodTarget pod, int index) =>
         Subdomain($"pods[{index}].name", pod.Name)
