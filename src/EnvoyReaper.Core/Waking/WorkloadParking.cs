@@ -208,8 +208,13 @@ public sealed partial class WorkloadParking(
     /// </summary>
     public async Task<int> ReconcileAsync(CancellationToken cancellationToken)
     {
-        var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
         var slices = await cluster.ListEndpointSlicesAsync(null, ParkedSlicesSelector, cancellationToken).ConfigureAwait(false);
+        if (slices.Count == 0)
+        {
+            return 0; // nothing parked: one request per cycle
+        }
+
+        var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
         var rewritten = 0;
         foreach (var slice in slices)
         {
