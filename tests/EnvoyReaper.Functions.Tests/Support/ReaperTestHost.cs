@@ -48,7 +48,8 @@ public sealed class ReaperTestHost : IAsyncDisposable
     public static async Task<ReaperTestHost> StartAsync(Dictionary<string, string?>? settings = null)
     {
         await AzuriteStorage.ResetQueuesAsync(
-            QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.InjectRollout, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison", QueueNames.InjectRollout + "-poison");
+            QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.InjectRollout, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison", QueueNames.InjectRollout + "-poison",
+            QueueNames.Wake, QueueNames.Wake + "-poison");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         var api = await FakeKubernetesApiServer.StartAsync(time);
         var directory = Directory.CreateTempSubdirectory("envoy-reaper-test-").FullName;
@@ -68,6 +69,7 @@ public sealed class ReaperTestHost : IAsyncDisposable
             ["EnvoyStats:Timeout"] = "00:00:01",
             // Azurite's visibility delays are real time: the shortest interval keeps the rollout tests quick.
             ["Injection:Rollout:CheckInterval"] = "00:00:01",
+            ["Waker:CheckInterval"] = "00:00:01",
         };
         foreach (var (key, value) in settings ?? [])
         {
@@ -106,9 +108,14 @@ public sealed class ReaperTestHost : IAsyncDisposable
     public Task<QueueMessage?> DeliverNextRolloutCheckAsync() => DeliverNextRolloutCheckAsync(DeliverRolloutCheckAsync);
 
     /// <summary>As <see cref="DeliverNextRolloutCheckAsync()"/>, to the given function.</summary>
-    public static async Task<QueueMessage?> DeliverNextRolloutCheckAsync(Func<QueueMessage, Task> function)
+    public static Task<QueueMessage?> DeliverNextRolloutCheckAsync(Func<QueueMessage, Task> function) => DeliverNextAsync(QueueNames.InjectRollout, function);
+
+    /// <summary>Delivers the next "wake" message (a wake's own check, after its visibility delay) to the Wake function.</summary>
+    public Task<QueueMessage?> DeliverNextWakeAsync() => DeliverNextAsync(QueueNames.Wake, message => Create<Wake>().Run(message, CancellationToken.None));
+
+    private static async Task<QueueMessage?> DeliverNextAsync(string queueName, Func<QueueMessage, Task> function)
     {
-        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.InjectRollout);
+        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(queueName);
         for (var attempt = 0; attempt < 50; attempt++)
         {
             QueueMessage[] batch = (await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value;
@@ -130,7 +137,7 @@ public sealed class ReaperTestHost : IAsyncDisposable
             await Task.Delay(TimeSpan.FromMilliseconds(100));
         }
 
-        throw new InvalidOperationException($"no {QueueNames.InjectRollout} message became visible within 5 s");
+        throw new InvalidOperationException($"no {queueName} message became visible within 5 s");
     }
 
     public Task DeliverRolloutCheckAsync(QueueMessage message) => Create<FinishInjectionRollout>().Run(message, CancellationToken.None);
