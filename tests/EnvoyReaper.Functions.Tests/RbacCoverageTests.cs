@@ -181,6 +181,7 @@ public sealed class RbacCoverageTests : IAsyncLifetime
             await RunAsync(nameof(DiscoverWorkloads), () => host.RunTimerAsync());
             await RunAsync(nameof(CheckStats), () => host.DeliverStatsChecksAsync());
             await RunAsync(nameof(TearDown), () => host.DeliverTeardownsAsync());
+            await RunAsync(nameof(Park), () => host.DeliverParksAsync());
             host.Advance(TimeSpan.FromMinutes(1), fleet);
         }
 
@@ -190,6 +191,7 @@ public sealed class RbacCoverageTests : IAsyncLifetime
         moved["metadata"]!["resourceVersion"] = host.Api.Get("discovery.k8s.io", "v1", "endpointslices", "envoy-reaper", "envoy-reaper-waker-x7k2p")!["metadata"]!["resourceVersion"]!.GetValue<string>();
         await client.DiscoveryV1.ReplaceNamespacedEndpointSliceAsync(k8s.KubernetesJson.Deserialize<V1EndpointSlice>(moved.ToJsonString()), "envoy-reaper-waker-x7k2p", "envoy-reaper");
         await RunAsync(nameof(DiscoverWorkloads), () => host.RunTimerAsync());
+        await RunAsync(nameof(Park), async () => Assert.Equal(2, await host.DeliverParksAsync()));
 
         foreach (var deployment in new[] { "sleepy", "gone" })
         {
@@ -282,8 +284,8 @@ public sealed class RbacCoverageTests : IAsyncLifetime
             (nameof(InjectSidecar), "update", "deployments"), (nameof(InjectSidecar), "create", "configmaps"),
             (nameof(FinishInjectionRollout), "get", "deployments"), (nameof(FinishInjectionRollout), "update", "services"), (nameof(FinishInjectionRollout), "delete", "configmaps"),
             (nameof(RemoveSidecar), "update", "deployments"), (nameof(RemoveSidecar), "update", "services"),
-            (nameof(TearDown), "get", "services"), (nameof(TearDown), "patch", "services"), (nameof(TearDown), "list", "endpointslices"), (nameof(TearDown), "create", "endpointslices"),
-            (nameof(DiscoverWorkloads), "list", "endpointslices"), (nameof(DiscoverWorkloads), "update", "endpointslices"),
+            (nameof(Park), "get", "services"), (nameof(Park), "patch", "services"), (nameof(Park), "list", "endpointslices"), (nameof(Park), "create", "endpointslices"),
+            (nameof(Park), "update", "endpointslices"), (nameof(DiscoverWorkloads), "list", "endpointslices"),
             (nameof(Wake), "get", "services"), (nameof(Wake), "patch", "services"), (nameof(Wake), "delete", "endpointslices"),
             (nameof(Wake), "create", "deployments"), (nameof(Wake), "patch", "deployments"), (nameof(Wake), "create", "events"),
         ];

@@ -98,6 +98,13 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Equal([$"{WakerAddress}:20000"], routes["http"]);
     }
 
+    private void AssertParkedAnnotationsKept()
+    {
+        var service = ServiceObject();
+        Assert.Null(service["spec"]!["selector"]);
+        Assert.Equal("""{"app":"pr-7"}""", service["metadata"]!["annotations"]![ParkingContract.SelectorAnnotation]!.GetValue<string>());
+    }
+
     private void AssertUnparked()
     {
         var service = ServiceObject();
@@ -306,12 +313,16 @@ public sealed class WakeTests : IAsyncLifetime
 
         await host.RunTimerAsync();
 
-        Assert.Equal(["10.9.0.8:20000"], host.Api.RoutedEndpoints(Namespace, Service)["http"]);
+        // The timer only reads (two lists, whatever the number of parked slices) and asks the Park function to write.
         var sliceRequests = host.Api.Requests.Where(request => request.Path.Contains("/endpointslices", StringComparison.Ordinal)).ToList();
-        Assert.Equal(3, sliceRequests.Count); // our slices, the waker's, one rewrite
+        Assert.Equal(["GET", "GET"], sliceRequests.Select(request => request.Method));
+        Assert.Equal(1, await host.DeliverParksAsync());
+        Assert.Equal(["10.9.0.8:20000"], host.Api.RoutedEndpoints(Namespace, Service)["http"]);
+        AssertParkedAnnotationsKept();
 
         host.Api.ResetRecording();
         await host.RunTimerAsync();
-        Assert.Equal(2, host.Api.Requests.Count(request => request.Path.Contains("/endpointslices", StringComparison.Ordinal))); // nothing changed: no write
+        Assert.Equal(2, host.Api.Requests.Count(request => request.Path.Contains("/endpointslices", StringComparison.Ordinal)));
+        Assert.Equal(0, await host.DeliverParksAsync()); // nothing changed: nothing asked for
     }
 }

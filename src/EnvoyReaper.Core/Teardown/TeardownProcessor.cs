@@ -315,15 +315,16 @@ public sealed partial class TeardownProcessor(
     }
 
     /// <summary>
-    /// Parks the Services the teardown kept. A failure leaves the workload torn down (the snapshot restores it) and not
-    /// wakeable, and says so in a Warning Event: the Deployment is gone or at zero already, and undoing that is a restore.
+    /// Asks for the kept Services to be parked (the Park function writes them, under an identity allowed to). A failure
+    /// leaves the workload torn down (the snapshot restores it) and not wakeable, and says so in a Warning Event: the
+    /// Deployment is gone or at zero already, and undoing that is a restore.
     /// </summary>
     private async Task<string> ParkAsync(TeardownMessage message, ReaperAction action, string snapshotName, WorkloadSettings settings, TeardownPlan plan, CancellationToken cancellationToken)
     {
         try
         {
-            var parked = await parking!.ParkAsync(message.Namespace, message.Deployment, action.ToContractName(), snapshotName, settings.WakeHold, plan.Services, plan.Ingresses, cancellationToken).ConfigureAwait(false);
-            return $"; wakes on traffic: {string.Join("; ", parked)}";
+            await parking!.RequestAsync(message.Namespace, message.Deployment, snapshotName, settings.WakeHold, cancellationToken).ConfigureAwait(false);
+            return $"; kept {Describe(plan.Services.Concat(plan.Ingresses))} to wake on traffic (parking requested)";
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {

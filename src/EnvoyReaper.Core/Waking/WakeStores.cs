@@ -57,6 +57,11 @@ public interface IWakeStore
     Task<string?> TryWriteAsync(WakeRecord record, string? expectedETag, CancellationToken cancellationToken);
 }
 
+public interface IParkQueue
+{
+    Task EnqueueAsync(ParkMessage message, CancellationToken cancellationToken);
+}
+
 public interface IWakeQueue
 {
     /// <summary>Queues a message on "wake", invisible for <paramref name="delay"/>.</summary>

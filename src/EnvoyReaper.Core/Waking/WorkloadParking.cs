@@ -4,6 +4,8 @@ using System.Text.Json.Nodes;
 using EnvoyReaper.Cluster;
 using EnvoyReaper.Injection;
 using EnvoyReaper.Messaging;
+using EnvoyReaper.Teardown;
+using EnvoyReaper.Workloads;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -17,10 +19,17 @@ public sealed record ParkedService(string Deployment, string Action, string Snap
 /// name, clusterIP and the Ingress routing to it), saves and removes its selector, so the EndpointSlice controller stops
 /// managing its endpoints, and adds an EndpointSlice of EnvoyReaper's that sends each Service port to a waker port.
 /// </summary>
+/// <remarks>
+/// The teardown (under the queue workers' identity, which must not rewrite Services) only asks for parking on "park";
+/// the Park function, under the injector's identity, parks. The timer (read-only) asks again for a parked Service whose
+/// EndpointSlice no longer points at the waker's ready pods.
+/// </remarks>
 public sealed partial class WorkloadParking(
     IClusterWriter writer,
     IParkingCluster cluster,
     IWakerPortStore ports,
+    ISnapshotStore snapshots,
+    IParkQueue parkQueue,
     IOptions<WakerOptions> options,
     TimeProvider time,
     ILogger<WorkloadParking> logger)
@@ -141,6 +150,11 @@ public sealed partial class WorkloadParking(
                         ["annotations"] = annotations.DeepClone(),
                     },
                 };
+                if (IsParked(current) && current.Manifest["metadata"]?["annotations"]?[ParkingContract.ParkedAtAnnotation]?.GetValue<string>() is { } since)
+                {
+                    patch["metadata"]!["annotations"]![ParkingContract.ParkedAtAnnotation] = since;
+                }
+
                 if (!IsParked(current))
                 {
                     // The selector is saved once: a Service parked already has none left to save.
@@ -151,7 +165,13 @@ public sealed partial class WorkloadParking(
                 return patch;
             }, cancellationToken).ConfigureAwait(false);
 
-            await WriteSliceAsync(@namespace, service.Name, parkedPorts, waker, cancellationToken).ConfigureAwait(false);
+            var sliceAnnotations = new JsonObject
+            {
+                [ParkingContract.DeploymentAnnotation] = deployment,
+                [ParkingContract.SnapshotAnnotation] = snapshot,
+                [ParkingContract.HoldAnnotation] = hold ? "true" : "false",
+            };
+            await WriteSliceAsync(@namespace, service.Name, parkedPorts, waker, sliceAnnotations, cancellationToken).ConfigureAwait(false);
             done.Add($"Service {service.Name} parked on waker port(s) {string.Join(", ", allocated)}");
         }
 
@@ -203,19 +223,19 @@ public sealed partial class WorkloadParking(
     }
 
     /// <summary>
-    /// Points every parked EndpointSlice at the waker's ready endpoints as they are now: two lists per call, and a write
-    /// only for a slice whose addresses differ. Returns how many were rewritten.
+    /// Asks for parking again (on "park") for every parked EndpointSlice whose addresses are no longer the waker's ready
+    /// endpoints. Reads only, one list when nothing is parked, two otherwise. Returns how many were asked for.
     /// </summary>
     public async Task<int> ReconcileAsync(CancellationToken cancellationToken)
     {
         var slices = await cluster.ListEndpointSlicesAsync(null, ParkedSlicesSelector, cancellationToken).ConfigureAwait(false);
         if (slices.Count == 0)
         {
-            return 0; // nothing parked: one request per cycle
+            return 0;
         }
 
         var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
-        var rewritten = 0;
+        var requested = new HashSet<(string, string, string)>();
         foreach (var slice in slices)
         {
             var current = (slice["endpoints"] as JsonArray ?? [])
@@ -229,22 +249,75 @@ public sealed partial class WorkloadParking(
                 continue;
             }
 
-            var @namespace = slice["metadata"]?["namespace"]?.GetValue<string>() ?? string.Empty;
-            var updated = slice.DeepClone().AsObject();
-            updated["addressType"] = waker.AddressType;
-            updated["endpoints"] = Endpoints(waker.Addresses);
-            try
+            var metadata = slice["metadata"];
+            var @namespace = metadata?["namespace"]?.GetValue<string>() ?? string.Empty;
+            var annotations = metadata?["annotations"];
+            if (annotations?[ParkingContract.DeploymentAnnotation]?.GetValue<string>() is not { } deployment
+                || annotations[ParkingContract.SnapshotAnnotation]?.GetValue<string>() is not { } snapshot
+                || !requested.Add((@namespace, deployment, snapshot)))
             {
-                await cluster.ReplaceEndpointSliceAsync(@namespace, updated, cancellationToken).ConfigureAwait(false);
-                rewritten++;
+                continue;
             }
-            catch (ClusterConflictException exception)
+
+            await RequestAsync(@namespace, deployment, snapshot, annotations[ParkingContract.HoldAnnotation]?.GetValue<string>() == "true", cancellationToken).ConfigureAwait(false);
+        }
+
+        return requested.Count;
+    }
+
+    /// <summary>Asks the Park function to park the Services of teardown snapshot <paramref name="snapshot"/>.</summary>
+    public Task RequestAsync(string @namespace, string deployment, string snapshot, bool hold, CancellationToken cancellationToken) =>
+        parkQueue.EnqueueAsync(new ParkMessage(ParkMessage.CurrentVersion, Guid.NewGuid().ToString("N"), @namespace, deployment, snapshot, hold), cancellationToken);
+
+    /// <summary>
+    /// Parks the Services of the snapshot's teardown that still exist (the same uid), but only while the workload is torn
+    /// down: a Deployment that runs again (woken, restored, scaled by hand) is never cut off from its Service.
+    /// </summary>
+    public async Task<string> ProcessAsync(ParkMessage message, CancellationToken cancellationToken)
+    {
+        var snapshot = await snapshots.GetAsync(message.Snapshot, cancellationToken).ConfigureAwait(false);
+        if (snapshot is null || snapshot.Namespace != message.Namespace || snapshot.Deployment != message.Deployment)
+        {
+            return Logged(message, $"snapshot {message.Snapshot} of {message.Namespace}/{message.Deployment} does not exist: nothing parked");
+        }
+
+        var deployment = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        var tornDown = snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
+            ? deployment is not null && deployment.Uid == snapshot.DeploymentUid && deployment.Manifest["spec"]?["replicas"]?.GetValue<int>() == 0
+            : deployment is null;
+        if (!tornDown)
+        {
+            return Logged(message, $"Deployment {message.Deployment} runs again since snapshot {message.Snapshot}: nothing parked");
+        }
+
+        var services = new List<ClusterObject>();
+        foreach (var item in snapshot.Objects.Where(item => item["kind"]?.GetValue<string>() == "Service"))
+        {
+            var name = item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
+            var live = await writer.GetObjectAsync(ResourceKind.Service, message.Namespace, name, cancellationToken).ConfigureAwait(false);
+            if (live is not null && live.Uid == item["metadata"]?["uid"]?.GetValue<string>())
             {
-                LogReconcileConflict(exception, @namespace, slice["metadata"]?["name"]?.GetValue<string>() ?? string.Empty); // the next cycle tries again
+                services.Add(live);
             }
         }
 
-        return rewritten;
+        if (services.Count == 0)
+        {
+            return Logged(message, $"no Service of snapshot {message.Snapshot} exists any more: nothing parked");
+        }
+
+        var ingresses = snapshot.Objects
+            .Where(item => item["kind"]?.GetValue<string>() == "Ingress")
+            .Select(item => new ClusterObject(ResourceKind.Ingress, message.Namespace, item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, string.Empty, string.Empty, item))
+            .ToList();
+        var parked = await ParkAsync(message.Namespace, message.Deployment, snapshot.Action, message.Snapshot, message.Hold, services, ingresses, cancellationToken).ConfigureAwait(false);
+        return string.Join("; ", parked);
+    }
+
+    private string Logged(ParkMessage message, string detail)
+    {
+        LogNotParked(message.Id, message.Namespace, message.Deployment, detail);
+        return detail;
     }
 
     private static string Owner(string @namespace, string service) => $"{@namespace}/{service}";
@@ -276,7 +349,7 @@ public sealed partial class WorkloadParking(
             ["conditions"] = new JsonObject { ["ready"] = true },
         }).ToArray());
 
-    private async Task WriteSliceAsync(string @namespace, string service, IReadOnlyList<ParkedPort> parkedPorts, WakerEndpoints waker, CancellationToken cancellationToken)
+    private async Task WriteSliceAsync(string @namespace, string service, IReadOnlyList<ParkedPort> parkedPorts, WakerEndpoints waker, JsonObject annotations, CancellationToken cancellationToken)
     {
         var name = ParkingContract.EndpointSliceName(service);
         var manifest = new JsonObject
@@ -288,6 +361,8 @@ public sealed partial class WorkloadParking(
                 ["name"] = name,
                 ["namespace"] = @namespace,
                 ["labels"] = new JsonObject { [ServiceNameLabel] = service, [ManagedByLabel] = ParkingContract.EndpointSliceManager },
+                // What the timer needs to ask for parking again when the waker's pods move, without reading the Service.
+                ["annotations"] = annotations,
             },
             ["addressType"] = waker.AddressType,
             // kube-proxy pairs a Service port with the slice port of the same name ("" for a Service's one unnamed port).
@@ -359,6 +434,6 @@ public sealed partial class WorkloadParking(
     [LoggerMessage(Level = LogLevel.Information, Message = "Unparked Service {Namespace}/{Service}")]
     private partial void LogUnparked(string @namespace, string service);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Parked EndpointSlice {Namespace}/{Name} changed while its addresses were updated; the next cycle tries again")]
-    private partial void LogReconcileConflict(Exception exception, string @namespace, string name);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Park {MessageId} of {Namespace}/{Deployment}: {Detail}")]
+    private partial void LogNotParked(string messageId, string @namespace, string deployment, string detail);
 }

@@ -64,7 +64,7 @@ public sealed partial class DiscoveryCycle(
         }
     }
 
-    /// <summary>Parked Services follow the waker's pods as they come and go; a failure waits for the next cycle.</summary>
+    /// <summary>Parked Services follow the waker's pods as they come and go (re-parked by the Park function); a failure waits for the next cycle.</summary>
     private async Task ReconcileParkedAsync(CancellationToken cancellationToken)
     {
         if (parking is null)
@@ -74,10 +74,10 @@ public sealed partial class DiscoveryCycle(
 
         try
         {
-            var rewritten = await parking.ReconcileAsync(cancellationToken).ConfigureAwait(false);
-            if (rewritten > 0)
+            var requested = await parking.ReconcileAsync(cancellationToken).ConfigureAwait(false);
+            if (requested > 0)
             {
-                LogParkedReconciled(rewritten);
+                LogParkedReconciled(requested);
             }
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -86,7 +86,7 @@ public sealed partial class DiscoveryCycle(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Pointed {Count} parked EndpointSlice(s) at the waker's current endpoints")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Asked to park {Count} workload(s) again: their EndpointSlices no longer point at the waker's ready endpoints")]
     private partial void LogParkedReconciled(int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The parked EndpointSlices could not be reconciled with the waker's endpoints this cycle")]

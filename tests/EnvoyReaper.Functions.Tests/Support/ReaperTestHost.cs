@@ -49,7 +49,7 @@ public sealed class ReaperTestHost : IAsyncDisposable
     {
         await AzuriteStorage.ResetQueuesAsync(
             QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.InjectRollout, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison", QueueNames.InjectRollout + "-poison",
-            QueueNames.Wake, QueueNames.Wake + "-poison");
+            QueueNames.Wake, QueueNames.Wake + "-poison", QueueNames.Park, QueueNames.Park + "-poison");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         var api = await FakeKubernetesApiServer.StartAsync(time);
         var directory = Directory.CreateTempSubdirectory("envoy-reaper-test-").FullName;
@@ -100,6 +100,9 @@ public sealed class ReaperTestHost : IAsyncDisposable
     public Task<int> DeliverStatsChecksAsync() => DeliverAsync(QueueNames.StatsCheck, message => Create<CheckStats>().Run(message, CancellationToken.None));
 
     public Task<int> DeliverTeardownsAsync() => DeliverAsync(QueueNames.Teardown, message => Create<TearDown>().Run(message, CancellationToken.None));
+
+    /// <summary>Delivers every visible "park" message (parking requested by a teardown or the timer) to the Park function.</summary>
+    public Task<int> DeliverParksAsync() => DeliverAsync(QueueNames.Park, message => Create<Park>().Run(message, CancellationToken.None));
 
     /// <summary>
     /// Delivers the next rollout check to its function, waiting for its visibility delay (real time in Azurite, at most
@@ -162,12 +165,13 @@ public sealed class ReaperTestHost : IAsyncDisposable
         }
     }
 
-    /// <summary>One whole cycle: timer, then the checks it queued, then any teardown they raised.</summary>
+    /// <summary>One whole cycle: timer, then the checks it queued, then any teardown they raised and the parking those asked for.</summary>
     public async Task RunCycleAsync()
     {
         await RunTimerAsync();
         await DeliverStatsChecksAsync();
         await DeliverTeardownsAsync();
+        await DeliverParksAsync();
     }
 
     /// <summary>
