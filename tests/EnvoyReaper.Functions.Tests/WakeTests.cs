@@ -8,6 +8,7 @@ using EnvoyReaper.TestSupport.Storage;
 using EnvoyReaper.Waking;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EnvoyReaper.Functions.Tests;
 
@@ -153,6 +154,10 @@ public sealed class WakeTests : IAsyncLifetime
 
         AssertUnparked();
         Assert.Equal(0, await WakerPortRowsAsync());
+        // Its idle state starts over, and the startup grace counts from the wake.
+        var state = (await host.Services.GetRequiredService<Idleness.IWorkloadStateStore>().GetAsync(Namespace, "pr-7", CancellationToken.None))!.State;
+        Assert.Equal(host.Time.GetUtcNow(), state.WokenAt);
+        Assert.Null(state.TeardownCompletedAt);
         var woken = Assert.Single(Events("Woken"));
         Assert.Contains("after the first request", woken["message"]!.GetValue<string>());
         Assert.Null(await host.DeliverNextWakeAsync()); // no check left behind
