@@ -245,6 +245,24 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Equal(0, host.Api.WriteCount);
     }
 
+    [Theory]
+    [InlineData("""{"version":1,"id":"w1","firstRequestAt":"2026-11-25T12:13:00Z","namespace":"previews","service":"../kube-system/x"}""")]
+    [InlineData("""{"version":2,"id":"w1","firstRequestAt":"2026-11-25T12:13:00Z","namespace":"previews","service":"pr-7-service"}""")]
+    [InlineData("""{"version":1,"id":"w1","namespace":"previews","service":"pr-7-service"}""")]
+    public async Task A_malformed_wake_message_goes_to_the_poison_queue_without_any_cluster_request(string body)
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        host.Api.ResetRecording();
+
+        await SendWakeAsync(body, "msg-wake");
+
+        Assert.Empty(host.Api.Requests);
+        var poisoned = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Wake + "-poison"));
+        Assert.Equal(body, System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(poisoned.Body.ToString())));
+        Assert.Contains(host.Logs, line => line.Contains("msg-wake", StringComparison.Ordinal) && line.Contains("poison", StringComparison.Ordinal));
+    }
+
     // ---------------------------------------------------------------- A failed wake leaves it parked and says why
 
     [Fact]
