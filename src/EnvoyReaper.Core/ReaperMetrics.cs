@@ -18,6 +18,8 @@ public sealed class ReaperMetrics
     private readonly Counter<long> workloadsDiscovered;
     private readonly Counter<long> teardownsDeferred;
     private readonly Counter<long> breakerTrips;
+    private readonly Counter<long> wakes;
+    private readonly Histogram<double> wakeDuration;
 
     public ReaperMetrics(IMeterFactory meterFactory)
     {
@@ -30,6 +32,8 @@ public sealed class ReaperMetrics
         workloadsDiscovered = meter.CreateCounter<long>("envoy_reaper.cycle.workloads", "{workload}", "Monitored workloads found per cycle");
         teardownsDeferred = meter.CreateCounter<long>("envoy_reaper.teardowns.deferred", "{teardown}", "Teardowns the teardown breaker deferred, by reason");
         breakerTrips = meter.CreateCounter<long>("envoy_reaper.breaker.trips", "{trip}", "Times the teardown breaker opened on a mass flip to Idle");
+        wakes = meter.CreateCounter<long>("envoy_reaper.wakes", "{message}", "Wake messages handled, by outcome");
+        wakeDuration = meter.CreateHistogram<double>("envoy_reaper.wake.duration", "s", "Time from the first request to a parked workload to its Service being unparked");
     }
 
     public void CheckEvaluated(string verdict) => checks.Add(1, new KeyValuePair<string, object?>("verdict", verdict));
@@ -39,6 +43,10 @@ public sealed class ReaperMetrics
     public void TeardownDeferred(string reason) => teardownsDeferred.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void BreakerTripped() => breakerTrips.Add(1);
+
+    public void WakeHandled(string outcome) => wakes.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void WakeCompleted(TimeSpan fromFirstRequest) => wakeDuration.Record(fromFirstRequest.TotalSeconds);
 
     public void StatsRead(TimeSpan elapsed, bool succeeded)
     {

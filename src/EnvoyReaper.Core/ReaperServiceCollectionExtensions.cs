@@ -48,4 +48,13 @@ public static class ReaperServiceCollectionExtensions
         services.AddSingleton<WorkloadRestorer>();
         return services;
     }
+
+    /// <summary>Wake on traffic: parking at teardown and the "wake" queue. Needs the parking port, the wake queue and stores.</summary>
+    public static IServiceCollection AddReaperWaking(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<Waking.WakerOptions>().Bind(configuration.GetSection(Waking.WakerOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Waking.WorkloadParking>();
+        services.AddSingleton<Waking.WakeProcessor>();
+        return services;
+    }
 }

@@ -17,6 +17,7 @@ public static class FunctionsServiceCollectionExtensions
         services
             .AddReaperCore(configuration)
             .AddReaperPipeline()
+            .AddReaperWaking(configuration)
             .AddReaperKubernetes(configuration)
             .AddReaperStorage(configuration)
             .AddReaperInjectionRollouts(configuration)

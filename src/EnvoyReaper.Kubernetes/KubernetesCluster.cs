@@ -12,7 +12,8 @@ using Microsoft.Extensions.Options;
 namespace EnvoyReaper.Kubernetes;
 
 /// <summary>The reaper's port onto the API server, over the official client.</summary>
-public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions> options, TimeProvider time) : IClusterReader, IClusterWriter, IEventRecorder, IWorkloadStatusWriter
+public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions> options, TimeProvider time)
+    : IClusterReader, IClusterWriter, IEventRecorder, IWorkloadStatusWriter, EnvoyReaper.Waking.IParkingCluster
 {
     public const string MonitorGroup = "monitoring.example.com";
     public const string MonitorVersion = "v1alpha1";
@@ -255,6 +256,85 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         {
             throw new ClusterConflictException($"Deployment {@namespace}/{name} changed since resourceVersion {resourceVersion}: {exception.Response.Content}", exception);
         }
+    }
+
+    public async Task<ClusterObject?> PatchServiceAsync(string @namespace, string name, JsonObject mergePatch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var patched = await NullIfNotFound(() => client.CoreV1.PatchNamespacedServiceAsync(
+                new V1Patch(mergePatch.ToJsonString(), V1Patch.PatchType.MergePatch), name, @namespace, fieldManager: Component, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return patched is null ? null : ToClusterObject(ResourceKind.Service, patched);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            throw new ClusterConflictException($"Service {@namespace}/{name} changed since it was read: {exception.Response.Content}", exception);
+        }
+    }
+
+    public async Task<IReadOnlyList<JsonObject>> ListEndpointSlicesAsync(string? @namespace, string labelSelector, CancellationToken cancellationToken)
+    {
+        var result = new List<JsonObject>();
+        string? continueToken = null;
+        do
+        {
+            var page = @namespace is null
+                ? await client.DiscoveryV1.ListEndpointSliceForAllNamespacesAsync(continueParameter: continueToken, labelSelector: labelSelector, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false)
+                : await client.DiscoveryV1.ListNamespacedEndpointSliceAsync(@namespace, continueParameter: continueToken, labelSelector: labelSelector, limit: PageSize, cancellationToken: cancellationToken).ConfigureAwait(false);
+            result.AddRange(page.Items.Select(EndpointSliceJson));
+            continueToken = page.Metadata?.ContinueProperty;
+        }
+        while (!string.IsNullOrEmpty(continueToken));
+
+        return result;
+    }
+
+    public async Task<JsonObject?> CreateEndpointSliceAsync(string @namespace, JsonObject manifest, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var created = await client.DiscoveryV1.CreateNamespacedEndpointSliceAsync(
+                KubernetesJson.Deserialize<V1EndpointSlice>(manifest.ToJsonString()), @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return EndpointSliceJson(created);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return null;
+        }
+    }
+
+    public async Task ReplaceEndpointSliceAsync(string @namespace, JsonObject manifest, CancellationToken cancellationToken)
+    {
+        var slice = KubernetesJson.Deserialize<V1EndpointSlice>(manifest.ToJsonString());
+        try
+        {
+            await client.DiscoveryV1.ReplaceNamespacedEndpointSliceAsync(slice, slice.Metadata.Name, @namespace, fieldManager: Component, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+        {
+            throw new ClusterConflictException($"EndpointSlice {@namespace}/{slice.Metadata.Name} changed since it was read: {exception.Response.Content}", exception);
+        }
+    }
+
+    public async Task<DeleteOutcome> DeleteEndpointSliceAsync(string @namespace, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.DiscoveryV1.DeleteNamespacedEndpointSliceAsync(name, @namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return DeleteOutcome.Deleted;
+        }
+        catch (HttpOperationException exception) when (exception.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return DeleteOutcome.NotFound;
+        }
+    }
+
+    private static JsonObject EndpointSliceJson(V1EndpointSlice slice)
+    {
+        var json = JsonNode.Parse(KubernetesJson.Serialize(slice))!.AsObject();
+        json["apiVersion"] = "discovery.k8s.io/v1";
+        json["kind"] = "EndpointSlice";
+        return json;
     }
 
     public const string VerdictAnnotation = "envoy-reaper/verdict";
@@ -509,7 +589,9 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
             Text("action"),
             spec["statsPort"]?.DeepClone(),
             Text("statsPath"),
-            spec["listeners"]?.DeepClone());
+            spec["listeners"]?.DeepClone(),
+            spec["wake"]?.DeepClone(),
+            spec["wakeHold"]?.DeepClone());
     }
 
     private static IReadOnlyDictionary<string, string> ReadOnly(IDictionary<string, string>? source) =>

@@ -52,6 +52,7 @@ public static class KubernetesServiceCollectionExtensions
         services.AddSingleton<IClusterWriter>(provider => provider.GetRequiredService<KubernetesCluster>());
         services.AddSingleton<IEventRecorder>(provider => provider.GetRequiredService<KubernetesCluster>());
         services.AddSingleton<IWorkloadStatusWriter>(provider => provider.GetRequiredService<KubernetesCluster>());
+        services.AddSingleton<EnvoyReaper.Waking.IParkingCluster>(provider => provider.GetRequiredService<KubernetesCluster>());
         return services;
     }
 }

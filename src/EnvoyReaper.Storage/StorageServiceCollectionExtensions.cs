@@ -51,6 +51,12 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IRolloutQueue>(provider => new AzureRolloutQueue(provider.GetRequiredService<QueueServiceClient>()));
         services.AddSingleton<IRolloutStore>(provider => new TableRolloutStore(
             provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
+        services.AddSingleton<Waking.IWakeQueue>(provider => new AzureWakeQueue(provider.GetRequiredService<QueueServiceClient>()));
+        services.AddSingleton<Waking.IParkQueue>(provider => new AzureParkQueue(provider.GetRequiredService<QueueServiceClient>()));
+        services.AddSingleton<Waking.IWakeStore>(provider => new TableWakeStore(
+            provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
+        services.AddSingleton<Waking.IWakerPortStore>(provider => new TableWakerPortStore(
+            provider.GetRequiredService<TableServiceClient>().GetTableClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.StateTable)));
         services.AddSingleton<ISnapshotStore>(provider => new BlobSnapshotStore(
             provider.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(provider.GetRequiredService<IOptions<ReaperOptions>>().Value.SnapshotContainer)));
         return services;

@@ -43,7 +43,7 @@ public sealed class DependencyInjectionTests : IDisposable
     [Fact]
     public void Finds_every_function_class()
     {
-        Assert.Equal(10, FunctionClasses().Count);
+        Assert.Equal(12, FunctionClasses().Count);
     }
 
     [Theory]

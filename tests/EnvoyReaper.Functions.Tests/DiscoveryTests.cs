@@ -38,7 +38,9 @@ public sealed class DiscoveryTests
         Assert.Equal(3, requests.Count(request => request.Path == "/apis/apps/v1/deployments"));
         Assert.Equal(1, requests.Count(request => request.Path.EndsWith("/envoymonitors", StringComparison.Ordinal)));
         Assert.Equal(9, requests.Count(request => request.Path.EndsWith("/pods", StringComparison.Ordinal)));
-        Assert.Equal(13, requests.Count);
+        // Wake on traffic: the parked EndpointSlices, one list per cycle (none parked here: not the waker's too).
+        Assert.Equal(1, requests.Count(request => request.Path == "/apis/discovery.k8s.io/v1/endpointslices"));
+        Assert.Equal(14, requests.Count);
 
         // One message per namespace (10 workloads each, within the default batch size), each naming its own workloads.
         var batches = (await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck))

@@ -31,7 +31,7 @@ public sealed class FunctionsMetadataTests
     public void Declares_the_pipeline_and_injection_functions()
     {
         var names = LoadMetadata().Select(item => item!["name"]!.GetValue<string>()).Order().ToArray();
-        Assert.Equal(["CheckStats", "DiscoverWorkloads", "FinishInjectionRollout", "GetInjectionStatus", "InjectSidecar", "ListWorkloads", "RemoveSidecar", "ResetBreaker", "RestoreWorkload", "TearDown"], names);
+        Assert.Equal(["CheckStats", "DiscoverWorkloads", "FinishInjectionRollout", "GetInjectionStatus", "InjectSidecar", "ListWorkloads", "Park", "RemoveSidecar", "ResetBreaker", "RestoreWorkload", "TearDown", "Wake"], names);
     }
 
     [Theory]
@@ -62,6 +62,8 @@ public sealed class FunctionsMetadataTests
     [InlineData("CheckStats", QueueNames.StatsCheck)]
     [InlineData("TearDown", QueueNames.Teardown)]
     [InlineData("FinishInjectionRollout", QueueNames.InjectRollout)]
+    [InlineData("Wake", QueueNames.Wake)]
+    [InlineData("Park", QueueNames.Park)]
     public void Queue_functions_listen_on_their_contract_queue_with_the_host_storage_connection(string function, string queue)
     {
         var trigger = Trigger(LoadMetadata(), function);
@@ -74,6 +76,8 @@ public sealed class FunctionsMetadataTests
     [InlineData("CheckStats")]
     [InlineData("TearDown")]
     [InlineData("FinishInjectionRollout")]
+    [InlineData("Wake")]
+    [InlineData("Park")]
     public void Queue_functions_are_bound_to_the_QueueMessage_so_the_host_sends_its_own_id_and_dequeue_count(string function)
     {
         // Deferred binding: the host sends the message itself (id, pop receipt, dequeue count, text) as model binding

@@ -5,6 +5,7 @@ using EnvoyReaper.TestSupport.Envoy;
 using EnvoyReaper.TestSupport.Kubernetes;
 using EnvoyReaper.TestSupport.Kubernetes.Authorization;
 using EnvoyReaper.TestSupport.Storage;
+using k8s;
 using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -148,6 +149,66 @@ public sealed class RbacCoverageTests : IAsyncLifetime
     private Task<int> RestoreAsync(string deployment) => HttpAsync<RestoreWorkload>("POST",
         $$"""{"namespace":"{{Namespace}}","deployment":"{{deployment}}"}""", (function, request) => function.Run(request, CancellationToken.None));
 
+    /// <summary>Wake on traffic: parking at teardown (both actions), the timer following the waker, a wake of each, unparking.</summary>
+    private async Task RunWakePathsAsync()
+    {
+        JsonObject WakerSlice(string address) => new()
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = "envoy-reaper-waker-x7k2p",
+                ["namespace"] = "envoy-reaper",
+                ["labels"] = new JsonObject { ["kubernetes.io/service-name"] = "envoy-reaper-waker", ["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io" },
+            },
+            ["addressType"] = "IPv4",
+            ["endpoints"] = new JsonArray(new JsonObject { ["addresses"] = new JsonArray(address) }),
+        };
+        host.Api.SeedJson("discovery.k8s.io", "v1", "endpointslices", WakerSlice("10.9.0.7"));
+        await using var fleet = await FakeEnvoyFleet.StartAsync(2);
+        fleet.Pods[0].SetListener("0.0.0.0_15001", active: 0, total: 3);
+        fleet.Pods[1].SetListener("0.0.0.0_15001", active: 0, total: 3);
+        var createdAt = host.Time.GetUtcNow().UtcDateTime.AddHours(-1);
+        Dictionary<string, string> Wakes(string action) => new()
+        {
+            ["envoy-reaper/stats-port"] = fleet.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["envoy-reaper/action"] = action,
+            ["envoy-reaper/wake"] = "true",
+        };
+        host.Api.SeedWorkload(Namespace, "sleepy", [fleet.Pods[0].Ip], Wakes("scale-to-zero"), createdAt: createdAt);
+        host.Api.SeedWorkload(Namespace, "gone", [fleet.Pods[1].Ip], Wakes("delete"), createdAt: createdAt);
+        for (var cycle = 0; cycle < 13; cycle++)
+        {
+            await RunAsync(nameof(DiscoverWorkloads), () => host.RunTimerAsync());
+            await RunAsync(nameof(CheckStats), () => host.DeliverStatsChecksAsync());
+            await RunAsync(nameof(TearDown), () => host.DeliverTeardownsAsync());
+            await RunAsync(nameof(Park), () => host.DeliverParksAsync());
+            host.Advance(TimeSpan.FromMinutes(1), fleet);
+        }
+
+        Assert.NotNull(host.Api.Get("discovery.k8s.io", "v1", "endpointslices", Namespace, "gone-service-envoy-waker"));
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        var moved = WakerSlice("10.9.0.8");
+        moved["metadata"]!["resourceVersion"] = host.Api.Get("discovery.k8s.io", "v1", "endpointslices", "envoy-reaper", "envoy-reaper-waker-x7k2p")!["metadata"]!["resourceVersion"]!.GetValue<string>();
+        await client.DiscoveryV1.ReplaceNamespacedEndpointSliceAsync(k8s.KubernetesJson.Deserialize<V1EndpointSlice>(moved.ToJsonString()), "envoy-reaper-waker-x7k2p", "envoy-reaper");
+        await RunAsync(nameof(DiscoverWorkloads), () => host.RunTimerAsync());
+        await RunAsync(nameof(Park), async () => Assert.Equal(2, await host.DeliverParksAsync()));
+
+        foreach (var deployment in new[] { "sleepy", "gone" })
+        {
+            var body = Messaging.ReaperJson.Serialize(new Waking.WakeMessage(1, $"wake-{deployment}", host.Time.GetUtcNow(), Namespace, $"{deployment}-service"));
+            await RunAsync(nameof(Wake), () => host.Create<Wake>().Run(ReaperTestHost.Delivery($"m-{deployment}", body), CancellationToken.None));
+            host.Api.ReportRollout(Namespace, deployment, DeploymentRollout.Complete);
+        }
+
+        for (var check = 0; check < 2; check++)
+        {
+            await RunAsync(nameof(Wake), async () => Assert.NotNull(await host.DeliverNextWakeAsync()));
+        }
+
+        Assert.Null(host.Api.Get("discovery.k8s.io", "v1", "endpointslices", Namespace, "gone-service-envoy-waker"));
+        Assert.Null(host.Api.Get("discovery.k8s.io", "v1", "endpointslices", Namespace, "sleepy-service-envoy-waker"));
+    }
+
     /// <summary>Every path that talks to the API server: discovery, checks with both status writes, teardown by delete
     /// and by scale-to-zero, restore of both, a repeated Event, injection and removal, the workloads overview.</summary>
     private async Task RunEveryPathAsync()
@@ -186,6 +247,7 @@ public sealed class RbacCoverageTests : IAsyncLifetime
             });
         }
 
+        await RunWakePathsAsync();
         await RunAsync(nameof(RestoreWorkload), async () => Assert.Equal(200, await RestoreAsync("web")));
         await RunAsync(nameof(RestoreWorkload), async () => Assert.Equal(200, await RestoreAsync("parked")));
         Assert.True(host.Api.Exists<V1ConfigMap>(Namespace, "web-envoy"));
@@ -222,6 +284,10 @@ public sealed class RbacCoverageTests : IAsyncLifetime
             (nameof(InjectSidecar), "update", "deployments"), (nameof(InjectSidecar), "create", "configmaps"),
             (nameof(FinishInjectionRollout), "get", "deployments"), (nameof(FinishInjectionRollout), "update", "services"), (nameof(FinishInjectionRollout), "delete", "configmaps"),
             (nameof(RemoveSidecar), "update", "deployments"), (nameof(RemoveSidecar), "update", "services"),
+            (nameof(Park), "get", "services"), (nameof(Park), "patch", "services"), (nameof(Park), "list", "endpointslices"), (nameof(Park), "create", "endpointslices"),
+            (nameof(Park), "update", "endpointslices"), (nameof(DiscoverWorkloads), "list", "endpointslices"),
+            (nameof(Wake), "get", "services"), (nameof(Wake), "patch", "services"), (nameof(Wake), "delete", "endpointslices"),
+            (nameof(Wake), "create", "deployments"), (nameof(Wake), "patch", "deployments"), (nameof(Wake), "create", "events"),
         ];
         var seen = requestsByFunction.SelectMany(pair => pair.Value.Select(request => RequestAttributes.From(request)).Select(attributes => (pair.Key, attributes.Verb, attributes.ResourceWithSubresource))).ToHashSet();
         Assert.All(expected, operation => Assert.Contains(operation, seen));

@@ -210,8 +210,10 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         var app = LoadApp();
         var functions = FunctionsInSource();
         var timers = functions.Where(function => function.Trigger == "TimerTrigger").Select(function => function.Name).ToList();
-        // FinishInjectionRollout writes Services and ConfigMaps: it runs in the opt-in injector (see below), not here.
-        var queues = functions.Where(function => function.Trigger == "QueueTrigger" && function.Name != "FinishInjectionRollout").Select(function => function.Name).ToList();
+        // FinishInjectionRollout, Wake and Park write Services (and restore workloads): they run in the opt-in injector
+        // (see below), not here.
+        string[] writingQueues = ["FinishInjectionRollout", "Wake", "Park"];
+        var queues = functions.Where(function => function.Trigger == "QueueTrigger" && !writingQueues.Contains(function.Name)).Select(function => function.Name).ToList();
         Assert.Contains("DiscoverWorkloads", timers);
         Assert.Contains("CheckStats", queues);
         Assert.Contains("TearDown", queues);
@@ -248,7 +250,7 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
     {
         var manifests = FunctionAppManifests.Load(ManifestPaths().Append(Path.Combine(Root, "infra", "k8s", "injector", "injector.yaml")));
         var app = LoadApp();
-        string[] writers = ["InjectSidecar", "RemoveSidecar", "RestoreWorkload", "FinishInjectionRollout", "GetInjectionStatus"];
+        string[] writers = ["InjectSidecar", "RemoveSidecar", "RestoreWorkload", "FinishInjectionRollout", "GetInjectionStatus", "Wake", "Park"];
 
         foreach (var (function, _) in FunctionsInSource())
         {
@@ -269,6 +271,8 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
     [InlineData("PUT", "/apis/apps/v1/namespaces/kube-system/deployments/coredns")]
     [InlineData("PUT", "/api/v1/namespaces/default/services/web")]
     [InlineData("PATCH", "/api/v1/namespaces/default/services/web")]
+    [InlineData("POST", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices")]
+    [InlineData("PUT", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-envoy-waker")]
     [InlineData("POST", "/api/v1/namespaces/kube-system/configmaps")]
     [InlineData("PUT", "/api/v1/namespaces/kube-system/configmaps/coredns")]
     [InlineData("POST", "/apis/networking.k8s.io/v1/namespaces/default/ingresses")]

@@ -99,7 +99,14 @@ public sealed class InfraManifestTests
         var perNamespace = Assert.Single(injector, binding => binding.Binding is V1RoleBinding);
         Assert.Equal(Path.Combine("injector", "injector-namespace-binding.yaml"), perNamespace.File);
         Assert.All(injector, binding => Assert.Equal("envoy-reaper-injector", Assert.Single(binding.Subjects).Name));
-        Assert.DoesNotContain(bindings, binding => binding.Role != "envoy-reaper-injector" && binding.Subjects.Any(subject => subject.Name == "envoy-reaper-injector"));
+        // The one exception: Park reads the waker's EndpointSlices in EnvoyReaper's own namespace, and nothing more.
+        const string wakerEndpoints = "envoy-reaper-injector-waker-endpoints";
+        Assert.DoesNotContain(bindings, binding => binding.Role != "envoy-reaper-injector" && binding.Subjects.Any(subject => subject.Name == "envoy-reaper-injector")
+            && !(binding.Role == wakerEndpoints && binding.Binding is V1RoleBinding { Metadata.NamespaceProperty: "envoy-reaper" } && binding.File == Path.Combine("injector", "injector.yaml")));
+        var wakerRole = KubernetesYaml.LoadAllFromString(File.ReadAllText(Infra("k8s", "injector", "injector.yaml")), DefaultTypes(new()), strict: true)
+            .OfType<V1Role>().Single(role => role.Metadata.Name == wakerEndpoints);
+        var rule = Assert.Single(wakerRole.Rules);
+        Assert.Equal("discovery.k8s.io endpointslices list", $"{string.Join(',', rule.ApiGroups)} {string.Join(',', rule.Resources)} {string.Join(',', rule.Verbs)}");
         Assert.DoesNotContain(bindings, binding => binding.File == "rbac.yaml" && binding.Role == "envoy-reaper-injector");
     }
 
@@ -149,7 +156,7 @@ public sealed class InfraManifestTests
         Assert.NotNull(version.Subresources.Status);
         var spec = version.Schema.OpenAPIV3Schema.Properties["spec"];
         Assert.Equal(
-            ["action", "checkInterval", "deploymentName", "idleTimeout", "ingressName", "listeners", "minConnections", "namespace", "serviceName", "statsPath", "statsPort"],
+            ["action", "checkInterval", "deploymentName", "idleTimeout", "ingressName", "listeners", "minConnections", "namespace", "serviceName", "statsPath", "statsPort", "wake", "wakeHold"],
             spec.Properties.Keys.Order());
     }
 

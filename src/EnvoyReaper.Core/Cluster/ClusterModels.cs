@@ -87,7 +87,9 @@ public sealed record MonitorInfo(
     string? Action,
     JsonNode? StatsPort,
     string? StatsPath,
-    JsonNode? Listeners)
+    JsonNode? Listeners,
+    JsonNode? Wake = null,
+    JsonNode? WakeHold = null)
 {
     public string EffectiveNamespace => string.IsNullOrEmpty(TargetNamespace) ? Namespace : TargetNamespace;
 }

@@ -57,7 +57,7 @@ public sealed class IdlePolicy(ReaperOptions options)
         if (verdict == Verdict.Idle
             && input.Settings is { } settings
             && now - idleSince!.Value >= settings.IdleTimeout
-            && now - input.DeploymentCreatedAt >= options.StartupGrace
+            && now - StartedAt(input, previous) >= options.StartupGrace
             && (teardownCompletedAt is null || OnlyObserved(teardownAction, settings))
             && (teardownRequestedAt is null || now - teardownRequestedAt.Value >= options.MessageMaxAge))
         {
@@ -94,11 +94,16 @@ public sealed class IdlePolicy(ReaperOptions options)
             quietBelow);
         // Unknown says nothing about users: a workload that went Active, Unknown (a restart, renamed listeners), Idle
         // went from Active to Idle, and the teardown breaker's mass-idle measure must see it so.
+        state = state with { WokenAt = previous?.WokenAt };
         state = previous is not null && previous.Verdict == verdict
             ? state with { PriorVerdict = previous.PriorVerdict, VerdictSince = previous.VerdictSince }
             : state with { PriorVerdict = previous is { Verdict: Verdict.Unknown, PriorVerdict: { } beforeUnknown } ? beforeUnknown : previous?.Verdict, VerdictSince = now };
         return new Evaluation(verdict, reason, active, state, !unchanged, teardownDue, previous?.Verdict);
     }
+
+    /// <summary>When the workload last started: its creation, or a later wake on traffic that scaled it back.</summary>
+    private static DateTimeOffset StartedAt(CheckInput input, WorkloadState? previous) =>
+        previous?.WokenAt is { } woken && woken > input.DeploymentCreatedAt ? woken : input.DeploymentCreatedAt;
 
     /// <summary>
     /// Since when the workload is known to have had fewer connections than the minimum and no new one. A quiet, complete

@@ -25,6 +25,7 @@ public sealed record PodBaseline(
 /// The verdict before <see cref="Verdict"/>, passing over Unknown (null: none known), for the teardown breaker's mass-idle measure.
 /// </param>
 /// <param name="VerdictSince">When the current verdict began (null: in a state written before this was recorded).</param>
+/// <param name="WokenAt">When a wake on traffic brought the workload back: the startup grace counts from it too.</param>
 public sealed record WorkloadState(
     string DeploymentUid,
     Verdict Verdict,
@@ -40,7 +41,8 @@ public sealed record WorkloadState(
     DateTimeOffset? QuietSince = null,
     int? QuietBelow = null,
     Verdict? PriorVerdict = null,
-    DateTimeOffset? VerdictSince = null);
+    DateTimeOffset? VerdictSince = null,
+    DateTimeOffset? WokenAt = null);
 
 public sealed record StoredState(WorkloadState State, string ETag);
 

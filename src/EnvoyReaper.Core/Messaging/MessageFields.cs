@@ -22,6 +22,8 @@ public static partial class MessageFields
         StatsCheckBatchMessage batch => FindInvalid(batch),
         TeardownMessage teardown => FindInvalid(teardown),
         RolloutCheckMessage rollout => FindInvalid(rollout),
+        Waking.WakeMessage wake => FindInvalid(wake),
+        Waking.ParkMessage park => FindInvalid(park),
         _ => null,
     };
 
@@ -65,6 +67,24 @@ public static partial class MessageFields
         ?? (IdPattern().IsMatch(message.OperationId) ? null : Problem("operationId", message.OperationId, "is not an operation id (letters, digits, '-', '_', '.' and ':', at most 128 characters)"))
         ?? Label("namespace", message.Namespace)
         ?? Subdomain("deployment", message.Deployment);
+
+    // Service names are DNS-1035 labels; a DNS-1123 label check keeps out every character that could leave an API path.
+    private static string? FindInvalid(Waking.WakeMessage message) =>
+        Id(message.Id)
+        ?? Label("namespace", message.Namespace)
+        ?? Label("service", message.Service);
+
+    private static string? FindInvalid(Waking.ParkMessage message) =>
+        Id(message.Id)
+        ?? Label("namespace", message.Namespace)
+        ?? Subdomain("deployment", message.Deployment)
+        ?? (message.Snapshot.StartsWith($"{message.Namespace}/{message.Deployment}/", StringComparison.Ordinal)
+            && SnapshotTail().IsMatch(message.Snapshot[(message.Namespace.Length + message.Deployment.Length + 2)..])
+                ? null
+                : Problem("snapshot", message.Snapshot, "is not the name of a snapshot of this Deployment (namespace/deployment/time-uid.json)"));
+
+    [GeneratedRegex(@"^[0-9]{8}T[0-9]{6}\.[0-9]{7}Z-[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\.json$")]
+    private static partial Regex SnapshotTail();
 
     private static string? Pod(PodTarget pod, int index) => Pod(pod, index, string.Empty);
 

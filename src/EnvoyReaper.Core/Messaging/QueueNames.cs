@@ -11,4 +11,7 @@ public static class QueueNames
 
     /// <summary>Requests from the waker to bring a parked workload back.</summary>
     public const string Wake = "wake";
+
+    /// <summary>Parking requests from a teardown (or the timer) for the injector identity, which may write Services.</summary>
+    public const string Park = "park";
 }

@@ -19,6 +19,9 @@ public enum TeardownOutcome
     Deferred,
     Deleted,
     ScaledToZero,
+
+    /// <summary>The workload opted in to wake on traffic but cannot be parked (no HTTP Service): not torn down.</summary>
+    WakeRefused,
 }
 
 public sealed record TeardownResult(TeardownOutcome Outcome, string Detail, string? Snapshot = null);
@@ -42,7 +45,8 @@ public sealed partial class TeardownProcessor(
     IOptions<ReaperOptions> options,
     ILogger<TeardownProcessor> logger,
     TeardownBreaker breaker,
-    ReaperMetrics? metrics = null)
+    ReaperMetrics? metrics = null,
+    Waking.WorkloadParking? parking = null)
 {
     private readonly WorkloadSettingsParser parser = new(options.Value);
 
@@ -51,7 +55,7 @@ public sealed partial class TeardownProcessor(
         var result = await DecideAndActAsync(message, cancellationToken).ConfigureAwait(false);
         LogResult(messageId, message.Namespace, message.Deployment, result.Outcome, result.Detail);
         metrics?.TeardownHandled(result.Outcome.ToString());
-        if (result.Outcome is TeardownOutcome.Deleted or TeardownOutcome.ScaledToZero or TeardownOutcome.Observed)
+        if (result.Outcome is TeardownOutcome.Deleted or TeardownOutcome.ScaledToZero or TeardownOutcome.Observed or TeardownOutcome.WakeRefused)
         {
             await WriteStatusAsync(message, result, cancellationToken).ConfigureAwait(false);
         }
@@ -158,6 +162,15 @@ public sealed partial class TeardownProcessor(
             return new(TeardownOutcome.Observed, would);
         }
 
+        // Wake is a promise that the next request brings the workload back: a workload that cannot be parked is not torn
+        // down, as any other invalid configuration, until its owner fixes it or drops the opt-in.
+        if (settings.Wake && (parking is null ? "this EnvoyReaper has no waker configured" : Waking.WorkloadParking.Refusal(plan.Services)) is { } refusal)
+        {
+            var refused = $"Wake on traffic refused: {refusal}. Not torn down; remove {Waking.ParkingContract.WakeAnnotation} (or spec.wake) to tear it down without waking, or give it an HTTP Service";
+            await RecordAsync(message, "WakeRefused", refused, cancellationToken, warning: true).ConfigureAwait(false);
+            return new(TeardownOutcome.WakeRefused, refused);
+        }
+
         // The workload stays Idle with its request stored: the stats check asks again after Reaper:MessageMaxAge.
         if (await breaker.TryAdmitAsync(message, cancellationToken).ConfigureAwait(false) is { } deferral)
         {
@@ -196,7 +209,8 @@ public sealed partial class TeardownProcessor(
         if (action == ReaperAction.ScaleToZero)
         {
             await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, cancellationToken).ConfigureAwait(false);
-            var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshotName}";
+            var parked = settings.Wake ? await ParkAsync(message, ReaperAction.ScaleToZero, snapshotName, settings, plan, cancellationToken).ConfigureAwait(false) : string.Empty;
+            var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshotName}{parked}";
             await RecordAsync(message, "TornDown", scaled, cancellationToken).ConfigureAwait(false);
             await CompleteAsync(message, snapshotName, action.ToContractName(), cancellationToken).ConfigureAwait(false);
             return new(TeardownOutcome.ScaledToZero, scaled, snapshotName);
@@ -209,7 +223,7 @@ public sealed partial class TeardownProcessor(
             return await AbortAsync(message, "the Deployment changed since it was read (its delete preconditions failed)", snapshotName, cancellationToken).ConfigureAwait(false);
         }
 
-        return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, idleFor, cancellationToken).ConfigureAwait(false);
+        return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, idleFor, settings, cancellationToken).ConfigureAwait(false);
     }
 
     private static string? ResourceVersionOf(JsonObject? manifest) => manifest?["metadata"]?["resourceVersion"]?.GetValue<string>();
@@ -257,18 +271,24 @@ public sealed partial class TeardownProcessor(
                 item["metadata"]?["uid"]?.GetValue<string>() ?? string.Empty, item["metadata"]?["resourceVersion"]?.GetValue<string>() ?? string.Empty, item))
             .ToList();
         var plan = await PlanAsync(message, deploymentObject, deployment, message.Settings, namespacePods, cancellationToken, snapshotServices).ConfigureAwait(false);
-        return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, snapshot.Reason, cancellationToken).ConfigureAwait(false);
+        return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, snapshot.Reason, message.Settings, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes, after the Deployment, what the plan takes and the snapshot holds (the same uid), each with its uid.</summary>
     private async Task<TeardownResult> DeleteTheRestAsync(
-        TeardownMessage message, TeardownPlan plan, string snapshotName, WorkloadSnapshot snapshot, string idleFor, CancellationToken cancellationToken)
+        TeardownMessage message, TeardownPlan plan, string snapshotName, WorkloadSnapshot snapshot, string idleFor, WorkloadSettings settings, CancellationToken cancellationToken)
     {
         var inSnapshot = snapshot.Objects.Select(item => item["metadata"]?["uid"]?.GetValue<string>()).OfType<string>().ToHashSet(StringComparer.Ordinal);
         var deleted = new List<ClusterObject> { plan.Deployment };
         var kept = new List<string>();
+        var wake = settings.Wake;
         foreach (var item in plan.DeletionOrder.Skip(1))
         {
+            if (wake && item.Kind is ResourceKind.Service or ResourceKind.Ingress)
+            {
+                continue; // parked: the next request reaches the waker through them
+            }
+
             if (!inSnapshot.Contains(item.Uid))
             {
                 kept.Add($"{item.Kind} {item.Name} (not in the snapshot)");
@@ -287,10 +307,32 @@ public sealed partial class TeardownProcessor(
         }
 
         var notes = plan.Notes.Concat(kept.Count > 0 ? [$"kept {string.Join(", ", kept)}"] : []).ToList();
-        var text = $"Deleted {Describe(deleted)}, {idleFor}; snapshot {snapshotName}{NotesOf(notes)}";
+        var parked = wake ? await ParkAsync(message, ReaperAction.Delete, snapshotName, settings, plan, cancellationToken).ConfigureAwait(false) : string.Empty;
+        var text = $"Deleted {Describe(deleted)}, {idleFor}; snapshot {snapshotName}{NotesOf(notes)}{parked}";
         await RecordAsync(message, "TornDown", text, cancellationToken).ConfigureAwait(false);
         await CompleteAsync(message, snapshotName, ReaperAction.Delete.ToContractName(), cancellationToken).ConfigureAwait(false);
         return new(TeardownOutcome.Deleted, text, snapshotName);
+    }
+
+    /// <summary>
+    /// Asks for the kept Services to be parked (the Park function writes them, under an identity allowed to). A failure
+    /// leaves the workload torn down (the snapshot restores it) and not wakeable, and says so in a Warning Event: the
+    /// Deployment is gone or at zero already, and undoing that is a restore.
+    /// </summary>
+    private async Task<string> ParkAsync(TeardownMessage message, ReaperAction action, string snapshotName, WorkloadSettings settings, TeardownPlan plan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await parking!.RequestAsync(message.Namespace, message.Deployment, snapshotName, settings.WakeHold, cancellationToken).ConfigureAwait(false);
+            return $"; kept {Describe(plan.Services.Concat(plan.Ingresses))} to wake on traffic (parking requested)";
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogParkingFailed(exception, message.Namespace, message.Deployment);
+            var text = $"Parking for wake on traffic failed: {exception.Message}. The workload is torn down and will not wake; restore it from snapshot {snapshotName}";
+            await RecordAsync(message, "ParkingFailed", text, cancellationToken, warning: true).ConfigureAwait(false);
+            return $"; parking failed, it will not wake: {exception.Message}";
+        }
     }
 
     private async Task<TeardownResult> AbortAsync(TeardownMessage message, string reason, string snapshotName, CancellationToken cancellationToken)
@@ -372,7 +414,7 @@ public sealed partial class TeardownProcessor(
         try
         {
             await status.WriteAsync(message.Namespace, message.Deployment, message.MonitorNamespace, monitor,
-                new WorkloadStatus(Verdict.Idle.ToString(), 0, message.IdleSince, now, result.Outcome == TeardownOutcome.Observed ? null : now, result.Detail),
+                new WorkloadStatus(Verdict.Idle.ToString(), 0, message.IdleSince, now, result.Outcome is TeardownOutcome.Observed or TeardownOutcome.WakeRefused ? null : now, result.Detail),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -409,12 +451,12 @@ public sealed partial class TeardownProcessor(
         }
     }
 
-    private async Task RecordAsync(TeardownMessage message, string reason, string text, CancellationToken cancellationToken)
+    private async Task RecordAsync(TeardownMessage message, string reason, string text, CancellationToken cancellationToken, bool warning = false)
     {
         try
         {
             await events.RecordAsync(
-                new ClusterEvent(ResourceKind.Deployment, message.Namespace, message.Deployment, message.DeploymentUid, reason, text, Warning: false),
+                new ClusterEvent(ResourceKind.Deployment, message.Namespace, message.Deployment, message.DeploymentUid, reason, text, Warning: warning),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -436,6 +478,9 @@ public sealed partial class TeardownProcessor(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Teardown {MessageId} of {Namespace}/{Name}: {Outcome}: {Detail}")]
     private partial void LogResult(string messageId, string @namespace, string name, TeardownOutcome outcome, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Parking {Namespace}/{Name} for wake on traffic failed")]
+    private partial void LogParkingFailed(Exception exception, string @namespace, string name);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the {Reason} event on {Namespace}/{Name}")]
     private partial void LogEventFailed(Exception exception, string reason, string @namespace, string name);

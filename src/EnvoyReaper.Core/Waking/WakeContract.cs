@@ -62,5 +62,15 @@ public static class ParkingContract
     public static string EndpointSliceName(string service) => service.Length <= 50 ? service + "-envoy-waker" : service[..50].TrimEnd('-', '.') + "-envoy-waker";
 }
 
+/// <summary>
+/// Queued on "park" by a teardown of a wake-enabled workload (and by the timer when the waker's pods moved): park the
+/// Services of that teardown's snapshot. Parking writes Services and EndpointSlices, so it runs under the injector's
+/// identity, never the queue workers' that talk to untrusted Envoys.
+/// </summary>
+public sealed record ParkMessage(int Version, string Id, string Namespace, string Deployment, string Snapshot, bool Hold)
+{
+    public const int CurrentVersion = 1;
+}
+
 /// <summary>One entry of <see cref="ParkingContract.WakerPortsAnnotation"/>.</summary>
 public sealed record ParkedPort(int Port, string? Name, int WakerPort);

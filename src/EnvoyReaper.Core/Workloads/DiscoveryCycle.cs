@@ -16,7 +16,8 @@ public sealed partial class DiscoveryCycle(
     IOptions<ReaperOptions> options,
     ILogger<DiscoveryCycle> logger,
     TeardownBreaker breaker,
-    ReaperMetrics? metrics = null)
+    ReaperMetrics? metrics = null,
+    Waking.WorkloadParking? parking = null)
 {
     public async Task<CycleSummary> RunAsync(DateTimeOffset? lastRun, CancellationToken cancellationToken)
     {
@@ -41,6 +42,7 @@ public sealed partial class DiscoveryCycle(
         }
 
         await queue.EnqueueStatsChecksAsync(checks, cancellationToken).ConfigureAwait(false);
+        await ReconcileParkedAsync(cancellationToken).ConfigureAwait(false);
         LogCycle(found.Workloads.Count, checks.Sum(check => check.Message.Workloads.Count), checks.Count, problems.Count, time.GetUtcNow() - now);
         metrics?.CycleCompleted(time.GetUtcNow() - now, found.Workloads.Count);
         return new CycleSummary(found.Workloads.Count, checks.Count, problems.Count);
@@ -61,6 +63,34 @@ public sealed partial class DiscoveryCycle(
             LogMeasureFailed(exception);
         }
     }
+
+    /// <summary>Parked Services follow the waker's pods as they come and go (re-parked by the Park function); a failure waits for the next cycle.</summary>
+    private async Task ReconcileParkedAsync(CancellationToken cancellationToken)
+    {
+        if (parking is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var requested = await parking.ReconcileAsync(cancellationToken).ConfigureAwait(false);
+            if (requested > 0)
+            {
+                LogParkedReconciled(requested);
+            }
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogReconcileFailed(exception);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Asked to park {Count} workload(s) again: their EndpointSlices no longer point at the waker's ready endpoints")]
+    private partial void LogParkedReconciled(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The parked EndpointSlices could not be reconciled with the waker's endpoints this cycle")]
+    private partial void LogReconcileFailed(Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The teardown breaker could not measure this cycle")]
     private partial void LogMeasureFailed(Exception exception);

@@ -34,7 +34,11 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             service: ParseServiceName(Get(ReaperLabels.Service), ReaperLabels.Service, errors),
             ingress: ParseName(Get(ReaperLabels.Ingress), ReaperLabels.Ingress, errors),
             checkInterval: ParseCheckInterval(Get(ReaperLabels.CheckInterval), ReaperLabels.CheckInterval, errors),
-            errors);
+            errors) with
+        {
+            Wake = ParseBool(Get(Waking.ParkingContract.WakeAnnotation), Waking.ParkingContract.WakeAnnotation, errors),
+            WakeHold = ParseBool(Get(Waking.ParkingContract.WakeHoldAnnotation), Waking.ParkingContract.WakeHoldAnnotation, errors),
+        };
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
 
@@ -67,7 +71,11 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             service: ParseServiceName(monitor.ServiceName, "spec.serviceName", errors),
             ingress: ParseName(monitor.IngressName, "spec.ingressName", errors),
             checkInterval: ParseCheckInterval(monitor.CheckInterval, "spec.checkInterval", errors),
-            errors);
+            errors) with
+        {
+            Wake = ParseBoolNode(monitor.Wake, "spec.wake", errors),
+            WakeHold = ParseBoolNode(monitor.WakeHold, "spec.wakeHold", errors),
+        };
         return errors.Count == 0 ? new SettingsResult(settings, errors) : new SettingsResult(null, errors);
     }
 
@@ -106,6 +114,38 @@ public sealed partial class WorkloadSettingsParser(ReaperOptions defaults)
             service,
             ingress,
             checkInterval);
+    }
+
+    // Annotation values are strings: only the two YAML users write for a boolean, so that a typo is an error.
+    private static bool ParseBool(string? value, string field, List<string> errors)
+    {
+        switch (value?.Trim())
+        {
+            case null:
+            case "false":
+                return false;
+            case "true":
+                return true;
+            default:
+                errors.Add($"{field}: '{value}' is not \"true\" or \"false\"");
+                return false;
+        }
+    }
+
+    private static bool ParseBoolNode(JsonNode? node, string field, List<string> errors)
+    {
+        if (node is null)
+        {
+            return false;
+        }
+
+        if (node is JsonValue value && value.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
+        {
+            return value.GetValue<bool>();
+        }
+
+        errors.Add($"{field}: '{node.ToJsonString()}' is not a boolean (true or false)");
+        return false;
     }
 
     private static int? ParseInt(string? value, string field, int min, int max, List<string> errors)

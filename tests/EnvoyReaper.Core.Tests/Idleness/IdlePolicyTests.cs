@@ -461,6 +461,24 @@ public sealed class IdlePolicyTests
     }
 
     [Fact]
+    public void A_workload_woken_on_traffic_gets_the_startup_grace_again_from_its_wake()
+    {
+        // An old Deployment (created days ago) scaled back by a wake 3 minutes ago: grace 5 minutes from the wake.
+        var settings = Settings(idleTimeout: TimeSpan.FromMinutes(1));
+        var previous = StateWith(Verdict.Idle, T0.AddMinutes(-2), [Baseline()]) with { WokenAt = T0.AddMinutes(-3) };
+
+        var evaluation = policy.Evaluate(Input([Pod(T0)], settings), previous, T0);
+
+        Assert.Equal(Verdict.Idle, evaluation.Verdict);
+        Assert.False(evaluation.TeardownDue);
+        Assert.Equal(T0.AddMinutes(-3), evaluation.State.WokenAt);
+
+        var afterGrace = T0.AddMinutes(3);
+        var later = policy.Evaluate(Input([Pod(afterGrace)], settings), evaluation.State, afterGrace);
+        Assert.True(later.TeardownDue);
+    }
+
+    [Fact]
     public void Teardown_is_never_due_again_once_a_teardown_completed()
     {
         var previous = StateWith(Verdict.Idle, T0.AddHours(-2), [Baseline()], teardownRequestedAt: T0.AddHours(-1), teardownCompletedAt: T0.AddMinutes(-59));

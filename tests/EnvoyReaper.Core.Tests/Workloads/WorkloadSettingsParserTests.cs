@@ -401,4 +401,49 @@ public sealed class WorkloadSettingsParserTests
         Assert.Null(result.Settings);
         Assert.Contains(result.Errors, error => error.Contains(field, StringComparison.Ordinal));
     }
+
+    // ----- Wake on traffic (issue 13) -----
+
+    [Fact]
+    public void Wake_is_off_unless_opted_in_and_old_settings_without_it_still_read()
+    {
+        var result = parser.FromAnnotations(Annotations());
+        Assert.False(result.Settings!.Wake);
+        Assert.False(result.Settings.WakeHold);
+
+        var old = EnvoyReaper.Messaging.MessageReader.TryRead<EnvoyReaper.Messaging.TeardownMessage>(
+            """{"version":1,"id":"m1","requestedAt":"2026-01-01T00:00:00Z","namespace":"a","deployment":"web","deploymentUid":"u1","source":"label","monitor":null,"settings":{"minConnections":1,"idleTimeout":"00:10:00","action":"delete","statsPort":15090,"statsPath":"/stats","listeners":null,"serviceName":null,"ingressName":null,"checkInterval":null},"idleSince":"2026-01-01T00:00:00Z"}""",
+            1, out var message, out var error);
+        Assert.True(old, error);
+        Assert.False(message!.Settings.Wake);
+    }
+
+    [Fact]
+    public void Wake_and_wake_hold_annotations_are_read()
+    {
+        var result = parser.FromAnnotations(Annotations(("envoy-reaper/wake", "true"), ("envoy-reaper/wake-hold", "true")));
+        Assert.True(result.Settings!.Wake);
+        Assert.True(result.Settings.WakeHold);
+    }
+
+    [Theory]
+    [InlineData("envoy-reaper/wake", "yes")]
+    [InlineData("envoy-reaper/wake-hold", "1")]
+    public void A_wake_annotation_that_is_not_a_boolean_is_an_error(string annotation, string value)
+    {
+        var result = parser.FromAnnotations(Annotations((annotation, value)));
+        Assert.Null(result.Settings);
+        Assert.Contains(result.Errors, error => error.Contains(annotation, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Spec_wake_and_wakeHold_are_read_from_the_monitor()
+    {
+        var result = parser.FromMonitor(Monitor() with { Wake = JsonValue.Create(true), WakeHold = JsonValue.Create(false) });
+        Assert.True(result.Settings!.Wake);
+        Assert.False(result.Settings.WakeHold);
+
+        var bad = parser.FromMonitor(Monitor() with { Wake = JsonValue.Create("true") });
+        Assert.Contains(bad.Errors, error => error.Contains("spec.wake", StringComparison.Ordinal));
+    }
 }

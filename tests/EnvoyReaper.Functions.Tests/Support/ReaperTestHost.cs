@@ -48,7 +48,8 @@ public sealed class ReaperTestHost : IAsyncDisposable
     public static async Task<ReaperTestHost> StartAsync(Dictionary<string, string?>? settings = null)
     {
         await AzuriteStorage.ResetQueuesAsync(
-            QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.InjectRollout, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison", QueueNames.InjectRollout + "-poison");
+            QueueNames.StatsCheck, QueueNames.Teardown, QueueNames.InjectRollout, QueueNames.StatsCheck + "-poison", QueueNames.Teardown + "-poison", QueueNames.InjectRollout + "-poison",
+            QueueNames.Wake, QueueNames.Wake + "-poison", QueueNames.Park, QueueNames.Park + "-poison");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         var api = await FakeKubernetesApiServer.StartAsync(time);
         var directory = Directory.CreateTempSubdirectory("envoy-reaper-test-").FullName;
@@ -72,6 +73,7 @@ public sealed class ReaperTestHost : IAsyncDisposable
             ["EnvoyStats:Timeout"] = "00:00:01",
             // Azurite's visibility delays are real time: the shortest interval keeps the rollout tests quick.
             ["Injection:Rollout:CheckInterval"] = "00:00:01",
+            ["Waker:CheckInterval"] = "00:00:01",
         };
         foreach (var (key, value) in settings ?? [])
         {
@@ -103,6 +105,9 @@ public sealed class ReaperTestHost : IAsyncDisposable
 
     public Task<int> DeliverTeardownsAsync() => DeliverAsync(QueueNames.Teardown, message => Create<TearDown>().Run(message, CancellationToken.None));
 
+    /// <summary>Delivers every visible "park" message (parking requested by a teardown or the timer) to the Park function.</summary>
+    public Task<int> DeliverParksAsync() => DeliverAsync(QueueNames.Park, message => Create<Park>().Run(message, CancellationToken.None));
+
     /// <summary>
     /// Delivers the next rollout check to its function, waiting for its visibility delay (real time in Azurite, at most
     /// 5 s). Returns the message as delivered (to deliver it again), or null when none is queued.
@@ -110,9 +115,14 @@ public sealed class ReaperTestHost : IAsyncDisposable
     public Task<QueueMessage?> DeliverNextRolloutCheckAsync() => DeliverNextRolloutCheckAsync(DeliverRolloutCheckAsync);
 
     /// <summary>As <see cref="DeliverNextRolloutCheckAsync()"/>, to the given function.</summary>
-    public static async Task<QueueMessage?> DeliverNextRolloutCheckAsync(Func<QueueMessage, Task> function)
+    public static Task<QueueMessage?> DeliverNextRolloutCheckAsync(Func<QueueMessage, Task> function) => DeliverNextAsync(QueueNames.InjectRollout, function);
+
+    /// <summary>Delivers the next "wake" message (a wake's own check, after its visibility delay) to the Wake function.</summary>
+    public Task<QueueMessage?> DeliverNextWakeAsync() => DeliverNextAsync(QueueNames.Wake, message => Create<Wake>().Run(message, CancellationToken.None));
+
+    private static async Task<QueueMessage?> DeliverNextAsync(string queueName, Func<QueueMessage, Task> function)
     {
-        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.InjectRollout);
+        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(queueName);
         for (var attempt = 0; attempt < 50; attempt++)
         {
             QueueMessage[] batch = (await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value;
@@ -134,7 +144,7 @@ public sealed class ReaperTestHost : IAsyncDisposable
             await Task.Delay(TimeSpan.FromMilliseconds(100));
         }
 
-        throw new InvalidOperationException($"no {QueueNames.InjectRollout} message became visible within 5 s");
+        throw new InvalidOperationException($"no {queueName} message became visible within 5 s");
     }
 
     public Task DeliverRolloutCheckAsync(QueueMessage message) => Create<FinishInjectionRollout>().Run(message, CancellationToken.None);
@@ -159,12 +169,13 @@ public sealed class ReaperTestHost : IAsyncDisposable
         }
     }
 
-    /// <summary>One whole cycle: timer, then the checks it queued, then any teardown they raised.</summary>
+    /// <summary>One whole cycle: timer, then the checks it queued, then any teardown they raised and the parking those asked for.</summary>
     public async Task RunCycleAsync()
     {
         await RunTimerAsync();
         await DeliverStatsChecksAsync();
         await DeliverTeardownsAsync();
+        await DeliverParksAsync();
     }
 
     /// <summary>

@@ -120,9 +120,91 @@ internal static partial class ObjectValidation
             }
         }
 
+        if (type is { Group: "discovery.k8s.io", Plural: "endpointslices" })
+        {
+            ValidateEndpointSlice(obj, causes);
+        }
+
         if (causes.Count > 0)
         {
             throw ApiStatus.Invalid(type, name, causes);
+        }
+    }
+
+    /// <summary>pkg/apis/discovery/validation: addressType, at most 1000 endpoints of 1 to 100 addresses of that type, at most 100 ports.</summary>
+    private static void ValidateEndpointSlice(JsonObject slice, List<InvalidField> causes)
+    {
+        var addressType = slice["addressType"] is JsonValue typeValue && typeValue.TryGetValue<string>(out var typeText) ? typeText : null;
+        if (addressType is null)
+        {
+            causes.Add(new InvalidField("addressType", "FieldValueRequired", "Required value"));
+        }
+        else if (addressType is not ("IPv4" or "IPv6" or "FQDN"))
+        {
+            causes.Add(new InvalidField("addressType", "FieldValueNotSupported", $"Unsupported value: \"{addressType}\": supported values: \"FQDN\", \"IPv4\", \"IPv6\""));
+        }
+
+        var endpoints = slice["endpoints"] as JsonArray ?? [];
+        if (endpoints.Count > 1000)
+        {
+            causes.Add(new InvalidField("endpoints", "FieldValueTooMany", $"Too many: {endpoints.Count}: must have at most 1000 items"));
+        }
+
+        for (var index = 0; index < endpoints.Count; index++)
+        {
+            var addresses = endpoints[index]?["addresses"] as JsonArray ?? [];
+            if (addresses.Count is 0 or > 100)
+            {
+                causes.Add(new InvalidField($"endpoints[{index}].addresses", addresses.Count == 0 ? "FieldValueRequired" : "FieldValueTooMany", addresses.Count == 0 ? "Required value: must contain at least 1 address" : "Too many: must have at most 100 items"));
+            }
+
+            for (var at = 0; at < addresses.Count; at++)
+            {
+                var address = addresses[at] is JsonValue value && value.TryGetValue<string>(out var text) ? text : string.Empty;
+                var parsed = System.Net.IPAddress.TryParse(address, out var ip) ? ip : null;
+                var fits = addressType switch
+                {
+                    "IPv4" => parsed?.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && address.Count(c => c == '.') == 3,
+                    "IPv6" => parsed?.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6,
+                    _ => address.Length > 0,
+                };
+                if (!fits)
+                {
+                    causes.Add(new InvalidField($"endpoints[{index}].addresses[{at}]", "FieldValueInvalid", $"Invalid value: \"{address}\": must be a valid {addressType} address"));
+                }
+            }
+        }
+
+        var ports = slice["ports"] as JsonArray ?? [];
+        if (ports.Count > 100)
+        {
+            causes.Add(new InvalidField("ports", "FieldValueTooMany", $"Too many: {ports.Count}: must have at most 100 items"));
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var index = 0; index < ports.Count; index++)
+        {
+            var port = ports[index];
+            var portName = port?["name"] is JsonValue nameValue && nameValue.TryGetValue<string>(out var n) ? n : string.Empty;
+            if (portName.Length > 0 && NameProblem(NameRule.Dns1123Label, portName) is { } problem)
+            {
+                causes.Add(new InvalidField($"ports[{index}].name", "FieldValueInvalid", $"Invalid value: \"{portName}\": {problem}"));
+            }
+
+            if (!names.Add(portName))
+            {
+                causes.Add(new InvalidField($"ports[{index}].name", "FieldValueDuplicate", $"Duplicate value: \"{portName}\""));
+            }
+
+            if (port?["port"] is JsonValue number && (!number.TryGetValue<int>(out var value) || value is < 1 or > 65535))
+            {
+                causes.Add(new InvalidField($"ports[{index}].port", "FieldValueInvalid", $"Invalid value: {number.ToJsonString()}: must be between 1 and 65535, inclusive"));
+            }
+
+            if (port?["protocol"] is JsonValue protocol && protocol.TryGetValue<string>(out var protocolText) && protocolText is not ("TCP" or "UDP" or "SCTP"))
+            {
+                causes.Add(new InvalidField($"ports[{index}].protocol", "FieldValueNotSupported", $"Unsupported value: \"{protocolText}\": supported values: \"SCTP\", \"TCP\", \"UDP\""));
+            }
         }
     }
 }

@@ -104,6 +104,8 @@ internal static class ResourceTypeRegistry
         new("", "v1", "namespaces", "Namespace", Namespaced: false, HasStatusSubresource: true, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Label, ReturnsDeletedObject: true, NamespaceFields),
         new("apps", "v1", "deployments", "Deployment", Namespaced: true, HasStatusSubresource: true, HasScaleSubresource: true, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: false, NoExtraFields),
         new("apps", "v1", "replicasets", "ReplicaSet", Namespaced: true, HasStatusSubresource: true, HasScaleSubresource: true, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: false, ReplicaSetFields),
+        // Registry of discovery.k8s.io: no status subresource, a delete answers with a Status.
+        new("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", Namespaced: true, HasStatusSubresource: false, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: false, NoExtraFields),
         new("networking.k8s.io", "v1", "ingresses", "Ingress", Namespaced: true, HasStatusSubresource: true, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: false, NoExtraFields),
         new("events.k8s.io", "v1", "events", "Event", Namespaced: true, HasStatusSubresource: false, HasScaleSubresource: false, IsCustomResource: false, NameRule.Dns1123Subdomain, ReturnsDeletedObject: false, EventsV1Fields),
         new("monitoring.example.com", "v1alpha1", "envoymonitors", "EnvoyMonitor", Namespaced: true, HasStatusSubresource: true, HasScaleSubresource: false, IsCustomResource: true, NameRule.Dns1123Subdomain, ReturnsDeletedObject: true, NoExtraFields),

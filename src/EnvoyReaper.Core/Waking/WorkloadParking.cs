@@ -1,0 +1,439 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EnvoyReaper.Cluster;
+using EnvoyReaper.Injection;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.Teardown;
+using EnvoyReaper.Workloads;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EnvoyReaper.Waking;
+
+/// <summary>What a parked Service's annotations say; null fields when an annotation is missing.</summary>
+public sealed record ParkedService(string Deployment, string Action, string Snapshot);
+
+/// <summary>
+/// Parks a torn-down workload's Services on the waker and unparks them once it is back. Parking keeps the Service (its
+/// name, clusterIP and the Ingress routing to it), saves and removes its selector, so the EndpointSlice controller stops
+/// managing its endpoints, and adds an EndpointSlice of EnvoyReaper's that sends each Service port to a waker port.
+/// </summary>
+/// <remarks>
+/// The teardown (under the queue workers' identity, which must not rewrite Services) only asks for parking on "park";
+/// the Park function, under the injector's identity, parks. The timer (read-only) asks again for a parked Service whose
+/// EndpointSlice no longer points at the waker's ready pods.
+/// </remarks>
+public sealed partial class WorkloadParking(
+    IClusterWriter writer,
+    IParkingCluster cluster,
+    IWakerPortStore ports,
+    ISnapshotStore snapshots,
+    IParkQueue parkQueue,
+    IOptions<WakerOptions> options,
+    TimeProvider time,
+    ILogger<WorkloadParking> logger)
+{
+    private const string ServiceNameLabel = "kubernetes.io/service-name";
+    private const string ManagedByLabel = "endpointslice.kubernetes.io/managed-by";
+    private const int WriteAttempts = 3;
+
+    private static readonly string[] ParkedAnnotations =
+    [
+        ParkingContract.SelectorAnnotation, ParkingContract.DeploymentAnnotation, ParkingContract.ActionAnnotation,
+        ParkingContract.SnapshotAnnotation, ParkingContract.ParkedAtAnnotation, ParkingContract.HoldAnnotation,
+        ParkingContract.WakerPortsAnnotation, ParkingContract.HostsAnnotation,
+    ];
+
+    public static string ParkedSlicesSelector => $"{ManagedByLabel}={ParkingContract.EndpointSliceManager}";
+
+    /// <summary>Why these Services cannot be parked (wake answers plain HTTP only, on a Service with a selector); null when they can.</summary>
+    public static string? Refusal(IReadOnlyList<ClusterObject> services)
+    {
+        if (services.Count == 0)
+        {
+            return "no Service serves only this Deployment, so there is nothing to park and wake it through";
+        }
+
+        foreach (var service in services)
+        {
+            var spec = service.Manifest["spec"];
+            if (spec?["selector"] is not JsonObject { Count: > 0 })
+            {
+                return $"Service {service.Name} has no selector (its endpoints are managed by hand)";
+            }
+
+            if (spec["type"]?.GetValue<string>() == "ExternalName")
+            {
+                return $"Service {service.Name} is of type ExternalName";
+            }
+
+            var servicePorts = spec["ports"] as JsonArray ?? [];
+            if (servicePorts.Count == 0)
+            {
+                return $"Service {service.Name} has no ports";
+            }
+
+            foreach (var port in servicePorts)
+            {
+                var number = port?["port"]?.GetValue<int>() ?? 0;
+                var name = port?["name"]?.GetValue<string>();
+                var label = $"Service {service.Name} port {name ?? number.ToString(CultureInfo.InvariantCulture)}";
+                var transport = port?["protocol"]?.GetValue<string>() ?? "TCP";
+                if (transport != "TCP")
+                {
+                    return $"{label} is {transport}: only HTTP workloads can be woken";
+                }
+
+                var choice = ProtocolInference.Infer(port?["appProtocol"]?.GetValue<string>(), name, null, number);
+                if (choice.Protocol != SidecarProtocol.Http)
+                {
+                    return $"{label} is not HTTP ({choice.Reason}): only HTTP workloads can be woken; mark HTTP ports with appProtocol: http or a port name http[-suffix]";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    public static bool IsParked(ClusterObject service) =>
+        service.Manifest["metadata"]?["labels"]?[ParkingContract.ParkedLabel]?.GetValue<string>() == "true";
+
+    public static ParkedService? Read(ClusterObject service)
+    {
+        var annotations = service.Manifest["metadata"]?["annotations"];
+        return annotations?[ParkingContract.DeploymentAnnotation]?.GetValue<string>() is { } deployment
+            && annotations[ParkingContract.ActionAnnotation]?.GetValue<string>() is { } action
+            && annotations[ParkingContract.SnapshotAnnotation]?.GetValue<string>() is { } snapshot
+                ? new ParkedService(deployment, action, snapshot)
+                : null;
+    }
+
+    /// <summary>Parks each Service; a Service parked already keeps the selector it saved then. Returns what it did, per Service.</summary>
+    public async Task<IReadOnlyList<string>> ParkAsync(
+        string @namespace, string deployment, string action, string snapshot, bool hold, IReadOnlyList<ClusterObject> services, IReadOnlyList<ClusterObject> ingresses,
+        CancellationToken cancellationToken)
+    {
+        var hosts = ingresses
+            .SelectMany(ingress => ingress.Manifest["spec"]?["rules"] as JsonArray ?? [])
+            .Select(rule => rule?["host"]?.GetValue<string>())
+            .OfType<string>()
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
+        var done = new List<string>();
+        foreach (var service in services)
+        {
+            var servicePorts = (service.Manifest["spec"]?["ports"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+            var allocated = await ports.AllocateAsync(Owner(@namespace, service.Name), servicePorts.Count, options.Value.PortRangeStart, options.Value.PortRangeEnd, cancellationToken).ConfigureAwait(false);
+            var parkedPorts = servicePorts
+                .Select((port, index) => new ParkedPort(port["port"]?.GetValue<int>() ?? 0, port["name"]?.GetValue<string>(), allocated[index]))
+                .ToList();
+            var annotations = new JsonObject
+            {
+                [ParkingContract.DeploymentAnnotation] = deployment,
+                [ParkingContract.ActionAnnotation] = action,
+                [ParkingContract.SnapshotAnnotation] = snapshot,
+                [ParkingContract.ParkedAtAnnotation] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+                [ParkingContract.HoldAnnotation] = hold ? "true" : "false",
+                [ParkingContract.WakerPortsAnnotation] = JsonSerializer.Serialize(parkedPorts, ReaperJson.Options),
+                [ParkingContract.HostsAnnotation] = JsonSerializer.Serialize(hosts, ReaperJson.Options),
+            };
+            await PatchWithRetryAsync(@namespace, service.Name, current =>
+            {
+                var patch = new JsonObject
+                {
+                    ["metadata"] = new JsonObject
+                    {
+                        ["resourceVersion"] = current.ResourceVersion,
+                        ["labels"] = new JsonObject { [ParkingContract.ParkedLabel] = "true" },
+                        ["annotations"] = annotations.DeepClone(),
+                    },
+                };
+                if (IsParked(current) && current.Manifest["metadata"]?["annotations"]?[ParkingContract.ParkedAtAnnotation]?.GetValue<string>() is { } since)
+                {
+                    patch["metadata"]!["annotations"]![ParkingContract.ParkedAtAnnotation] = since;
+                }
+
+                if (!IsParked(current))
+                {
+                    // The selector is saved once: a Service parked already has none left to save.
+                    patch["metadata"]!["annotations"]![ParkingContract.SelectorAnnotation] = (current.Manifest["spec"]?["selector"] ?? new JsonObject()).ToJsonString();
+                    patch["spec"] = new JsonObject { ["selector"] = null };
+                }
+
+                return patch;
+            }, cancellationToken).ConfigureAwait(false);
+
+            var sliceAnnotations = new JsonObject
+            {
+                [ParkingContract.DeploymentAnnotation] = deployment,
+                [ParkingContract.SnapshotAnnotation] = snapshot,
+                [ParkingContract.HoldAnnotation] = hold ? "true" : "false",
+            };
+            await WriteSliceAsync(@namespace, service.Name, parkedPorts, waker, sliceAnnotations, cancellationToken).ConfigureAwait(false);
+            done.Add($"Service {service.Name} parked on waker port(s) {string.Join(", ", allocated)}");
+        }
+
+        LogParked(@namespace, deployment, string.Join("; ", done));
+        return done;
+    }
+
+    /// <summary>
+    /// Gives the Service its selector back and drops the parking, then removes the EndpointSlice and frees the waker
+    /// ports. Safe to run again; a Service that is gone only has its slice and ports cleaned up.
+    /// </summary>
+    public async Task UnparkAsync(string @namespace, string service, CancellationToken cancellationToken)
+    {
+        await PatchWithRetryAsync(@namespace, service, current =>
+        {
+            if (!IsParked(current))
+            {
+                return null;
+            }
+
+            var saved = current.Manifest["metadata"]?["annotations"]?[ParkingContract.SelectorAnnotation]?.GetValue<string>();
+            var selector = saved is null ? null : JsonNode.Parse(saved) as JsonObject;
+            var annotations = new JsonObject();
+            foreach (var annotation in ParkedAnnotations)
+            {
+                annotations[annotation] = null;
+            }
+
+            var patch = new JsonObject
+            {
+                ["metadata"] = new JsonObject
+                {
+                    ["resourceVersion"] = current.ResourceVersion,
+                    ["labels"] = new JsonObject { [ParkingContract.ParkedLabel] = null },
+                    ["annotations"] = annotations,
+                },
+            };
+            if (selector is { Count: > 0 })
+            {
+                patch["spec"] = new JsonObject { ["selector"] = selector };
+            }
+
+            return patch;
+        }, cancellationToken).ConfigureAwait(false);
+
+        await cluster.DeleteEndpointSliceAsync(@namespace, ParkingContract.EndpointSliceName(service), cancellationToken).ConfigureAwait(false);
+        await ports.ReleaseAsync(Owner(@namespace, service), cancellationToken).ConfigureAwait(false);
+        LogUnparked(@namespace, service);
+    }
+
+    /// <summary>
+    /// Asks for parking again (on "park") for every parked EndpointSlice whose addresses are no longer the waker's ready
+    /// endpoints. Reads only, one list when nothing is parked, two otherwise. Returns how many were asked for.
+    /// </summary>
+    public async Task<int> ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var slices = await cluster.ListEndpointSlicesAsync(null, ParkedSlicesSelector, cancellationToken).ConfigureAwait(false);
+        if (slices.Count == 0)
+        {
+            return 0;
+        }
+
+        var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
+        var requested = new HashSet<(string, string, string)>();
+        foreach (var slice in slices)
+        {
+            var current = (slice["endpoints"] as JsonArray ?? [])
+                .SelectMany(endpoint => endpoint?["addresses"] as JsonArray ?? [])
+                .Select(address => address?.GetValue<string>())
+                .OfType<string>()
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            if (current.SequenceEqual(waker.Addresses, StringComparer.Ordinal) && slice["addressType"]?.GetValue<string>() == waker.AddressType)
+            {
+                continue;
+            }
+
+            var metadata = slice["metadata"];
+            var @namespace = metadata?["namespace"]?.GetValue<string>() ?? string.Empty;
+            var annotations = metadata?["annotations"];
+            if (annotations?[ParkingContract.DeploymentAnnotation]?.GetValue<string>() is not { } deployment
+                || annotations[ParkingContract.SnapshotAnnotation]?.GetValue<string>() is not { } snapshot
+                || !requested.Add((@namespace, deployment, snapshot)))
+            {
+                continue;
+            }
+
+            await RequestAsync(@namespace, deployment, snapshot, annotations[ParkingContract.HoldAnnotation]?.GetValue<string>() == "true", cancellationToken).ConfigureAwait(false);
+        }
+
+        return requested.Count;
+    }
+
+    /// <summary>Asks the Park function to park the Services of teardown snapshot <paramref name="snapshot"/>.</summary>
+    public Task RequestAsync(string @namespace, string deployment, string snapshot, bool hold, CancellationToken cancellationToken) =>
+        parkQueue.EnqueueAsync(new ParkMessage(ParkMessage.CurrentVersion, Guid.NewGuid().ToString("N"), @namespace, deployment, snapshot, hold), cancellationToken);
+
+    /// <summary>
+    /// Parks the Services of the snapshot's teardown that still exist (the same uid), but only while the workload is torn
+    /// down: a Deployment that runs again (woken, restored, scaled by hand) is never cut off from its Service.
+    /// </summary>
+    public async Task<string> ProcessAsync(ParkMessage message, CancellationToken cancellationToken)
+    {
+        var snapshot = await snapshots.GetAsync(message.Snapshot, cancellationToken).ConfigureAwait(false);
+        if (snapshot is null || snapshot.Namespace != message.Namespace || snapshot.Deployment != message.Deployment)
+        {
+            return Logged(message, $"snapshot {message.Snapshot} of {message.Namespace}/{message.Deployment} does not exist: nothing parked");
+        }
+
+        var deployment = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        var tornDown = snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
+            ? deployment is not null && deployment.Uid == snapshot.DeploymentUid && deployment.Manifest["spec"]?["replicas"]?.GetValue<int>() == 0
+            : deployment is null;
+        if (!tornDown)
+        {
+            return Logged(message, $"Deployment {message.Deployment} runs again since snapshot {message.Snapshot}: nothing parked");
+        }
+
+        var services = new List<ClusterObject>();
+        foreach (var item in snapshot.Objects.Where(item => item["kind"]?.GetValue<string>() == "Service"))
+        {
+            var name = item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
+            var live = await writer.GetObjectAsync(ResourceKind.Service, message.Namespace, name, cancellationToken).ConfigureAwait(false);
+            if (live is not null && live.Uid == item["metadata"]?["uid"]?.GetValue<string>())
+            {
+                services.Add(live);
+            }
+        }
+
+        if (services.Count == 0)
+        {
+            return Logged(message, $"no Service of snapshot {message.Snapshot} exists any more: nothing parked");
+        }
+
+        var ingresses = snapshot.Objects
+            .Where(item => item["kind"]?.GetValue<string>() == "Ingress")
+            .Select(item => new ClusterObject(ResourceKind.Ingress, message.Namespace, item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, string.Empty, string.Empty, item))
+            .ToList();
+        var parked = await ParkAsync(message.Namespace, message.Deployment, snapshot.Action, message.Snapshot, message.Hold, services, ingresses, cancellationToken).ConfigureAwait(false);
+        return string.Join("; ", parked);
+    }
+
+    private string Logged(ParkMessage message, string detail)
+    {
+        LogNotParked(message.Id, message.Namespace, message.Deployment, detail);
+        return detail;
+    }
+
+    private static string Owner(string @namespace, string service) => $"{@namespace}/{service}";
+
+    private sealed record WakerEndpoints(string AddressType, IReadOnlyList<string> Addresses);
+
+    /// <summary>The ready addresses of the waker Service's own EndpointSlices (IPv4 ones, IPv6 for an IPv6-only waker).</summary>
+    private async Task<WakerEndpoints> WakerEndpointsAsync(CancellationToken cancellationToken)
+    {
+        var slices = await cluster.ListEndpointSlicesAsync(options.Value.Namespace, $"{ServiceNameLabel}={options.Value.ServiceName}", cancellationToken).ConfigureAwait(false);
+        WakerEndpoints Of(string type) => new(type, slices
+            .Where(slice => slice["addressType"]?.GetValue<string>() == type)
+            .SelectMany(slice => slice["endpoints"] as JsonArray ?? [])
+            .Where(endpoint => endpoint?["conditions"]?["ready"]?.GetValue<bool>() != false && endpoint?["conditions"]?["terminating"]?.GetValue<bool>() != true)
+            .SelectMany(endpoint => endpoint?["addresses"] as JsonArray ?? [])
+            .Select(address => address?.GetValue<string>())
+            .OfType<string>()
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList());
+        var ipv4 = Of("IPv4");
+        return ipv4.Addresses.Count > 0 ? ipv4 : Of("IPv6") is { Addresses.Count: > 0 } ipv6 ? ipv6 : ipv4;
+    }
+
+    private static JsonArray Endpoints(IReadOnlyList<string> addresses) =>
+        new(addresses.Select(address => (JsonNode)new JsonObject
+        {
+            ["addresses"] = new JsonArray(address),
+            ["conditions"] = new JsonObject { ["ready"] = true },
+        }).ToArray());
+
+    private async Task WriteSliceAsync(string @namespace, string service, IReadOnlyList<ParkedPort> parkedPorts, WakerEndpoints waker, JsonObject annotations, CancellationToken cancellationToken)
+    {
+        var name = ParkingContract.EndpointSliceName(service);
+        var manifest = new JsonObject
+        {
+            ["apiVersion"] = "discovery.k8s.io/v1",
+            ["kind"] = "EndpointSlice",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = name,
+                ["namespace"] = @namespace,
+                ["labels"] = new JsonObject { [ServiceNameLabel] = service, [ManagedByLabel] = ParkingContract.EndpointSliceManager },
+                // What the timer needs to ask for parking again when the waker's pods move, without reading the Service.
+                ["annotations"] = annotations,
+            },
+            ["addressType"] = waker.AddressType,
+            // kube-proxy pairs a Service port with the slice port of the same name ("" for a Service's one unnamed port).
+            ["ports"] = new JsonArray(parkedPorts.Select(port => (JsonNode)new JsonObject
+            {
+                ["name"] = port.Name ?? string.Empty,
+                ["port"] = port.WakerPort,
+                ["protocol"] = "TCP",
+            }).ToArray()),
+            ["endpoints"] = Endpoints(waker.Addresses),
+        };
+        for (var attempt = 0; attempt < WriteAttempts; attempt++)
+        {
+            if (await cluster.CreateEndpointSliceAsync(@namespace, manifest, cancellationToken).ConfigureAwait(false) is not null)
+            {
+                return;
+            }
+
+            // A retried teardown finds the slice its first attempt wrote: bring it up to date.
+            var existing = (await cluster.ListEndpointSlicesAsync(@namespace, $"{ServiceNameLabel}={service},{ParkedSlicesSelector}", cancellationToken).ConfigureAwait(false))
+                .FirstOrDefault(slice => slice["metadata"]?["name"]?.GetValue<string>() == name);
+            if (existing is null)
+            {
+                continue; // deleted meanwhile: create it again
+            }
+
+            var replacement = manifest.DeepClone().AsObject();
+            replacement["metadata"]!["resourceVersion"] = existing["metadata"]?["resourceVersion"]?.GetValue<string>();
+            try
+            {
+                await cluster.ReplaceEndpointSliceAsync(@namespace, replacement, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (ClusterConflictException) when (attempt < WriteAttempts - 1)
+            {
+                // Changed between the list and the write: read it again.
+            }
+        }
+
+        throw new ClusterConflictException($"EndpointSlice {@namespace}/{name} kept changing while it was being written", null);
+    }
+
+    /// <summary>Reads the Service and writes the patch built from it under its resourceVersion, again on a conflict (bounded).</summary>
+    private async Task PatchWithRetryAsync(string @namespace, string service, Func<ClusterObject, JsonObject?> build, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await writer.GetObjectAsync(ResourceKind.Service, @namespace, service, cancellationToken).ConfigureAwait(false);
+            if (current is null || build(current) is not { } patch)
+            {
+                return;
+            }
+
+            try
+            {
+                await cluster.PatchServiceAsync(@namespace, service, patch, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (ClusterConflictException) when (attempt < WriteAttempts - 1)
+            {
+                // Someone edited the Service between the read and the write: read it again.
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Parked {Namespace}/{Deployment}: {Detail}")]
+    private partial void LogParked(string @namespace, string deployment, string detail);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Unparked Service {Namespace}/{Service}")]
+    private partial void LogUnparked(string @namespace, string service);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Park {MessageId} of {Namespace}/{Deployment}: {Detail}")]
+    private partial void LogNotParked(string messageId, string @namespace, string deployment, string detail);
+}

@@ -1,0 +1,351 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using EnvoyReaper.Functions.Tests.Support;
+using EnvoyReaper.Messaging;
+using EnvoyReaper.TestSupport.Envoy;
+using EnvoyReaper.TestSupport.Kubernetes;
+using EnvoyReaper.TestSupport.Storage;
+using EnvoyReaper.Waking;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EnvoyReaper.Functions.Tests;
+
+/// <summary>
+/// Wake on traffic (issue 13), the reaper's side: a torn-down workload that opted in is parked (its Service kept, the
+/// selector saved and removed, an EndpointSlice to the waker), a wake message brings the Deployment back, and once it is
+/// available the Service is unparked. The waker itself is another component; here its wake messages are sent by hand.
+/// </summary>
+[Collection(AzuriteStorage.CollectionName)]
+public sealed class WakeTests : IAsyncLifetime
+{
+    private const string Namespace = "previews";
+    private const string Service = "pr-7-service";
+    private const string WakerAddress = "10.9.0.7";
+
+    private ReaperTestHost host = null!;
+    private FakeEnvoyFleet envoys = null!;
+
+    public async Task InitializeAsync()
+    {
+        host = await ReaperTestHost.StartAsync(new Dictionary<string, string?> { ["Waker:ReadyTimeout"] = "00:02:00" });
+        envoys = await FakeEnvoyFleet.StartAsync(1);
+        envoys.Pods[0].SetListener("0.0.0.0_15001", active: 0, total: 3);
+        SeedWakerEndpoints(WakerAddress);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await envoys.DisposeAsync();
+        await host.DisposeAsync();
+    }
+
+    /// <summary>The slice the EndpointSlice controller keeps for the waker's own Service (it has a selector).</summary>
+    private void SeedWakerEndpoints(params string[] addresses) => host.Api.SeedJson("discovery.k8s.io", "v1", "endpointslices", new JsonObject
+    {
+        ["metadata"] = new JsonObject
+        {
+            ["name"] = "envoy-reaper-waker-x7k2p",
+            ["namespace"] = "envoy-reaper",
+            ["labels"] = new JsonObject { ["kubernetes.io/service-name"] = "envoy-reaper-waker", ["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io" },
+        },
+        ["addressType"] = "IPv4",
+        ["ports"] = new JsonArray(new JsonObject { ["name"] = "http", ["port"] = 8080, ["protocol"] = "TCP" }),
+        ["endpoints"] = new JsonArray(addresses.Select(address => (JsonNode)new JsonObject { ["addresses"] = new JsonArray(address), ["conditions"] = new JsonObject { ["ready"] = true } }).ToArray()),
+    });
+
+    private void Seed(string action, bool wake = true) => host.Api.SeedWorkload(Namespace, "pr-7", [envoys.Pods[0].Ip],
+        new Dictionary<string, string>
+        {
+            ["envoy-reaper/stats-port"] = envoys.Port.ToString(CultureInfo.InvariantCulture),
+            ["envoy-reaper/action"] = action,
+            ["envoy-reaper/wake"] = wake ? "true" : "false",
+        },
+        createdAt: host.Time.GetUtcNow().UtcDateTime.AddHours(-1));
+
+    private Task ReapAsync() => host.RunCyclesAsync(13, envoys);
+
+    private static string WakeJson(string service = Service, string id = "wake-1") =>
+        ReaperJson.Serialize(new WakeMessage(WakeMessage.CurrentVersion, id, new DateTimeOffset(2026, 11, 25, 12, 13, 0, TimeSpan.Zero), Namespace, service));
+
+    private Task SendWakeAsync(string? body = null, string messageId = "m-1") =>
+        host.Create<Wake>().Run(ReaperTestHost.Delivery(messageId, body ?? WakeJson()), CancellationToken.None);
+
+    private JsonObject ServiceObject() => host.Api.Get("", "v1", "services", Namespace, Service)!;
+
+    private IReadOnlyList<JsonObject> Events(string reason) =>
+        host.Api.List("", "v1", "events", Namespace).Where(item => item["reason"]!.GetValue<string>() == reason).ToList();
+
+    private JsonObject? ParkedSlice() => host.Api.Get("discovery.k8s.io", "v1", "endpointslices", Namespace, ParkingContract.EndpointSliceName(Service));
+
+    private void AssertParked()
+    {
+        var service = ServiceObject();
+        Assert.Null(service["spec"]!["selector"]);
+        Assert.Equal("true", service["metadata"]!["labels"]![ParkingContract.ParkedLabel]!.GetValue<string>());
+        var annotations = service["metadata"]!["annotations"]!;
+        Assert.Equal("""{"app":"pr-7"}""", annotations[ParkingContract.SelectorAnnotation]!.GetValue<string>());
+        Assert.Equal("pr-7", annotations[ParkingContract.DeploymentAnnotation]!.GetValue<string>());
+        Assert.Equal("""[{"port":80,"name":"http","wakerPort":20000}]""", annotations[ParkingContract.WakerPortsAnnotation]!.GetValue<string>());
+        Assert.Equal("""["pr-7.example.com"]""", annotations[ParkingContract.HostsAnnotation]!.GetValue<string>());
+        Assert.True(host.Api.Exists<V1Ingress>(Namespace, "pr-7-ingress"));
+        var slice = ParkedSlice();
+        Assert.NotNull(slice);
+        Assert.Equal("envoy-reaper", slice!["metadata"]!["labels"]!["endpointslice.kubernetes.io/managed-by"]!.GetValue<string>());
+        Assert.Equal(Service, slice["metadata"]!["labels"]!["kubernetes.io/service-name"]!.GetValue<string>());
+        // kube-proxy's view: the Service's one port goes to the waker, on the port allocated to it, and nowhere else.
+        var routes = host.Api.RoutedEndpoints(Namespace, Service);
+        Assert.Equal([$"{WakerAddress}:20000"], routes["http"]);
+    }
+
+    private void AssertParkedAnnotationsKept()
+    {
+        var service = ServiceObject();
+        Assert.Null(service["spec"]!["selector"]);
+        Assert.Equal("""{"app":"pr-7"}""", service["metadata"]!["annotations"]![ParkingContract.SelectorAnnotation]!.GetValue<string>());
+    }
+
+    private void AssertUnparked()
+    {
+        var service = ServiceObject();
+        Assert.Equal("pr-7", service["spec"]!["selector"]!["app"]!.GetValue<string>());
+        Assert.Null(service["metadata"]!["labels"]?[ParkingContract.ParkedLabel]);
+        Assert.DoesNotContain((service["metadata"]!["annotations"] as JsonObject ?? []).Select(pair => pair.Key), key => key.StartsWith("envoy-reaper/parked", StringComparison.Ordinal) || key == ParkingContract.WakerPortsAnnotation);
+        Assert.Null(ParkedSlice());
+        Assert.DoesNotContain(host.Api.RoutedEndpoints(Namespace, Service).SelectMany(pair => pair.Value), route => route.StartsWith(WakerAddress, StringComparison.Ordinal));
+    }
+
+    private async Task<int> WakerPortRowsAsync()
+    {
+        var rows = 0;
+        await foreach (var _ in AzuriteStorage.Tables().GetTableClient(host.StateTable).QueryAsync<Azure.Data.Tables.TableEntity>(filter: "PartitionKey eq '~waker-ports'"))
+        {
+            rows++;
+        }
+
+        return rows;
+    }
+
+    // ---------------------------------------------------------------- Park, wake, unpark (items 2 and 3)
+
+    [Fact]
+    public async Task A_scaled_to_zero_workload_is_parked_then_scaled_back_by_a_wake_and_unparked_once_available()
+    {
+        Seed("scale-to-zero");
+
+        await ReapAsync();
+
+        Assert.Equal(0, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        AssertParked();
+        Assert.Equal(1, await WakerPortRowsAsync());
+
+        await SendWakeAsync();
+
+        Assert.Equal(1, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        Assert.Single(Events("WakeRequested"));
+        AssertParked(); // not before the Deployment is available
+
+        Assert.NotNull(await host.DeliverNextWakeAsync()); // the controller has not reported the new generation yet
+        AssertParked();
+
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+
+        AssertUnparked();
+        Assert.Equal(0, await WakerPortRowsAsync());
+        // Its idle state starts over, and the startup grace counts from the wake.
+        var state = (await host.Services.GetRequiredService<Idleness.IWorkloadStateStore>().GetAsync(Namespace, "pr-7", CancellationToken.None))!.State;
+        Assert.Equal(host.Time.GetUtcNow(), state.WokenAt);
+        Assert.Null(state.TeardownCompletedAt);
+        var woken = Assert.Single(Events("Woken"));
+        Assert.Contains("after the first request", woken["message"]!.GetValue<string>());
+        Assert.Null(await host.DeliverNextWakeAsync()); // no check left behind
+    }
+
+    [Fact]
+    public async Task A_deleted_workload_keeps_its_Service_parked_and_is_restored_from_its_snapshot_on_wake()
+    {
+        Seed("delete");
+        var serviceUid = ServiceObject()["metadata"]!["uid"]!.GetValue<string>();
+
+        await ReapAsync();
+
+        Assert.False(host.Api.Exists<V1Deployment>(Namespace, "pr-7"));
+        Assert.Equal(serviceUid, ServiceObject()["metadata"]!["uid"]!.GetValue<string>()); // kept, not recreated
+        AssertParked();
+
+        await SendWakeAsync();
+
+        var restored = host.Api.Get<V1Deployment>(Namespace, "pr-7")!;
+        Assert.StartsWith("previews/pr-7/", restored.Metadata.Annotations["envoy-reaper/restored-from"]);
+        Assert.Equal(serviceUid, ServiceObject()["metadata"]!["uid"]!.GetValue<string>());
+
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+
+        AssertUnparked();
+        Assert.Single(Events("Woken"));
+    }
+
+    [Fact]
+    public async Task A_hundred_duplicate_wake_messages_give_one_restore()
+    {
+        Seed("delete");
+        await ReapAsync();
+        host.Api.ResetRecording();
+
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(i => SendWakeAsync(WakeJson(id: $"wake-{i}"), $"m-{i}")));
+
+        Assert.Single(host.Api.Requests, request => request is { Method: "POST" } && request.Path.EndsWith("/deployments", StringComparison.Ordinal));
+        var requested = Assert.Single(Events("WakeRequested"));
+        Assert.Equal(1, requested["count"]!.GetValue<int>());
+    }
+
+    // ---------------------------------------------------------------- Only what opted in and was parked by us wakes
+
+    [Fact]
+    public async Task A_workload_without_the_opt_in_is_not_parked_and_a_forged_wake_for_its_Service_does_nothing()
+    {
+        Seed("scale-to-zero", wake: false);
+        await ReapAsync();
+        Assert.Equal("pr-7", ServiceObject()["spec"]!["selector"]!["app"]!.GetValue<string>());
+        Assert.Null(ParkedSlice());
+        host.Api.ResetRecording();
+
+        await SendWakeAsync();
+
+        Assert.Equal(0, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        Assert.Equal(0, host.Api.WriteCount);
+        Assert.Empty(Events("WakeRequested"));
+    }
+
+    [Fact]
+    public async Task Parking_annotations_written_by_hand_on_another_Service_wake_nothing()
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        var parked = ServiceObject();
+        host.Api.Seed(new V1Service
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = "forged",
+                NamespaceProperty = Namespace,
+                Labels = new Dictionary<string, string> { [ParkingContract.ParkedLabel] = "true" },
+                Annotations = ((JsonObject)parked["metadata"]!["annotations"]!).ToDictionary(pair => pair.Key, pair => pair.Value!.GetValue<string>()),
+            },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Name = "http", Port = 80 }] },
+        });
+        host.Api.ResetRecording();
+
+        await SendWakeAsync(WakeJson(service: "forged"));
+
+        Assert.Equal(0, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        Assert.Equal(0, host.Api.WriteCount);
+    }
+
+    [Theory]
+    [InlineData("""{"version":1,"id":"w1","firstRequestAt":"2026-11-25T12:13:00Z","namespace":"previews","service":"../kube-system/x"}""")]
+    [InlineData("""{"version":2,"id":"w1","firstRequestAt":"2026-11-25T12:13:00Z","namespace":"previews","service":"pr-7-service"}""")]
+    [InlineData("""{"version":1,"id":"w1","namespace":"previews","service":"pr-7-service"}""")]
+    public async Task A_malformed_wake_message_goes_to_the_poison_queue_without_any_cluster_request(string body)
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        host.Api.ResetRecording();
+
+        await SendWakeAsync(body, "msg-wake");
+
+        Assert.Empty(host.Api.Requests);
+        var poisoned = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Wake + "-poison"));
+        Assert.Equal(body, System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(poisoned.Body.ToString())));
+        Assert.Contains(host.Logs, line => line.Contains("msg-wake", StringComparison.Ordinal) && line.Contains("poison", StringComparison.Ordinal));
+    }
+
+    // ---------------------------------------------------------------- A failed wake leaves it parked and says why
+
+    [Fact]
+    public async Task A_refused_restore_leaves_the_workload_parked_with_a_WakeFailed_Event()
+    {
+        Seed("delete");
+        var original = host.Api.Get("apps", "v1", "deployments", Namespace, "pr-7")!;
+        await ReapAsync();
+        var byHand = original.DeepClone().AsObject();
+        byHand["metadata"]!.AsObject().Remove("uid");
+        byHand["metadata"]!.AsObject().Remove("resourceVersion");
+        host.Api.SeedJson("apps", "v1", "deployments", byHand); // not the snapshot's: the restore must refuse it
+
+        await SendWakeAsync();
+
+        AssertParked();
+        var failed = Assert.Single(Events("WakeFailed"));
+        Assert.Equal("Warning", failed["type"]!.GetValue<string>());
+        Assert.Contains("not created from snapshot", failed["message"]!.GetValue<string>());
+        Assert.Contains("stays parked", failed["message"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_Deployment_never_available_within_the_bound_leaves_the_workload_parked_with_a_WakeFailed_Event()
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        await SendWakeAsync();
+        host.Advance(TimeSpan.FromMinutes(3)); // past Waker:ReadyTimeout (2 minutes)
+
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+
+        AssertParked();
+        Assert.Contains("not available by", Assert.Single(Events("WakeFailed"))["message"]!.GetValue<string>());
+        Assert.Null(await host.DeliverNextWakeAsync());
+    }
+
+    // ---------------------------------------------------------------- Opt-in refused for what cannot be woken (item 1)
+
+    [Fact]
+    public async Task A_TCP_only_workload_that_opts_in_is_refused_with_a_clear_reason_and_not_torn_down()
+    {
+        Seed("delete");
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.CoreV1.PatchNamespacedServiceAsync(
+            new V1Patch("""{"spec":{"ports":[{"name":"postgres","port":5432,"targetPort":15001}]}}""", V1Patch.PatchType.MergePatch), Service, Namespace);
+
+        await ReapAsync();
+
+        Assert.True(host.Api.Exists<V1Deployment>(Namespace, "pr-7"));
+        var refused = Events("WakeRefused");
+        Assert.NotEmpty(refused);
+        Assert.Equal("Warning", refused[0]["type"]!.GetValue<string>());
+        Assert.Contains("port postgres is not HTTP", refused[0]["message"]!.GetValue<string>());
+        Assert.Empty(Events("TornDown"));
+    }
+
+    // ---------------------------------------------------------------- The timer follows the waker's pods (item 2)
+
+    [Fact]
+    public async Task The_timer_points_parked_EndpointSlices_at_the_wakers_new_endpoints_with_a_bounded_number_of_requests()
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        AssertParked();
+        var waker = host.Api.Get("discovery.k8s.io", "v1", "endpointslices", "envoy-reaper", "envoy-reaper-waker-x7k2p")!;
+        waker["endpoints"] = new JsonArray(new JsonObject { ["addresses"] = new JsonArray("10.9.0.8"), ["conditions"] = new JsonObject { ["ready"] = true } });
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.DiscoveryV1.ReplaceNamespacedEndpointSliceAsync(k8s.KubernetesJson.Deserialize<V1EndpointSlice>(waker.ToJsonString()), "envoy-reaper-waker-x7k2p", "envoy-reaper");
+        host.Api.ResetRecording();
+
+        await host.RunTimerAsync();
+
+        // The timer only reads (two lists, whatever the number of parked slices) and asks the Park function to write.
+        var sliceRequests = host.Api.Requests.Where(request => request.Path.Contains("/endpointslices", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["GET", "GET"], sliceRequests.Select(request => request.Method));
+        Assert.Equal(1, await host.DeliverParksAsync());
+        Assert.Equal(["10.9.0.8:20000"], host.Api.RoutedEndpoints(Namespace, Service)["http"]);
+        AssertParkedAnnotationsKept();
+
+        host.Api.ResetRecording();
+        await host.RunTimerAsync();
+        Assert.Equal(2, host.Api.Requests.Count(request => request.Path.Contains("/endpointslices", StringComparison.Ordinal)));
+        Assert.Equal(0, await host.DeliverParksAsync()); // nothing changed: nothing asked for
+    }
+}
