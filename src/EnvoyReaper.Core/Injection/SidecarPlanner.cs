@@ -124,7 +124,12 @@ public static class SidecarPlanner
             return (null, new Refusal(RefusalKind.Unprocessable, $"container port {taken.ContainerPort} is already used by the app; the sidecar needs 9901, 15001 and 15090"));
         }
 
-        var appContainerPorts = all.Where(container => container.Name != ContainerName).SelectMany(container => container.Ports ?? []).ToList();
+        // In the order Kubernetes resolves a named targetPort: the containers, then the sidecar (restartPolicy Always) init
+        // containers; an ordinary init container's ports serve nothing once the pod runs.
+        var appContainerPorts = (podSpec.Containers ?? []).Concat((podSpec.InitContainers ?? []).Where(container => container.RestartPolicy == "Always"))
+            .Where(container => container.Name != ContainerName)
+            .SelectMany(container => container.Ports ?? [])
+            .ToList();
         var (routes, serviceRefusal) = FindServices(request, deployment, services, appContainerPorts, deployments, injectedTogether);
         if (serviceRefusal is { Kind: RefusalKind.NotFound } && !requireService && request.Service is null)
         {
@@ -523,7 +528,7 @@ public static class SidecarPlanner
 
     /// <summary>
     /// Whether a Service port reaches the app port: by number, by omitted (or 0) targetPort meaning the port, or by a
-    /// name that a container port of the same protocol carries. A port this planner already pointed at Envoy is judged by
+    /// name whose first container port of the same protocol (as Kubernetes resolves it) is the app port. A port this planner already pointed at Envoy is judged by
     /// the target it had.
     /// </summary>
     private static AppPortRoute? Route(V1Service service, V1ServicePort port, int appPort, IReadOnlyList<V1ContainerPort> appContainerPorts)
@@ -551,8 +556,9 @@ public static class SidecarPlanner
             return number == appPort ? new AppPortRoute(service, port, transport, samePort.FirstOrDefault()?.Name) : null;
         }
 
-        var named = samePort.FirstOrDefault(containerPort => containerPort.Name == target);
-        return named is null ? null : new AppPortRoute(service, port, transport, named.Name);
+        // The first port of that name and protocol is the one Kubernetes sends to, even if a later one has the app port.
+        var named = appContainerPorts.FirstOrDefault(containerPort => containerPort.Name == target && (containerPort.Protocol ?? "TCP") == transport);
+        return named?.ContainerPort == appPort ? new AppPortRoute(service, port, transport, named.Name) : null;
     }
 
     /// <summary>UDP ports get UDP; TCP ports get the requested protocol, or the one their marks agree on.</summary>
