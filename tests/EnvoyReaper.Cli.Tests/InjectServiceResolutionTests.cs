@@ -77,4 +77,114 @@ public sealed class InjectServiceResolutionTests : IDisposable
         var service = InjectRunner.LoadStrict(output).Typed.OfType<V1Service>().Single();
         Assert.Equal("envoy-inbound", service.Spec.Ports.Single().TargetPort.Value);
     }
+
+    [Theory]
+    [InlineData("StatefulSet", "apps/v1")]
+    [InlineData("DaemonSet", "apps/v1")]
+    [InlineData("ReplicaSet", "apps/v1")]
+    public async Task A_Service_that_also_selects_the_pods_of_another_kind_of_workload_is_refused_naming_it(string kind, string apiVersion)
+    {
+        var manifest = $$"""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: web
+            spec:
+              selector:
+                matchLabels: { app: web }
+              template:
+                metadata:
+                  labels: { app: web, track: stable }
+                spec:
+                  containers:
+                    - name: app
+                      image: registry.example.com/web:1
+                      ports:
+                        - name: http
+                          containerPort: 8080
+            ---
+            apiVersion: {{apiVersion}}
+            kind: {{kind}}
+            metadata:
+              name: web-other
+            spec:
+              selector:
+                matchLabels: { app: web, track: other }
+              template:
+                metadata:
+                  labels: { app: web, track: other }
+                spec:
+                  containers:
+                    - name: app
+                      image: registry.example.com/web:1
+                      ports:
+                        - name: http
+                          containerPort: 8080
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: web
+            spec:
+              selector: { app: web }
+              ports:
+                - name: http
+                  port: 80
+                  targetPort: http
+            """;
+
+        var (exit, output, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(manifest), "--app-port", "8080");
+
+        // Pointed at envoy-inbound, the Service would lose every pod of web-other: they have no port of that name.
+        Assert.True(exit != 0, output);
+        Assert.Contains($"{kind} web-other", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bare_Pod_the_Service_selects_is_named_in_the_refusal_too()
+    {
+        const string manifest = """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: web
+            spec:
+              selector:
+                matchLabels: { app: web }
+              template:
+                metadata:
+                  labels: { app: web }
+                spec:
+                  containers:
+                    - name: app
+                      image: registry.example.com/web:1
+                      ports:
+                        - containerPort: 8080
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: web-debug
+              labels: { app: web }
+            spec:
+              containers:
+                - name: app
+                  image: registry.example.com/web:1
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: web
+            spec:
+              selector: { app: web }
+              ports:
+                - port: 80
+                  targetPort: 8080
+            """;
+
+        var (exit, output, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(manifest), "--app-port", "8080");
+
+        Assert.True(exit != 0, output);
+        Assert.Contains("Pod web-debug", error, StringComparison.Ordinal);
+    }
 }

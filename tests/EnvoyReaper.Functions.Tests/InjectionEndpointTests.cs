@@ -626,4 +626,69 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         Assert.Contains("Service was not changed", detail);
         Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "reviews").Spec.Ports).TargetPort?.Value);
     }
+
+    private void SeedPod(string name, string ownerKind, string ownerName, string? podTemplateHash = null)
+    {
+        var labels = new Dictionary<string, string> { ["app"] = Name };
+        if (podTemplateHash is not null)
+        {
+            labels["pod-template-hash"] = podTemplateHash;
+        }
+
+        api.Seed(new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta
+            {
+                Name = name,
+                NamespaceProperty = Namespace,
+                Labels = labels,
+                OwnerReferences = [new V1OwnerReference { ApiVersion = "apps/v1", Kind = ownerKind, Name = ownerName, Uid = Guid.NewGuid().ToString(), Controller = true }],
+            },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "app", Image = "registry.example.com/web:1", Ports = [new V1ContainerPort { ContainerPort = 8080 }] }] },
+            Status = new V1PodStatus { Phase = "Running", PodIP = "10.0.0.9" },
+        });
+    }
+
+    [Fact]
+    public async Task A_Service_that_also_selects_the_pods_of_a_StatefulSet_is_422_naming_it_and_nothing_is_written()
+    {
+        SeedApp();
+        SeedPod("web-cache-0", "StatefulSet", "web-cache");
+        api.ResetRecording();
+
+        var response = await PostAsync(Inject());
+
+        // Pointed at envoy-inbound, the Service would drop web-cache-0, which has no port of that name.
+        Assert.Equal(422, response.Status);
+        Assert.Contains("StatefulSet web-cache", response.Body["detail"]!.GetValue<string>());
+        Assert.Equal(0, api.WriteCount);
+    }
+
+    [Fact]
+    public async Task The_Deployments_own_pods_do_not_stop_the_injection()
+    {
+        SeedApp();
+        SeedPod("web-5d4f8b7c9-x2x7q", "ReplicaSet", "web-5d4f8b7c9", podTemplateHash: "5d4f8b7c9");
+
+        var response = await PostAsync(Inject());
+
+        Assert.Equal(202, response.Status);
+    }
+
+    [Fact]
+    public async Task Pods_of_another_workload_that_appear_during_the_rollout_leave_the_Service_untouched_and_the_status_names_them()
+    {
+        SeedApp();
+        Assert.Equal(202, (await PostAsync(Inject())).Status);
+        SeedPod("web-debug", "ReplicaSet", "web-debug-7f9c", podTemplateHash: "7f9c");
+
+        await CompleteRolloutAsync();
+
+        Assert.Equal(8080, int.Parse(Service().Spec.Ports.Single().TargetPort.Value, System.Globalization.CultureInfo.InvariantCulture));
+        var status = await StatusBodyAsync(Name);
+        Assert.Equal("failed", status["phase"]!.GetValue<string>());
+        Assert.Contains("ReplicaSet web-debug-7f9c", status["detail"]!.GetValue<string>());
+    }
 }

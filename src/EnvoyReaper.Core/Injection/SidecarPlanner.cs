@@ -21,6 +21,13 @@ public enum RefusalKind
 public sealed record Refusal(RefusalKind Kind, string Message);
 
 /// <summary>
+/// Pods that are not a Deployment's (a StatefulSet's, a DaemonSet's, a bare Pod...), by the labels they carry: a Service
+/// that selects them as well cannot be pointed at Envoy, they would have no port of that name.
+/// </summary>
+/// <param name="Kind">What created them ("StatefulSet", "Pod", ...).</param>
+public sealed record OtherPods(string Kind, string Name, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>
 /// What to write. Null members need no write; <see cref="Changed"/> is false when nothing does. <see cref="Services"/>
 /// are the Services to replace: every one that reaches the app port (injection), or this workload's retargeted ones
 /// (removal). <see cref="Warnings"/> name traffic that can still bypass the sidecar.
@@ -71,6 +78,7 @@ public static class SidecarPlanner
     /// pods; null when unknown.
     /// </param>
     /// <param name="injectedTogether">Deployments injected in the same request or file, whose pods will run Envoy too.</param>
+    /// <param name="otherPods">The pods of the namespace (or file) that no Deployment owns; null when unknown.</param>
     public static (SidecarPlan? Plan, Refusal? Refusal) PlanInjection(
         ValidInjection request,
         V1Deployment deployment,
@@ -79,7 +87,8 @@ public static class SidecarPlanner
         InjectionOptions options,
         bool requireService = true,
         IReadOnlyList<V1Deployment>? deployments = null,
-        IReadOnlyCollection<string>? injectedTogether = null)
+        IReadOnlyCollection<string>? injectedTogether = null,
+        IReadOnlyList<OtherPods>? otherPods = null)
     {
         var podSpec = deployment.Spec?.Template?.Spec;
         if (podSpec is null)
@@ -130,7 +139,7 @@ public static class SidecarPlanner
             .Where(container => container.Name != ContainerName)
             .SelectMany(container => container.Ports ?? [])
             .ToList();
-        var (routes, serviceRefusal) = FindServices(request, deployment, services, appContainerPorts, deployments, injectedTogether);
+        var (routes, serviceRefusal) = FindServices(request, deployment, services, appContainerPorts, deployments, injectedTogether, otherPods);
         if (serviceRefusal is { Kind: RefusalKind.NotFound } && !requireService && request.Service is null)
         {
             serviceRefusal = null;
@@ -453,7 +462,8 @@ public static class SidecarPlanner
         IReadOnlyList<V1Service> services,
         IReadOnlyList<V1ContainerPort> appContainerPorts,
         IReadOnlyList<V1Deployment>? deployments,
-        IReadOnlyCollection<string>? injectedTogether)
+        IReadOnlyCollection<string>? injectedTogether,
+        IReadOnlyList<OtherPods>? otherPods)
     {
         if (request.Service is { } name)
         {
@@ -520,6 +530,21 @@ public static class SidecarPlanner
                     return (null, new Refusal(RefusalKind.Unprocessable,
                         $"Service {service.Metadata.Name} also selects the pods of Deployment{(others.Count > 1 ? "s" : "")} {string.Join(", ", others)}, which would drop out of its endpoints; inject them together: one HTTP request listing them all in \"deployments\", or one file with the CLI"));
                 }
+            }
+        }
+
+        foreach (var service in routes.Select(route => route.Service).Distinct())
+        {
+            var others = (otherPods ?? [])
+                .Where(other => SelectsLabels(service, other.Labels))
+                .Select(other => $"{other.Kind} {other.Name}")
+                .Distinct(StringComparer.Ordinal)
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            if (others.Count > 0)
+            {
+                return (null, new Refusal(RefusalKind.Unprocessable,
+                    $"Service {service.Metadata.Name} also selects the pods of {string.Join(", ", others)}, which the sidecar cannot be injected into this way: pointed at Envoy, the Service would drop them from its endpoints; narrow its selector to the Deployment's pods"));
             }
         }
 
@@ -660,8 +685,10 @@ public static class SidecarPlanner
         deployment.Metadata?.Annotations?.ContainsKey(HashAnnotation) == true;
 
     private static bool SelectsPods(V1Service service, V1Deployment deployment) =>
+        deployment.Spec?.Template?.Metadata?.Labels is { } labels && SelectsLabels(service, labels);
+
+    private static bool SelectsLabels(V1Service service, IEnumerable<KeyValuePair<string, string>> labels) =>
         service.Spec?.Selector is { Count: > 0 } selector
-        && deployment.Spec?.Template?.Metadata?.Labels is { } labels
         && LabelSelector.FromLabels(new Dictionary<string, string>(selector)).Matches(new Dictionary<string, string>(labels));
 
     private static bool IsRetargeted(V1Service service) => service.Metadata.Annotations?.ContainsKey(OriginalTargetPortAnnotation) == true;
