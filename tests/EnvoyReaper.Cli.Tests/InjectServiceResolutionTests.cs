@@ -187,4 +187,63 @@ public sealed class InjectServiceResolutionTests : IDisposable
         Assert.True(exit != 0, output);
         Assert.Contains("Pod web-debug", error, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("ipFamilyPolicy: RequireDualStack")]
+    [InlineData("ipFamilyPolicy: PreferDualStack")]
+    [InlineData("ipFamilies: [IPv6]")]
+    public async Task A_Service_that_can_carry_IPv6_gets_an_Envoy_listening_on_IPv6_too(string family)
+    {
+        var manifest = $$"""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: web
+            spec:
+              selector:
+                matchLabels: { app: web }
+              template:
+                metadata:
+                  labels: { app: web }
+                spec:
+                  containers:
+                    - name: app
+                      image: registry.example.com/web:1
+                      ports:
+                        - name: http
+                          containerPort: 8080
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: web
+            spec:
+              {{family}}
+              selector: { app: web }
+              ports:
+                - name: http
+                  port: 80
+                  targetPort: http
+            """;
+
+        var (exit, output, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(manifest), "--app-port", "8080");
+
+        // An Envoy on 0.0.0.0 only would refuse every IPv6 client the Service sends to envoy-inbound.
+        Assert.True(exit == 0, error);
+        var typed = InjectRunner.LoadStrict(output).Typed;
+        Assert.Equal("envoy-inbound", typed.OfType<V1Service>().Single().Spec.Ports.Single().TargetPort.Value);
+        var bootstrap = typed.OfType<V1ConfigMap>().Single().Data["envoy.yaml"];
+        Assert.Contains("address: \"::\"", bootstrap, StringComparison.Ordinal);
+        Assert.Contains("ipv4_compat: true", bootstrap, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_IPv4_only_Service_keeps_an_Envoy_on_IPv4()
+    {
+        var (exit, output, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(TwoPortsNamedHttp), "--app-port", "8080");
+
+        Assert.True(exit == 0, error);
+        var bootstrap = InjectRunner.LoadStrict(output).Typed.OfType<V1ConfigMap>().Single().Data["envoy.yaml"];
+        Assert.DoesNotContain("ipv4_compat", bootstrap, StringComparison.Ordinal);
+    }
 }

@@ -158,7 +158,8 @@ public static class SidecarPlanner
 
         var tcp = choices.FirstOrDefault(choice => choice.Protocol != SidecarProtocol.Udp);
         var udp = choices.Any(choice => choice.Protocol == SidecarProtocol.Udp);
-        var spec = new BootstrapSpec(request.AppPort, tcp?.Protocol ?? SidecarProtocol.Udp, options.IdleTimeout, Udp: udp && tcp is not null);
+        var spec = new BootstrapSpec(request.AppPort, tcp?.Protocol ?? SidecarProtocol.Udp, options.IdleTimeout, Udp: udp && tcp is not null,
+            Ipv6: routes!.Any(route => CarriesIpv6(route.Service)));
         var bootstrap = EnvoyBootstrap.Render(spec);
         var hash = Hash(options, bootstrap, spec);
         var changes = new List<string>();
@@ -690,6 +691,14 @@ public static class SidecarPlanner
     private static bool SelectsLabels(V1Service service, IEnumerable<KeyValuePair<string, string>> labels) =>
         service.Spec?.Selector is { Count: > 0 } selector
         && LabelSelector.FromLabels(new Dictionary<string, string>(selector)).Matches(new Dictionary<string, string>(labels));
+
+    /// <summary>
+    /// Whether the Service may send IPv6 traffic: an IPv6 family, or a dual-stack policy (PreferDualStack gets IPv6 on a
+    /// dual-stack cluster; offline the cluster is unknown, and an Envoy that cannot bind IPv6 fails its rollout, which
+    /// leaves the Service untouched, where one on IPv4 only would refuse the Service's IPv6 clients).
+    /// </summary>
+    private static bool CarriesIpv6(V1Service service) =>
+        service.Spec?.IpFamilies?.Contains("IPv6") == true || service.Spec?.IpFamilyPolicy is "RequireDualStack" or "PreferDualStack";
 
     private static bool IsRetargeted(V1Service service) => service.Metadata.Annotations?.ContainsKey(OriginalTargetPortAnnotation) == true;
 
