@@ -691,4 +691,60 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         Assert.Equal("failed", status["phase"]!.GetValue<string>());
         Assert.Contains("ReplicaSet web-debug-7f9c", status["detail"]!.GetValue<string>());
     }
+
+    private void SeedHeadlessService(string name)
+    {
+        api.Seed(new V1Service
+        {
+            ApiVersion = "v1",
+            Kind = "Service",
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = Namespace },
+            Spec = new V1ServiceSpec
+            {
+                ClusterIP = "None",
+                Selector = new Dictionary<string, string> { ["app"] = Name },
+                Ports = [new V1ServicePort { Name = "http", Port = 8080, TargetPort = 8080 }],
+            },
+        });
+    }
+
+    [Fact]
+    public async Task A_monitored_injection_whose_only_Service_is_headless_is_422_and_nothing_is_written()
+    {
+        // Clients of a headless Service connect to the pod IPs on the app port: none of their traffic would cross Envoy,
+        // and the reaper would see a workload in use as idle.
+        SeedApp(withService: false);
+        SeedHeadlessService("web-headless");
+        api.ResetRecording();
+
+        var response = await PostAsync(Inject());
+
+        Assert.Equal(422, response.Status);
+        Assert.Contains("headless", response.Body["detail"]!.GetValue<string>());
+        Assert.Equal(0, api.WriteCount);
+    }
+
+    [Fact]
+    public async Task An_unmonitored_injection_behind_a_headless_Service_goes_ahead_with_a_warning()
+    {
+        SeedApp(withService: false);
+        SeedHeadlessService("web-headless");
+
+        var response = await PostAsync(Inject(""","monitor":false"""));
+
+        Assert.Equal(202, response.Status);
+        Assert.Contains("headless", response.Body.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_headless_Service_beside_a_ClusterIP_one_is_a_warning()
+    {
+        SeedApp();
+        SeedHeadlessService("web-headless");
+
+        var response = await PostAsync(Inject());
+
+        Assert.Equal(202, response.Status);
+        Assert.Contains("headless", response.Body.ToJsonString());
+    }
 }

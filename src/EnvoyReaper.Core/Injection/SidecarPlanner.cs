@@ -150,6 +150,14 @@ public static class SidecarPlanner
             return (null, serviceRefusal);
         }
 
+        // A headless Service's clients connect to the pod IPs on the app port: pointing it at Envoy changes nothing for
+        // them. With no other Service, every user would bypass Envoy and the reaper would see a workload in use as idle.
+        if (request.Monitor && routes!.Count > 0 && routes.All(route => route.Service.Spec.ClusterIP == "None"))
+        {
+            return (null, new Refusal(RefusalKind.Unprocessable,
+                $"every Service reaching port {request.AppPort} is headless ({string.Join(", ", routes.Select(route => route.Service.Metadata.Name).Distinct())}): its clients connect to the pods directly, past Envoy, and the workload would look idle while in use; give it a ClusterIP Service its clients use, or inject with monitoring off"));
+        }
+
         var (choices, protocolRefusal) = ChooseProtocols(request, routes!, appContainerPorts);
         if (protocolRefusal is not null)
         {
