@@ -301,6 +301,15 @@ internal static partial class InjectCommand
             throw new InjectFailure(UnprocessableExitCode, $"Deployment {name}: {NameFlags(refusal.Message)}");
         }
 
+        if (arguments.AppPort is null && plan!.PortsPastEnvoy.Count > 0)
+        {
+            // The guess came from the declared ports, but the Services also send users elsewhere: they would bypass Envoy
+            // and a workload in use would look idle.
+            throw new InjectFailure(UsageExitCode,
+                $"cannot tell the port of Deployment {name}'s app: its containers declare {DescribePorts(deployment)}, but {string.Join(", ", plan.PortsPastEnvoy)} also reach{(plan.PortsPastEnvoy.Count == 1 ? "es" : string.Empty)} its pods: pass --app-port"
+                + (several ? $" with --deployment {name}" : string.Empty));
+        }
+
         if (plan!.Deployment is { } injected)
         {
             entry.Replace(injected);

@@ -246,4 +246,59 @@ public sealed class InjectServiceResolutionTests : IDisposable
         var bootstrap = InjectRunner.LoadStrict(output).Typed.OfType<V1ConfigMap>().Single().Data["envoy.yaml"];
         Assert.DoesNotContain("ipv4_compat", bootstrap, StringComparison.Ordinal);
     }
+
+    // The app's own port is not declared (Kubernetes does not require it); only the metrics port is.
+    private const string UndeclaredAppPort = """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: web
+        spec:
+          selector:
+            matchLabels: { app: web }
+          template:
+            metadata:
+              labels: { app: web }
+            spec:
+              containers:
+                - name: app
+                  image: registry.example.com/web:1
+                  ports:
+                    - name: metrics
+                      containerPort: 9090
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: web
+        spec:
+          selector: { app: web }
+          ports:
+            - name: http
+              port: 80
+              targetPort: 8080
+            - name: metrics
+              port: 9090
+              targetPort: metrics
+        """;
+
+    [Fact]
+    public async Task An_app_port_guessed_from_the_declared_ports_is_refused_when_a_Service_sends_users_to_another_port()
+    {
+        var (exit, output, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(UndeclaredAppPort));
+
+        // Injected for 9090, the users of port 80 (8080) would bypass Envoy and the workload would look idle while in use.
+        Assert.True(exit != 0, output);
+        Assert.Contains("--app-port", error, StringComparison.Ordinal);
+        Assert.Contains("8080", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_Service_port_that_reaches_another_port_of_the_pods_is_a_warning_when_the_app_port_is_given()
+    {
+        var (exit, _, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(UndeclaredAppPort), "--app-port", "8080");
+
+        Assert.True(exit == 0, error);
+        Assert.Contains("Service web port metrics", error, StringComparison.Ordinal);
+    }
 }

@@ -747,4 +747,23 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         Assert.Equal(202, response.Status);
         Assert.Contains("headless", response.Body.ToJsonString());
     }
+
+    [Fact]
+    public async Task A_Service_port_that_reaches_another_port_of_the_pods_is_named_in_a_warning()
+    {
+        SeedApp();
+        api.Seed(new V1Service
+        {
+            ApiVersion = "v1",
+            Kind = "Service",
+            Metadata = new V1ObjectMeta { Name = "web-admin", NamespaceProperty = Namespace },
+            Spec = new V1ServiceSpec { Selector = new Dictionary<string, string> { ["app"] = Name }, Ports = [new V1ServicePort { Name = "admin", Port = 9000, TargetPort = 9000 }] },
+        });
+
+        var response = await PostAsync(Inject());
+
+        // Its users reach the app past Envoy, uncounted: the caller must know before the reaper judges the workload.
+        Assert.Equal(202, response.Status);
+        Assert.Contains("Service web-admin port admin (9000)", response.Body.ToJsonString());
+    }
 }

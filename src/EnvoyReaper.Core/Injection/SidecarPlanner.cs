@@ -43,6 +43,9 @@ public sealed record SidecarPlan(
 {
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>Service ports that reach another port of the pods than the app port, as "Service web port http (8080)": their users bypass Envoy.</summary>
+    public IReadOnlyList<string> PortsPastEnvoy { get; init; } = [];
+
     public bool Changed => Deployment is not null || ConfigMap is not null || DeleteConfigMap || Services.Count > 0;
 }
 
@@ -172,6 +175,8 @@ public static class SidecarPlanner
         var hash = Hash(options, bootstrap, spec);
         var changes = new List<string>();
         var warnings = Bypasses(request, deployment, routes!);
+        var portsPastEnvoy = PortsPastEnvoy(services.Where(service => SelectsPods(service, deployment)), routes!, appContainerPorts, request.AppPort);
+        warnings.AddRange(portsPastEnvoy.Select(port => $"{port} reaches the pods directly, past Envoy: its users are not counted"));
 
         var desiredConfigMap = new V1ConfigMap
         {
@@ -214,7 +219,7 @@ public static class SidecarPlanner
             .Select(group => RetargetService(group.Key, group.ToList(), changes))
             .OfType<V1Service>()
             .ToList();
-        var plan = new SidecarPlan(deploymentWrite, configMapWrite, false, serviceWrites, hash, changes) { Warnings = warnings };
+        var plan = new SidecarPlan(deploymentWrite, configMapWrite, false, serviceWrites, hash, changes) { Warnings = warnings, PortsPastEnvoy = portsPastEnvoy };
         return (plan, null);
     }
 
@@ -684,6 +689,31 @@ public static class SidecarPlanner
         }
 
         return warnings;
+    }
+
+    /// <summary>
+    /// The ports of the Services selecting the pods that reach a port other than the app port (by number, omitted, or a
+    /// name a container port carries; a name no container carries reaches nothing).
+    /// </summary>
+    private static List<string> PortsPastEnvoy(IEnumerable<V1Service> selecting, IReadOnlyList<AppPortRoute> routes, IReadOnlyList<V1ContainerPort> appContainerPorts, int appPort)
+    {
+        var past = new List<string>();
+        foreach (var service in selecting)
+        {
+            foreach (var port in (service.Spec.Ports ?? []).Where(port => !routes.Any(route => ReferenceEquals(route.Port, port)) && !IsSidecarPortName(port.TargetPort?.Value)))
+            {
+                var target = port.TargetPort?.Value;
+                int? reached = string.IsNullOrEmpty(target) || target == "0" ? port.Port
+                    : int.TryParse(target, NumberStyles.None, CultureInfo.InvariantCulture, out var number) ? number
+                    : appContainerPorts.FirstOrDefault(containerPort => containerPort.Name == target && (containerPort.Protocol ?? "TCP") == (port.Protocol ?? "TCP"))?.ContainerPort;
+                if (reached is { } other && other != appPort)
+                {
+                    past.Add($"Service {service.Metadata.Name} port {PortKey(port)} ({other.ToString(CultureInfo.InvariantCulture)})");
+                }
+            }
+        }
+
+        return past;
     }
 
     /// <summary>The Deployments whose pods any of <paramref name="services"/> selects.</summary>
