@@ -290,11 +290,24 @@ internal static partial class InjectCommand
         var configMapEntry = inScope.FirstOrDefault(other => other is { ApiVersion: "v1", Kind: "ConfigMap" } && other.Name == SidecarPlanner.ConfigMapName(name));
         var namespaceDeployments = inScope.Where(other => other is { ApiVersion: "apps/v1", Kind: "Deployment" }).Select(other => other.Current<V1Deployment>()).ToList();
         var currentServices = services.Select(service => service.Current<V1Service>()).ToList();
+        var otherPods = inScope.Where(other => other is not { ApiVersion: "apps/v1", Kind: "Deployment" })
+            .Select(other => other.PodLabels() is { } labels ? new OtherPods(other.Kind!, other.Name ?? "(no name)", labels) : null)
+            .OfType<OtherPods>()
+            .ToList();
         var (plan, refusal) = SidecarPlanner.PlanInjection(
-            valid, deployment, currentServices, configMapEntry?.Current<V1ConfigMap>(), options, requireService: false, namespaceDeployments, injectedTogether);
+            valid, deployment, currentServices, configMapEntry?.Current<V1ConfigMap>(), options, requireService: false, namespaceDeployments, injectedTogether, otherPods);
         if (refusal is not null)
         {
             throw new InjectFailure(UnprocessableExitCode, $"Deployment {name}: {NameFlags(refusal.Message)}");
+        }
+
+        if (arguments.AppPort is null && plan!.PortsPastEnvoy.Count > 0)
+        {
+            // The guess came from the declared ports, but the Services also send users elsewhere: they would bypass Envoy
+            // and a workload in use would look idle.
+            throw new InjectFailure(UsageExitCode,
+                $"cannot tell the port of Deployment {name}'s app: its containers declare {DescribePorts(deployment)}, but {string.Join(", ", plan.PortsPastEnvoy)} also reach{(plan.PortsPastEnvoy.Count == 1 ? "es" : string.Empty)} its pods: pass --app-port"
+                + (several ? $" with --deployment {name}" : string.Empty));
         }
 
         if (plan!.Deployment is { } injected)
@@ -654,6 +667,24 @@ internal static partial class InjectCommand
         public T Current<T>() => Replacement is T replaced ? replaced : Read<T>();
 
         public void Replace(object replacement) => Replacement = replacement;
+
+        /// <summary>
+        /// The labels of the pods this object creates: a Pod's own, or those of the pod template of any kind that has one
+        /// (StatefulSet, DaemonSet, ReplicaSet, Job, a custom resource such as a Rollout; a CronJob's job template); null
+        /// if it creates no pods.
+        /// </summary>
+        public Dictionary<string, string>? PodLabels()
+        {
+            var metadata = Kind is "Pod"
+                ? Child(Node, "metadata")
+                : Child(Child(Child(Node, "spec"), "template"), "metadata") ?? Child(Child(Child(Child(Child(Node, "spec"), "jobTemplate"), "spec"), "template"), "metadata");
+            return Child(metadata, "labels")?.Children
+                .Where(pair => pair.Key is YamlScalarNode { Value: not null } && pair.Value is YamlScalarNode)
+                .ToDictionary(pair => ((YamlScalarNode)pair.Key).Value!, pair => ((YamlScalarNode)pair.Value).Value ?? string.Empty, StringComparer.Ordinal);
+        }
+
+        private static YamlMappingNode? Child(YamlMappingNode? node, string key) =>
+            node is not null && node.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value as YamlMappingNode : null;
 
         public void InsertBefore(object item) => Before.Add(item);
 

@@ -626,4 +626,144 @@ public sealed class InjectionEndpointTests : IAsyncLifetime
         Assert.Contains("Service was not changed", detail);
         Assert.NotEqual("envoy-inbound", Assert.Single(CorpusService(Namespace, "reviews").Spec.Ports).TargetPort?.Value);
     }
+
+    private void SeedPod(string name, string ownerKind, string ownerName, string? podTemplateHash = null)
+    {
+        var labels = new Dictionary<string, string> { ["app"] = Name };
+        if (podTemplateHash is not null)
+        {
+            labels["pod-template-hash"] = podTemplateHash;
+        }
+
+        api.Seed(new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta
+            {
+                Name = name,
+                NamespaceProperty = Namespace,
+                Labels = labels,
+                OwnerReferences = [new V1OwnerReference { ApiVersion = "apps/v1", Kind = ownerKind, Name = ownerName, Uid = Guid.NewGuid().ToString(), Controller = true }],
+            },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "app", Image = "registry.example.com/web:1", Ports = [new V1ContainerPort { ContainerPort = 8080 }] }] },
+            Status = new V1PodStatus { Phase = "Running", PodIP = "10.0.0.9" },
+        });
+    }
+
+    [Fact]
+    public async Task A_Service_that_also_selects_the_pods_of_a_StatefulSet_is_422_naming_it_and_nothing_is_written()
+    {
+        SeedApp();
+        SeedPod("web-cache-0", "StatefulSet", "web-cache");
+        api.ResetRecording();
+
+        var response = await PostAsync(Inject());
+
+        // Pointed at envoy-inbound, the Service would drop web-cache-0, which has no port of that name.
+        Assert.Equal(422, response.Status);
+        Assert.Contains("StatefulSet web-cache", response.Body["detail"]!.GetValue<string>());
+        Assert.Equal(0, api.WriteCount);
+    }
+
+    [Fact]
+    public async Task The_Deployments_own_pods_do_not_stop_the_injection()
+    {
+        SeedApp();
+        SeedPod("web-5d4f8b7c9-x2x7q", "ReplicaSet", "web-5d4f8b7c9", podTemplateHash: "5d4f8b7c9");
+
+        var response = await PostAsync(Inject());
+
+        Assert.Equal(202, response.Status);
+    }
+
+    [Fact]
+    public async Task Pods_of_another_workload_that_appear_during_the_rollout_leave_the_Service_untouched_and_the_status_names_them()
+    {
+        SeedApp();
+        Assert.Equal(202, (await PostAsync(Inject())).Status);
+        SeedPod("web-debug", "ReplicaSet", "web-debug-7f9c", podTemplateHash: "7f9c");
+
+        await CompleteRolloutAsync();
+
+        Assert.Equal(8080, int.Parse(Service().Spec.Ports.Single().TargetPort.Value, System.Globalization.CultureInfo.InvariantCulture));
+        var status = await StatusBodyAsync(Name);
+        Assert.Equal("failed", status["phase"]!.GetValue<string>());
+        Assert.Contains("ReplicaSet web-debug-7f9c", status["detail"]!.GetValue<string>());
+    }
+
+    private void SeedHeadlessService(string name)
+    {
+        api.Seed(new V1Service
+        {
+            ApiVersion = "v1",
+            Kind = "Service",
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = Namespace },
+            Spec = new V1ServiceSpec
+            {
+                ClusterIP = "None",
+                Selector = new Dictionary<string, string> { ["app"] = Name },
+                Ports = [new V1ServicePort { Name = "http", Port = 8080, TargetPort = 8080 }],
+            },
+        });
+    }
+
+    [Fact]
+    public async Task A_monitored_injection_whose_only_Service_is_headless_is_422_and_nothing_is_written()
+    {
+        // Clients of a headless Service connect to the pod IPs on the app port: none of their traffic would cross Envoy,
+        // and the reaper would see a workload in use as idle.
+        SeedApp(withService: false);
+        SeedHeadlessService("web-headless");
+        api.ResetRecording();
+
+        var response = await PostAsync(Inject());
+
+        Assert.Equal(422, response.Status);
+        Assert.Contains("headless", response.Body["detail"]!.GetValue<string>());
+        Assert.Equal(0, api.WriteCount);
+    }
+
+    [Fact]
+    public async Task An_unmonitored_injection_behind_a_headless_Service_goes_ahead_with_a_warning()
+    {
+        SeedApp(withService: false);
+        SeedHeadlessService("web-headless");
+
+        var response = await PostAsync(Inject(""","monitor":false"""));
+
+        Assert.Equal(202, response.Status);
+        Assert.Contains("headless", response.Body.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_headless_Service_beside_a_ClusterIP_one_is_a_warning()
+    {
+        SeedApp();
+        SeedHeadlessService("web-headless");
+
+        var response = await PostAsync(Inject());
+
+        Assert.Equal(202, response.Status);
+        Assert.Contains("headless", response.Body.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_Service_port_that_reaches_another_port_of_the_pods_is_named_in_a_warning()
+    {
+        SeedApp();
+        api.Seed(new V1Service
+        {
+            ApiVersion = "v1",
+            Kind = "Service",
+            Metadata = new V1ObjectMeta { Name = "web-admin", NamespaceProperty = Namespace },
+            Spec = new V1ServiceSpec { Selector = new Dictionary<string, string> { ["app"] = Name }, Ports = [new V1ServicePort { Name = "admin", Port = 9000, TargetPort = 9000 }] },
+        });
+
+        var response = await PostAsync(Inject());
+
+        // Its users reach the app past Envoy, uncounted: the caller must know before the reaper judges the workload.
+        Assert.Equal(202, response.Status);
+        Assert.Contains("Service web-admin port admin (9000)", response.Body.ToJsonString());
+    }
 }

@@ -30,7 +30,11 @@ public enum SidecarProtocol
 /// <param name="Udp">
 /// A UDP listener beside the TCP one, on the same port numbers (a game server with TCP and UDP on one port).
 /// </param>
-public sealed record BootstrapSpec(int AppPort, SidecarProtocol Protocol, TimeSpan IdleTimeout, bool Udp = false)
+/// <param name="Ipv6">
+/// The inbound and stats listeners take IPv6 as well as IPv4 (<c>::</c> with <c>ipv4_compat</c>), for pods reached over
+/// IPv6 (dual-stack or IPv6 Services); off, they bind 0.0.0.0, which also works on nodes with IPv6 disabled.
+/// </param>
+public sealed record BootstrapSpec(int AppPort, SidecarProtocol Protocol, TimeSpan IdleTimeout, bool Udp = false, bool Ipv6 = false)
 {
     public bool HasTcpListener => Protocol != SidecarProtocol.Udp;
 
@@ -69,6 +73,7 @@ public static class EnvoyBootstrap
 
     private const string Loopback = "127.0.0.1";
     private const string AnyAddress = "0.0.0.0";
+    private const string AnyIpv6Address = "\"::\"";
     private const string HttpConnectionManagerType =
         "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     private const string RouterType = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
@@ -111,7 +116,7 @@ public static class EnvoyBootstrap
             UdpInboundListener(yaml, spec);
         }
 
-        StatsListener(yaml);
+        StatsListener(yaml, spec);
 
         yaml.Line(1, "clusters:");
         StaticCluster(yaml, "app", spec.AppPort, http2: spec.Protocol == SidecarProtocol.Http2);
@@ -160,7 +165,7 @@ public static class EnvoyBootstrap
     {
         yaml.Line(1, "- name: inbound");
         yaml.Line(2, "address:");
-        SocketAddress(yaml, 3, AnyAddress, InboundPort);
+        ListenerAddress(yaml, 3, spec, InboundPort);
         // Listener-level, so the reaper reads listener.inbound.downstream_cx_* rather than an address-derived name.
         yaml.Line(2, $"stat_prefix: {InboundStatPrefix}");
         yaml.Line(2, "traffic_direction: INBOUND");
@@ -216,8 +221,13 @@ public static class EnvoyBootstrap
         yaml.Line(2, "address:");
         yaml.Line(3, "socket_address:");
         yaml.Line(4, "protocol: UDP");
-        yaml.Line(4, $"address: {AnyAddress}");
+        yaml.Line(4, $"address: {(spec.Ipv6 ? AnyIpv6Address : AnyAddress)}");
         yaml.Line(4, $"port_value: {InboundPort.ToString(CultureInfo.InvariantCulture)}");
+        if (spec.Ipv6)
+        {
+            yaml.Line(4, "ipv4_compat: true");
+        }
+
         yaml.Line(2, "stat_prefix: inbound_udp");
         yaml.Line(2, "traffic_direction: INBOUND");
         yaml.Line(2, "listener_filters:");
@@ -236,11 +246,11 @@ public static class EnvoyBootstrap
         yaml.Line(8, "cluster: app");
     }
 
-    private static void StatsListener(YamlWriter yaml)
+    private static void StatsListener(YamlWriter yaml, BootstrapSpec spec)
     {
         yaml.Line(1, "- name: stats");
         yaml.Line(2, "address:");
-        SocketAddress(yaml, 3, AnyAddress, StatsPort);
+        ListenerAddress(yaml, 3, spec, StatsPort);
         // No listener-level stat_prefix: the reaper's own polls land on listener.0.0.0.0_15090, which it excludes.
         yaml.Line(2, "filter_chains:");
         yaml.Line(2, "- filters:");
@@ -298,6 +308,16 @@ public static class EnvoyBootstrap
         yaml.Line(4, "- endpoint:");
         yaml.Line(6, "address:");
         SocketAddress(yaml, 7, Loopback, port);
+    }
+
+    // IPv6 clients of a dual-stack Service would find nothing listening on 0.0.0.0; "::" with ipv4_compat takes both.
+    private static void ListenerAddress(YamlWriter yaml, int indent, BootstrapSpec spec, int port)
+    {
+        SocketAddress(yaml, indent, spec.Ipv6 ? AnyIpv6Address : AnyAddress, port);
+        if (spec.Ipv6)
+        {
+            yaml.Line(indent + 1, "ipv4_compat: true");
+        }
     }
 
     private static void SocketAddress(YamlWriter yaml, int indent, string address, int port)

@@ -21,6 +21,13 @@ public enum RefusalKind
 public sealed record Refusal(RefusalKind Kind, string Message);
 
 /// <summary>
+/// Pods that are not a Deployment's (a StatefulSet's, a DaemonSet's, a bare Pod...), by the labels they carry: a Service
+/// that selects them as well cannot be pointed at Envoy, they would have no port of that name.
+/// </summary>
+/// <param name="Kind">What created them ("StatefulSet", "Pod", ...).</param>
+public sealed record OtherPods(string Kind, string Name, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>
 /// What to write. Null members need no write; <see cref="Changed"/> is false when nothing does. <see cref="Services"/>
 /// are the Services to replace: every one that reaches the app port (injection), or this workload's retargeted ones
 /// (removal). <see cref="Warnings"/> name traffic that can still bypass the sidecar.
@@ -35,6 +42,9 @@ public sealed record SidecarPlan(
     bool Removal = false)
 {
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>Service ports that reach another port of the pods than the app port, as "Service web port http (8080)": their users bypass Envoy.</summary>
+    public IReadOnlyList<string> PortsPastEnvoy { get; init; } = [];
 
     public bool Changed => Deployment is not null || ConfigMap is not null || DeleteConfigMap || Services.Count > 0;
 }
@@ -71,6 +81,7 @@ public static class SidecarPlanner
     /// pods; null when unknown.
     /// </param>
     /// <param name="injectedTogether">Deployments injected in the same request or file, whose pods will run Envoy too.</param>
+    /// <param name="otherPods">The pods of the namespace (or file) that no Deployment owns; null when unknown.</param>
     public static (SidecarPlan? Plan, Refusal? Refusal) PlanInjection(
         ValidInjection request,
         V1Deployment deployment,
@@ -79,7 +90,8 @@ public static class SidecarPlanner
         InjectionOptions options,
         bool requireService = true,
         IReadOnlyList<V1Deployment>? deployments = null,
-        IReadOnlyCollection<string>? injectedTogether = null)
+        IReadOnlyCollection<string>? injectedTogether = null,
+        IReadOnlyList<OtherPods>? otherPods = null)
     {
         var podSpec = deployment.Spec?.Template?.Spec;
         if (podSpec is null)
@@ -124,8 +136,13 @@ public static class SidecarPlanner
             return (null, new Refusal(RefusalKind.Unprocessable, $"container port {taken.ContainerPort} is already used by the app; the sidecar needs 9901, 15001 and 15090"));
         }
 
-        var appContainerPorts = all.Where(container => container.Name != ContainerName).SelectMany(container => container.Ports ?? []).ToList();
-        var (routes, serviceRefusal) = FindServices(request, deployment, services, appContainerPorts, deployments, injectedTogether);
+        // In the order Kubernetes resolves a named targetPort: the containers, then the sidecar (restartPolicy Always) init
+        // containers; an ordinary init container's ports serve nothing once the pod runs.
+        var appContainerPorts = (podSpec.Containers ?? []).Concat((podSpec.InitContainers ?? []).Where(container => container.RestartPolicy == "Always"))
+            .Where(container => container.Name != ContainerName)
+            .SelectMany(container => container.Ports ?? [])
+            .ToList();
+        var (routes, serviceRefusal) = FindServices(request, deployment, services, appContainerPorts, deployments, injectedTogether, otherPods);
         if (serviceRefusal is { Kind: RefusalKind.NotFound } && !requireService && request.Service is null)
         {
             serviceRefusal = null;
@@ -136,6 +153,14 @@ public static class SidecarPlanner
             return (null, serviceRefusal);
         }
 
+        // A headless Service's clients connect to the pod IPs on the app port: pointing it at Envoy changes nothing for
+        // them. With no other Service, every user would bypass Envoy and the reaper would see a workload in use as idle.
+        if (request.Monitor && routes!.Count > 0 && routes.All(route => route.Service.Spec.ClusterIP == "None"))
+        {
+            return (null, new Refusal(RefusalKind.Unprocessable,
+                $"every Service reaching port {request.AppPort} is headless ({string.Join(", ", routes.Select(route => route.Service.Metadata.Name).Distinct())}): its clients connect to the pods directly, past Envoy, and the workload would look idle while in use; give it a ClusterIP Service its clients use, or inject with monitoring off"));
+        }
+
         var (choices, protocolRefusal) = ChooseProtocols(request, routes!, appContainerPorts);
         if (protocolRefusal is not null)
         {
@@ -144,11 +169,14 @@ public static class SidecarPlanner
 
         var tcp = choices.FirstOrDefault(choice => choice.Protocol != SidecarProtocol.Udp);
         var udp = choices.Any(choice => choice.Protocol == SidecarProtocol.Udp);
-        var spec = new BootstrapSpec(request.AppPort, tcp?.Protocol ?? SidecarProtocol.Udp, options.IdleTimeout, Udp: udp && tcp is not null);
+        var spec = new BootstrapSpec(request.AppPort, tcp?.Protocol ?? SidecarProtocol.Udp, options.IdleTimeout, Udp: udp && tcp is not null,
+            Ipv6: routes!.Any(route => CarriesIpv6(route.Service)));
         var bootstrap = EnvoyBootstrap.Render(spec);
         var hash = Hash(options, bootstrap, spec);
         var changes = new List<string>();
         var warnings = Bypasses(request, deployment, routes!);
+        var portsPastEnvoy = PortsPastEnvoy(services.Where(service => SelectsPods(service, deployment)), routes!, appContainerPorts, request.AppPort);
+        warnings.AddRange(portsPastEnvoy.Select(port => $"{port} reaches the pods directly, past Envoy: its users are not counted"));
 
         var desiredConfigMap = new V1ConfigMap
         {
@@ -191,7 +219,7 @@ public static class SidecarPlanner
             .Select(group => RetargetService(group.Key, group.ToList(), changes))
             .OfType<V1Service>()
             .ToList();
-        var plan = new SidecarPlan(deploymentWrite, configMapWrite, false, serviceWrites, hash, changes) { Warnings = warnings };
+        var plan = new SidecarPlan(deploymentWrite, configMapWrite, false, serviceWrites, hash, changes) { Warnings = warnings, PortsPastEnvoy = portsPastEnvoy };
         return (plan, null);
     }
 
@@ -448,7 +476,8 @@ public static class SidecarPlanner
         IReadOnlyList<V1Service> services,
         IReadOnlyList<V1ContainerPort> appContainerPorts,
         IReadOnlyList<V1Deployment>? deployments,
-        IReadOnlyCollection<string>? injectedTogether)
+        IReadOnlyCollection<string>? injectedTogether,
+        IReadOnlyList<OtherPods>? otherPods)
     {
         if (request.Service is { } name)
         {
@@ -518,12 +547,27 @@ public static class SidecarPlanner
             }
         }
 
+        foreach (var service in routes.Select(route => route.Service).Distinct())
+        {
+            var others = (otherPods ?? [])
+                .Where(other => SelectsLabels(service, other.Labels))
+                .Select(other => $"{other.Kind} {other.Name}")
+                .Distinct(StringComparer.Ordinal)
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            if (others.Count > 0)
+            {
+                return (null, new Refusal(RefusalKind.Unprocessable,
+                    $"Service {service.Metadata.Name} also selects the pods of {string.Join(", ", others)}, which the sidecar cannot be injected into this way: pointed at Envoy, the Service would drop them from its endpoints; narrow its selector to the Deployment's pods"));
+            }
+        }
+
         return (routes, null);
     }
 
     /// <summary>
     /// Whether a Service port reaches the app port: by number, by omitted (or 0) targetPort meaning the port, or by a
-    /// name that a container port of the same protocol carries. A port this planner already pointed at Envoy is judged by
+    /// name whose first container port of the same protocol (as Kubernetes resolves it) is the app port. A port this planner already pointed at Envoy is judged by
     /// the target it had.
     /// </summary>
     private static AppPortRoute? Route(V1Service service, V1ServicePort port, int appPort, IReadOnlyList<V1ContainerPort> appContainerPorts)
@@ -551,8 +595,9 @@ public static class SidecarPlanner
             return number == appPort ? new AppPortRoute(service, port, transport, samePort.FirstOrDefault()?.Name) : null;
         }
 
-        var named = samePort.FirstOrDefault(containerPort => containerPort.Name == target);
-        return named is null ? null : new AppPortRoute(service, port, transport, named.Name);
+        // The first port of that name and protocol is the one Kubernetes sends to, even if a later one has the app port.
+        var named = appContainerPorts.FirstOrDefault(containerPort => containerPort.Name == target && (containerPort.Protocol ?? "TCP") == transport);
+        return named?.ContainerPort == appPort ? new AppPortRoute(service, port, transport, named.Name) : null;
     }
 
     /// <summary>UDP ports get UDP; TCP ports get the requested protocol, or the one their marks agree on.</summary>
@@ -646,6 +691,31 @@ public static class SidecarPlanner
         return warnings;
     }
 
+    /// <summary>
+    /// The ports of the Services selecting the pods that reach a port other than the app port (by number, omitted, or a
+    /// name a container port carries; a name no container carries reaches nothing).
+    /// </summary>
+    private static List<string> PortsPastEnvoy(IEnumerable<V1Service> selecting, IReadOnlyList<AppPortRoute> routes, IReadOnlyList<V1ContainerPort> appContainerPorts, int appPort)
+    {
+        var past = new List<string>();
+        foreach (var service in selecting)
+        {
+            foreach (var port in (service.Spec.Ports ?? []).Where(port => !routes.Any(route => ReferenceEquals(route.Port, port)) && !IsSidecarPortName(port.TargetPort?.Value)))
+            {
+                var target = port.TargetPort?.Value;
+                int? reached = string.IsNullOrEmpty(target) || target == "0" ? port.Port
+                    : int.TryParse(target, NumberStyles.None, CultureInfo.InvariantCulture, out var number) ? number
+                    : appContainerPorts.FirstOrDefault(containerPort => containerPort.Name == target && (containerPort.Protocol ?? "TCP") == (port.Protocol ?? "TCP"))?.ContainerPort;
+                if (reached is { } other && other != appPort)
+                {
+                    past.Add($"Service {service.Metadata.Name} port {PortKey(port)} ({other.ToString(CultureInfo.InvariantCulture)})");
+                }
+            }
+        }
+
+        return past;
+    }
+
     /// <summary>The Deployments whose pods any of <paramref name="services"/> selects.</summary>
     public static IReadOnlyList<V1Deployment> DeploymentsBehind(IEnumerable<V1Service> services, IReadOnlyList<V1Deployment> deployments) =>
         deployments.Where(deployment => services.Any(service => SelectsPods(service, deployment))).ToList();
@@ -654,9 +724,19 @@ public static class SidecarPlanner
         deployment.Metadata?.Annotations?.ContainsKey(HashAnnotation) == true;
 
     private static bool SelectsPods(V1Service service, V1Deployment deployment) =>
+        deployment.Spec?.Template?.Metadata?.Labels is { } labels && SelectsLabels(service, labels);
+
+    private static bool SelectsLabels(V1Service service, IEnumerable<KeyValuePair<string, string>> labels) =>
         service.Spec?.Selector is { Count: > 0 } selector
-        && deployment.Spec?.Template?.Metadata?.Labels is { } labels
         && LabelSelector.FromLabels(new Dictionary<string, string>(selector)).Matches(new Dictionary<string, string>(labels));
+
+    /// <summary>
+    /// Whether the Service may send IPv6 traffic: an IPv6 family, or a dual-stack policy (PreferDualStack gets IPv6 on a
+    /// dual-stack cluster; offline the cluster is unknown, and an Envoy that cannot bind IPv6 fails its rollout, which
+    /// leaves the Service untouched, where one on IPv4 only would refuse the Service's IPv6 clients).
+    /// </summary>
+    private static bool CarriesIpv6(V1Service service) =>
+        service.Spec?.IpFamilies?.Contains("IPv6") == true || service.Spec?.IpFamilyPolicy is "RequireDualStack" or "PreferDualStack";
 
     private static bool IsRetargeted(V1Service service) => service.Metadata.Annotations?.ContainsKey(OriginalTargetPortAnnotation) == true;
 

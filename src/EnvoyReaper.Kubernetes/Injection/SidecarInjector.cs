@@ -52,13 +52,13 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
     /// <summary>Writes the ConfigMap and Deployment; the Service retarget is deferred (in <see cref="InjectionResult.Deferred"/>) unless dry run.</summary>
     /// <param name="injectedTogether">The Deployments of the same request, whose pods will run Envoy too (a Service they share may be retargeted).</param>
     public Task<InjectionResult> InjectAsync(ValidInjection request, bool dryRun, CancellationToken cancellationToken, IReadOnlyCollection<string>? injectedTogether = null) =>
-        RunAsync(request.Namespace, request.Deployment, dryRun, InjectionStep.Apply, cancellationToken, (deployment, services, configMap, deployments) =>
-            SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments, injectedTogether: injectedTogether));
+        RunAsync(request.Namespace, request.Deployment, dryRun, InjectionStep.Apply, cancellationToken, (deployment, services, configMap, deployments, otherPods) =>
+            SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments, injectedTogether: injectedTogether, otherPods: otherPods));
 
     /// <summary>Reads and plans as <see cref="InjectAsync"/> would, and writes nothing: whether the injection would be refused.</summary>
     public Task<InjectionResult> PlanInjectionAsync(ValidInjection request, IReadOnlyCollection<string>? injectedTogether, CancellationToken cancellationToken) =>
-        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Plan, cancellationToken, (deployment, services, configMap, deployments) =>
-            SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments, injectedTogether: injectedTogether));
+        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Plan, cancellationToken, (deployment, services, configMap, deployments, otherPods) =>
+            SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments, injectedTogether: injectedTogether, otherPods: otherPods));
 
     /// <summary>
     /// Restores the Service and removes the sidecar; the ConfigMap deletion is deferred unless dry run. Once the sidecar
@@ -67,14 +67,14 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
     /// </summary>
     public async Task<InjectionResult> RemoveAsync(string @namespace, string deployment, bool dryRun, CancellationToken cancellationToken)
     {
-        var removed = await RunAsync(@namespace, deployment, dryRun, InjectionStep.Apply, cancellationToken, (current, services, configMap, deployments) =>
+        var removed = await RunAsync(@namespace, deployment, dryRun, InjectionStep.Apply, cancellationToken, (current, services, configMap, deployments, _) =>
             (SidecarPlanner.PlanRemoval(current, services, configMap, deployments), null)).ConfigureAwait(false);
         if (dryRun || removed is not { Status: InjectionStatus.Done, Changed: true })
         {
             return removed;
         }
 
-        var raced = await RunAsync(@namespace, deployment, dryRun: false, InjectionStep.Apply, cancellationToken, (current, services, _, deployments) =>
+        var raced = await RunAsync(@namespace, deployment, dryRun: false, InjectionStep.Apply, cancellationToken, (current, services, _, deployments, _) =>
         {
             var plan = SidecarPlanner.PlanRemoval(current, services, null, deployments);
             return plan.Deployment is null && plan.Services.Count > 0
@@ -99,7 +99,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
     /// meanwhile gets its Service put back here (or, if it read the Services later, by its own second look at them).
     /// </remarks>
     public Task<InjectionResult> FinishInjectionAsync(ValidInjection request, string hash, Func<CancellationToken, Task<bool>> stillCurrent, CancellationToken cancellationToken) =>
-        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Finish, cancellationToken, new FinishGuard(hash, stillCurrent), (deployment, services, configMap, deployments) =>
+        RunAsync(request.Namespace, request.Deployment, dryRun: false, InjectionStep.Finish, cancellationToken, new FinishGuard(hash, stillCurrent), (deployment, services, configMap, deployments, otherPods) =>
         {
             if (deployment.Metadata.Annotations is not { } annotations || !annotations.TryGetValue(SidecarPlanner.HashAnnotation, out var current) || current != hash)
             {
@@ -107,7 +107,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                     $"Deployment {request.Namespace}/{request.Deployment} changed during the rollout (it no longer carries injection {hash}); the Service was not changed"));
             }
 
-            var (plan, refusal) = SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments);
+            var (plan, refusal) = SidecarPlanner.PlanInjection(request, deployment, services, configMap, options.Value, deployments: deployments, otherPods: otherPods);
             if (plan is { Deployment: not null } or { ConfigMap: not null })
             {
                 return (null, new Refusal(RefusalKind.Unprocessable,
@@ -119,7 +119,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
 
     /// <summary>Once the rollout of a removal is complete (no pod mounts the bootstrap any more), deletes the ConfigMap.</summary>
     public Task<InjectionResult> FinishRemovalAsync(string @namespace, string name, CancellationToken cancellationToken) =>
-        RunAsync(@namespace, name, dryRun: false, InjectionStep.Finish, cancellationToken, (deployment, services, configMap, deployments) =>
+        RunAsync(@namespace, name, dryRun: false, InjectionStep.Finish, cancellationToken, (deployment, services, configMap, deployments, _) =>
         {
             var plan = SidecarPlanner.PlanRemoval(deployment, services, configMap, deployments);
             return plan.Deployment is not null
@@ -133,7 +133,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         bool dryRun,
         InjectionStep step,
         CancellationToken cancellationToken,
-        Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, (SidecarPlan? Plan, Refusal? Refusal)> plan) =>
+        Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, IReadOnlyList<OtherPods>, (SidecarPlan? Plan, Refusal? Refusal)> plan) =>
         RunAsync(@namespace, name, dryRun, step, cancellationToken, null, plan);
 
     private async Task<InjectionResult> RunAsync(
@@ -143,7 +143,7 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         InjectionStep step,
         CancellationToken cancellationToken,
         FinishGuard? guard,
-        Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, (SidecarPlan? Plan, Refusal? Refusal)> plan)
+        Func<V1Deployment, IReadOnlyList<V1Service>, V1ConfigMap?, IReadOnlyList<V1Deployment>, IReadOnlyList<OtherPods>, (SidecarPlan? Plan, Refusal? Refusal)> plan)
     {
         if (!options.Value.IsNamespaceAllowed(@namespace))
         {
@@ -175,7 +175,9 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
                 var configMap = await NullIfNotFound(client.CoreV1.ReadNamespacedConfigMapAsync(SidecarPlanner.ConfigMapName(name), @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
                 // The other Deployments, so that a Service shared with them is never pointed at a port their pods lack.
                 var deployments = (await client.AppsV1.ListNamespacedDeploymentAsync(@namespace, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.ToList();
-                var (changes, refusal) = plan(deployment, services, configMap, deployments);
+                // The pods no Deployment owns (a StatefulSet's, a bare Pod...): a Service that selects them stays as it is.
+                var pods = (await client.CoreV1.ListNamespacedPodAsync(@namespace, cancellationToken: cancellationToken).ConfigureAwait(false)).Items;
+                var (changes, refusal) = plan(deployment, services, configMap, deployments, PodsOfOtherWorkloads(pods, deployments));
                 if (refusal is not null)
                 {
                     return InjectionResult.Failed(refusal.Kind == RefusalKind.NotFound ? InjectionStatus.NotFound : InjectionStatus.Unprocessable, refusal.Message, dryRun) with { Rollout = rollout };
@@ -232,6 +234,28 @@ public sealed partial class SidecarInjector(IKubernetes client, IOptions<Injecti
         }
 
         return InjectionResult.Failed(InjectionStatus.Conflict, "the objects kept changing", dryRun);
+    }
+
+    /// <summary>
+    /// The running pods that are not a Deployment's, by what created them: a Deployment's pods belong to a ReplicaSet
+    /// named after it and their pod-template-hash label.
+    /// </summary>
+    private static List<OtherPods> PodsOfOtherWorkloads(IEnumerable<V1Pod> pods, IReadOnlyList<V1Deployment> deployments)
+    {
+        var others = new List<OtherPods>();
+        foreach (var pod in pods.Where(pod => pod.Status?.Phase is not ("Succeeded" or "Failed")))
+        {
+            var labels = pod.Metadata.Labels ?? new Dictionary<string, string>();
+            var owner = pod.Metadata.OwnerReferences?.FirstOrDefault(reference => reference.Controller == true);
+            var ownedByDeployment = owner is { Kind: "ReplicaSet" } && labels.TryGetValue("pod-template-hash", out var hash)
+                && deployments.Any(deployment => owner.Name == $"{deployment.Metadata.Name}-{hash}");
+            if (!ownedByDeployment)
+            {
+                others.Add(new OtherPods(owner?.Kind ?? "Pod", owner?.Name ?? pod.Metadata.Name, new Dictionary<string, string>(labels)));
+            }
+        }
+
+        return others;
     }
 
     /// <summary>

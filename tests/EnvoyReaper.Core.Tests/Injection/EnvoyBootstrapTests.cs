@@ -356,6 +356,33 @@ public sealed class EnvoyBootstrapTests
         Assert.Throws<ArgumentNullException>(() => EnvoyBootstrap.Render(null!));
     }
 
+    [Theory]
+    [MemberData(nameof(Protocols))]
+    public void With_ipv6_the_inbound_and_stats_listeners_take_every_IPv6_and_IPv4_address(SidecarProtocol protocol)
+    {
+        var root = Parse(new BootstrapSpec(8080, protocol, TimeSpan.FromMinutes(5), Ipv6: true));
+
+        foreach (var name in new[] { "inbound", "stats" })
+        {
+            var socket = Map(Map(Listener(root, name), "address"), "socket_address");
+            Assert.Equal("::", Scalar(socket, "address"));
+            Assert.Equal("true", Scalar(socket, "ipv4_compat"));
+        }
+
+        Assert.Equal("127.0.0.1", Scalar(Map(Map(Map(root, "admin"), "address"), "socket_address"), "address"));
+    }
+
+    [Fact]
+    public void With_ipv6_the_udp_listener_takes_every_IPv6_and_IPv4_address_too()
+    {
+        var root = Parse(new BootstrapSpec(7777, SidecarProtocol.Udp, TimeSpan.FromMinutes(5), Ipv6: true));
+
+        var socket = Map(Map(Listener(root, "inbound_udp"), "address"), "socket_address");
+        Assert.Equal("::", Scalar(socket, "address"));
+        Assert.Equal("true", Scalar(socket, "ipv4_compat"));
+        Assert.Equal("UDP", Scalar(socket, "protocol"));
+    }
+
     private static string ExpectedType(string filterName) => filterName switch
     {
         "envoy.filters.network.http_connection_manager" => HcmType,
