@@ -238,6 +238,21 @@ public sealed class InjectServiceResolutionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_PreferDualStack_Service_the_cluster_made_IPv4_only_keeps_an_Envoy_on_IPv4()
+    {
+        // What the API server returns on a single-stack cluster: the families it allocated win over the policy, and an
+        // Envoy binding "::" on a node without IPv6 would never start.
+        var manifest = TwoPortsNamedHttp.Replace("kind: Service\nmetadata:\n  name: web\nspec:\n", "kind: Service\nmetadata:\n  name: web\nspec:\n  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv4]\n", StringComparison.Ordinal);
+        Assert.Contains("ipFamilies: [IPv4]", manifest, StringComparison.Ordinal);
+
+        var (exit, output, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(manifest), "--app-port", "8080");
+
+        Assert.True(exit == 0, error);
+        var bootstrap = InjectRunner.LoadStrict(output).Typed.OfType<V1ConfigMap>().Single().Data["envoy.yaml"];
+        Assert.DoesNotContain("ipv4_compat", bootstrap, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_IPv4_only_Service_keeps_an_Envoy_on_IPv4()
     {
         var (exit, output, error) = await InjectRunner.RunAsync(null, "inject", "-f", Write(TwoPortsNamedHttp), "--app-port", "8080");

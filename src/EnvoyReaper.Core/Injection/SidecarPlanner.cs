@@ -731,12 +731,15 @@ public static class SidecarPlanner
         && LabelSelector.FromLabels(new Dictionary<string, string>(selector)).Matches(new Dictionary<string, string>(labels));
 
     /// <summary>
-    /// Whether the Service may send IPv6 traffic: an IPv6 family, or a dual-stack policy (PreferDualStack gets IPv6 on a
-    /// dual-stack cluster; offline the cluster is unknown, and an Envoy that cannot bind IPv6 fails its rollout, which
-    /// leaves the Service untouched, where one on IPv4 only would refuse the Service's IPv6 clients).
+    /// Whether the Service may send IPv6 traffic. The families the API server allocated decide when they are there
+    /// (PreferDualStack on a single-stack cluster gets IPv4 only, and an Envoy binding "::" on a node without IPv6 never
+    /// starts); without them (a manifest offline) a dual-stack policy counts, since an Envoy that cannot bind IPv6 fails
+    /// its rollout and leaves the Service untouched, where one on IPv4 only would refuse the Service's IPv6 clients.
     /// </summary>
     private static bool CarriesIpv6(V1Service service) =>
-        service.Spec?.IpFamilies?.Contains("IPv6") == true || service.Spec?.IpFamilyPolicy is "RequireDualStack" or "PreferDualStack";
+        service.Spec?.IpFamilies is { Count: > 0 } families
+            ? families.Contains("IPv6")
+            : service.Spec?.IpFamilyPolicy is "RequireDualStack" or "PreferDualStack";
 
     private static bool IsRetargeted(V1Service service) => service.Metadata.Annotations?.ContainsKey(OriginalTargetPortAnnotation) == true;
 
