@@ -419,7 +419,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     /// </summary>
     public async Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
     {
-        using var lowPriority = ApiWritePriorityScope.Low();
+        using var lowPriority = clusterEvent.MayLag ? ApiWritePriorityScope.Low() : (ApiWritePriorityScope.Scope?)null;
         var now = time.GetUtcNow().UtcDateTime;
         var message = clusterEvent.Message.Length > 1024 ? clusterEvent.Message[..1024] : clusterEvent.Message;
         var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(

@@ -136,7 +136,7 @@ public sealed class ReaperClientTests : IAsyncLifetime
         var dropped = await Assert.ThrowsAsync<ApiWriteBudgetException>(() => status.WaitAsync(Bound, Ct));
         Assert.Equal(ApiWritePriority.Low, dropped.Priority);
         var recording = cluster.RecordAsync(
-            new ClusterEvent(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, "IdleDetected", "idle", Warning: false), Ct);
+            new ClusterEvent(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, "IdleDetected", "idle", Warning: false, MayLag: true), Ct);
         await WaitingAsync(high: 0, low: 1);
         var secondTeardown = cluster.DeleteAsync(ResourceKind.Ingress, "retail", "shop-ingress", shop.Ingress!.Metadata.Uid, null, Ct);
         await WaitingAsync(high: 1, low: 1);
@@ -147,6 +147,27 @@ public sealed class ReaperClientTests : IAsyncLifetime
         Assert.Equal(0, Writes("/deployments/shop"));
         Assert.Equal(0, Writes("/events"));
         Assert.Equal(2, Writes("/services/"));
+    }
+
+    [Fact]
+    public async Task The_Event_that_records_a_teardown_waits_with_the_teardown_writes_and_is_not_dropped()
+    {
+        var shop = server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
+        var other = server.SeedWorkload("retail", "other", ["10.0.0.2"]);
+        var cluster = Cluster(perSecond: 1, burst: 1, lowWaitSeconds: 1);
+        await cluster.DeleteAsync(ResourceKind.Service, "retail", "shop-service", shop.Service!.Metadata.Uid, null, Ct);
+
+        // The only record users have of a deletion: it may wait for a token, never be dropped like a verdict's Event.
+        var recording = cluster.RecordAsync(
+            new ClusterEvent(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, "TornDown", "deleted", Warning: false), Ct);
+        await WaitingAsync(high: 1, low: 0);
+        var teardown = cluster.DeleteAsync(ResourceKind.Service, "retail", "other-service", other.Service!.Metadata.Uid, null, Ct);
+        await WaitingAsync(high: 2, low: 0);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await recording.WaitAsync(Bound, Ct);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(DeleteOutcome.Deleted, await teardown.WaitAsync(Bound, Ct));
+        Assert.Equal(1, Writes("/events"));
     }
 
     [Fact]

@@ -112,6 +112,8 @@ public enum DeleteOutcome
     PreconditionFailed,
 }
 
+/// <param name="MayLag">An Event of the checks (a verdict): the write budget may delay or drop it. Events of teardown,
+/// restore and wake record what was done to a workload and wait with those writes instead.</param>
 public sealed record ClusterEvent(
     ResourceKind InvolvedKind,
     string Namespace,
@@ -119,4 +121,5 @@ public sealed record ClusterEvent(
     string? Uid,
     string Reason,
     string Message,
-    bool Warning);
+    bool Warning,
+    bool MayLag = false);

@@ -503,7 +503,7 @@ public sealed partial class StatsCheckProcessor(
         try
         {
             await events.RecordAsync(
-                new ClusterEvent(ResourceKind.Deployment, check.Namespace, check.Workload.Deployment, check.Workload.DeploymentUid, reason, text, warning),
+                new ClusterEvent(ResourceKind.Deployment, check.Namespace, check.Workload.Deployment, check.Workload.DeploymentUid, reason, text, warning, MayLag: true),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
