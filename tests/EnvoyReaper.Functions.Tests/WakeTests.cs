@@ -164,6 +164,30 @@ public sealed class WakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Unparking_gives_the_selector_back_and_removes_the_EndpointSlice_before_the_parked_label_goes()
+    {
+        // The waker forwards held requests to the Service once the label is gone: by then kube-proxy must route to the
+        // pods only, never to a waker endpoint still listed next to them.
+        Seed("scale-to-zero");
+        await ReapAsync();
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        host.Api.ResetRecording();
+
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+
+        AssertUnparked();
+        var writes = host.Api.Requests.Where(request => request.Method is "PATCH" or "PUT" or "DELETE").ToList();
+        var selectorRestored = writes.FindIndex(request => request.Method == "PATCH" && request.Path.EndsWith("/services/" + Service, StringComparison.Ordinal)
+            && request.Body.Contains("\"selector\":{\"app\":\"pr-7\"}", StringComparison.Ordinal));
+        var sliceDeleted = writes.FindIndex(request => request.Method == "DELETE" && request.Path.EndsWith("/endpointslices/" + ParkingContract.EndpointSliceName(Service), StringComparison.Ordinal));
+        var labelRemoved = writes.FindIndex(request => request.Method == "PATCH" && request.Path.EndsWith("/services/" + Service, StringComparison.Ordinal)
+            && request.Body.Contains($"\"{ParkingContract.ParkedLabel}\":null", StringComparison.Ordinal));
+        Assert.True(selectorRestored >= 0 && sliceDeleted > selectorRestored && labelRemoved > sliceDeleted,
+            $"selector restored at {selectorRestored}, slice deleted at {sliceDeleted}, label removed at {labelRemoved}: {string.Join(" | ", writes.Select(request => $"{request.Method} {request.Path} {request.Body}"))}");
+    }
+
+    [Fact]
     public async Task A_deleted_workload_keeps_its_Service_parked_and_is_restored_from_its_snapshot_on_wake()
     {
         Seed("delete");
