@@ -344,6 +344,27 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Empty(Events("TornDown"));
     }
 
+    [Theory]
+    [InlineData("""{"name":"dns","port":53,"protocol":"UDP","targetPort":15001}""", "is UDP")]
+    [InlineData("""{"name":"api","port":80,"appProtocol":"grpc","targetPort":15001}""", "is not HTTP")]
+    [InlineData("""{"name":"grpc-orders","port":8080,"targetPort":15001}""", "is not HTTP")]
+    [InlineData("""{"name":"web","port":80,"appProtocol":"kubernetes.io/h2c","targetPort":15001}""", "is not HTTP")]
+    public async Task A_UDP_or_gRPC_port_that_opts_in_is_refused_with_a_clear_reason_and_not_torn_down(string port, string reason)
+    {
+        Seed("scale-to-zero");
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.CoreV1.PatchNamespacedServiceAsync(new V1Patch("{\"spec\":{\"ports\":[" + port + "]}}", V1Patch.PatchType.MergePatch), Service, Namespace);
+
+        await ReapAsync();
+
+        Assert.Equal(1, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        var refused = Events("WakeRefused");
+        Assert.NotEmpty(refused);
+        Assert.Contains(reason, refused[0]["message"]!.GetValue<string>());
+        Assert.Empty(Events("TornDown"));
+        Assert.Null(ParkedSlice());
+    }
+
     // ---------------------------------------------------------------- The timer follows the waker's pods (item 2)
 
     [Fact]
