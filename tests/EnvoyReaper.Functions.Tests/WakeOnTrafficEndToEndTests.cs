@@ -12,6 +12,7 @@ using EnvoyReaper.TestSupport.Kubernetes;
 using EnvoyReaper.TestSupport.Storage;
 using EnvoyReaper.Waker;
 using EnvoyReaper.Waking;
+using k8s;
 using k8s.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -212,24 +213,32 @@ public sealed class WakeOnTrafficEndToEndTests(ITestOutputHelper output) : IAsyn
     // ---------------------------------------------------------------- The contract between the two sides
 
     [Theory]
-    [InlineData("scale-to-zero", false)]
-    [InlineData("delete", true)]
-    public async Task A_Service_parked_by_the_Park_function_is_accepted_by_the_wakers_strict_parser(string action, bool hold)
+    [InlineData("scale-to-zero", false, false)]
+    [InlineData("delete", true, false)]
+    [InlineData("scale-to-zero", false, true)]
+    public async Task A_Service_parked_by_the_Park_function_is_accepted_by_the_wakers_strict_parser(string action, bool hold, bool unnamedPort)
     {
         Seed(action, hold: hold);
+        if (unnamedPort)
+        {
+            using var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+            await client.CoreV1.PatchNamespacedServiceAsync(
+                new V1Patch("""{"spec":{"ports":[{"port":80,"targetPort":15001,"protocol":"TCP"}]}}""", V1Patch.PatchType.MergePatch), Service, Namespace, cancellationToken: Ct);
+        }
+
         await ReapAsync();
 
-        var service = ServiceObject();
+        var parkedService = ServiceObject();
         var metadata = new ServiceMetadata(
             Namespace,
             Service,
-            ((JsonObject)service["metadata"]!["labels"]!).ToDictionary(pair => pair.Key, pair => pair.Value!.GetValue<string>()),
-            ((JsonObject)service["metadata"]!["annotations"]!).ToDictionary(pair => pair.Key, pair => pair.Value!.GetValue<string>()));
+            ((JsonObject)parkedService["metadata"]!["labels"]!).ToDictionary(pair => pair.Key, pair => pair.Value!.GetValue<string>()),
+            ((JsonObject)parkedService["metadata"]!["annotations"]!).ToDictionary(pair => pair.Key, pair => pair.Value!.GetValue<string>()));
         var accepted = ParkedServiceParser.TryParse(metadata, wakerPort, wakerPort, out var parked, out var problem);
 
         Assert.True(accepted, problem);
         Assert.Equal(("pr-7", hold), (parked!.Deployment, parked.Hold));
-        Assert.Equal([new ParkedPort(80, "http", wakerPort)], parked.Ports);
+        Assert.Equal([new ParkedPort(80, unnamedPort ? null : "http", wakerPort)], parked.Ports);
     }
 
     // ---------------------------------------------------------------- The world
