@@ -56,7 +56,7 @@ public sealed partial class ParkingRefresher(
         var settings = options.Value;
         var services = new List<ServiceMetadata>();
         var versions = new List<string?>();
-        var namespaces = settings.Namespaces.Count == 0 ? [null] : settings.Namespaces.Distinct(StringComparer.Ordinal).Select(name => (string?)name).ToList();
+        var namespaces = settings.WatchNamespaces.Count == 0 ? [null] : settings.WatchNamespaces.Distinct(StringComparer.Ordinal).Select(name => (string?)name).ToList();
         foreach (var @namespace in namespaces)
         {
             var listing = await reader.ListAsync(@namespace, ParkingContract.ParkedSelector, settings.ListPageSize, settings.MaxParkedServices - services.Count + 1, cancellationToken).ConfigureAwait(false);
@@ -74,7 +74,7 @@ public sealed partial class ParkingRefresher(
         var parked = new List<ParkedWorkload>();
         foreach (var service in services)
         {
-            if (ParkedServiceParser.TryParse(service, settings.MinWakerPort, settings.MaxWakerPort, out var workload, out var problem))
+            if (ParkedServiceParser.TryParse(service, settings.PortRangeStart, settings.PortRangeEnd, out var workload, out var problem))
             {
                 parked.Add(workload!);
             }

@@ -18,10 +18,10 @@ public sealed class WakerOptions : IValidatableObject
 
     /// <summary>The range the reaper allocates waker ports from (its default, 20000-20999); a port outside it is never listened on.</summary>
     [Range(1024, 65535)]
-    public int MinWakerPort { get; set; } = 20000;
+    public int PortRangeStart { get; set; } = 20000;
 
     [Range(1024, 65535)]
-    public int MaxWakerPort { get; set; } = 20999;
+    public int PortRangeEnd { get; set; } = 20999;
 
     /// <summary>The most waker ports listened on at once; parkings beyond it are not served (and logged).</summary>
     [Range(1, 10000)]
@@ -31,7 +31,7 @@ public sealed class WakerOptions : IValidatableObject
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The namespaces to look for parked Services in; empty = every namespace (one cluster-wide list).</summary>
-    public IList<string> Namespaces { get; set; } = [];
+    public IList<string> WatchNamespaces { get; set; } = [];
 
     [Range(1, 5000)]
     public int ListPageSize { get; set; } = 500;
@@ -88,7 +88,7 @@ public sealed class WakerOptions : IValidatableObject
 
     public IPAddress ListenIPAddress() => IPAddress.Parse(ListenAddress);
 
-    public bool IsWakerPort(int port) => port >= MinWakerPort && port <= MaxWakerPort;
+    public bool IsWakerPort(int port) => port >= PortRangeStart && port <= PortRangeEnd;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -97,14 +97,14 @@ public sealed class WakerOptions : IValidatableObject
             yield return new ValidationResult($"Waker:ListenAddress '{ListenAddress}' is not an IP address", [nameof(ListenAddress)]);
         }
 
-        if (MinWakerPort > MaxWakerPort)
+        if (PortRangeStart > PortRangeEnd)
         {
-            yield return new ValidationResult($"Waker:MinWakerPort {MinWakerPort} is above Waker:MaxWakerPort {MaxWakerPort}", [nameof(MinWakerPort)]);
+            yield return new ValidationResult($"Waker:PortRangeStart {PortRangeStart} is above Waker:PortRangeEnd {PortRangeEnd}", [nameof(PortRangeStart)]);
         }
 
         if (HealthPort != 0 && IsWakerPort(HealthPort))
         {
-            yield return new ValidationResult($"Waker:HealthPort {HealthPort} is in the waker port range {MinWakerPort}-{MaxWakerPort}", [nameof(HealthPort)]);
+            yield return new ValidationResult($"Waker:HealthPort {HealthPort} is in the waker port range {PortRangeStart}-{PortRangeEnd}", [nameof(HealthPort)]);
         }
 
         foreach (var (name, value, min, max) in new[]
@@ -123,11 +123,11 @@ public sealed class WakerOptions : IValidatableObject
             }
         }
 
-        foreach (var @namespace in Namespaces)
+        foreach (var @namespace in WatchNamespaces)
         {
             if (!KubernetesNames.IsDns1123Label(@namespace))
             {
-                yield return new ValidationResult($"Waker:Namespaces: '{@namespace}' is not a namespace name", [nameof(Namespaces)]);
+                yield return new ValidationResult($"Waker:WatchNamespaces: '{@namespace}' is not a namespace name", [nameof(WatchNamespaces)]);
             }
         }
 

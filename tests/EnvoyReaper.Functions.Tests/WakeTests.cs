@@ -164,6 +164,30 @@ public sealed class WakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Unparking_gives_the_selector_back_and_removes_the_EndpointSlice_before_the_parked_label_goes()
+    {
+        // The waker forwards held requests to the Service once the label is gone: by then kube-proxy must route to the
+        // pods only, never to a waker endpoint still listed next to them.
+        Seed("scale-to-zero");
+        await ReapAsync();
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        host.Api.ResetRecording();
+
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+
+        AssertUnparked();
+        var writes = host.Api.Requests.Where(request => request.Method is "PATCH" or "PUT" or "DELETE").ToList();
+        var selectorRestored = writes.FindIndex(request => request.Method == "PATCH" && request.Path.EndsWith("/services/" + Service, StringComparison.Ordinal)
+            && request.Body.Contains("\"selector\":{\"app\":\"pr-7\"}", StringComparison.Ordinal));
+        var sliceDeleted = writes.FindIndex(request => request.Method == "DELETE" && request.Path.EndsWith("/endpointslices/" + ParkingContract.EndpointSliceName(Service), StringComparison.Ordinal));
+        var labelRemoved = writes.FindIndex(request => request.Method == "PATCH" && request.Path.EndsWith("/services/" + Service, StringComparison.Ordinal)
+            && request.Body.Contains($"\"{ParkingContract.ParkedLabel}\":null", StringComparison.Ordinal));
+        Assert.True(selectorRestored >= 0 && sliceDeleted > selectorRestored && labelRemoved > sliceDeleted,
+            $"selector restored at {selectorRestored}, slice deleted at {sliceDeleted}, label removed at {labelRemoved}: {string.Join(" | ", writes.Select(request => $"{request.Method} {request.Path} {request.Body}"))}");
+    }
+
+    [Fact]
     public async Task A_deleted_workload_keeps_its_Service_parked_and_is_restored_from_its_snapshot_on_wake()
     {
         Seed("delete");
@@ -318,6 +342,27 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Equal("Warning", refused[0]["type"]!.GetValue<string>());
         Assert.Contains("port postgres is not HTTP", refused[0]["message"]!.GetValue<string>());
         Assert.Empty(Events("TornDown"));
+    }
+
+    [Theory]
+    [InlineData("""{"name":"dns","port":53,"protocol":"UDP","targetPort":15001}""", "is UDP")]
+    [InlineData("""{"name":"api","port":80,"appProtocol":"grpc","targetPort":15001}""", "is not HTTP")]
+    [InlineData("""{"name":"grpc-orders","port":8080,"targetPort":15001}""", "is not HTTP")]
+    [InlineData("""{"name":"web","port":80,"appProtocol":"kubernetes.io/h2c","targetPort":15001}""", "is not HTTP")]
+    public async Task A_UDP_or_gRPC_port_that_opts_in_is_refused_with_a_clear_reason_and_not_torn_down(string port, string reason)
+    {
+        Seed("scale-to-zero");
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.CoreV1.PatchNamespacedServiceAsync(new V1Patch("{\"spec\":{\"ports\":[" + port + "]}}", V1Patch.PatchType.MergePatch), Service, Namespace);
+
+        await ReapAsync();
+
+        Assert.Equal(1, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        var refused = Events("WakeRefused");
+        Assert.NotEmpty(refused);
+        Assert.Contains(reason, refused[0]["message"]!.GetValue<string>());
+        Assert.Empty(Events("TornDown"));
+        Assert.Null(ParkedSlice());
     }
 
     // ---------------------------------------------------------------- The timer follows the waker's pods (item 2)

@@ -116,7 +116,7 @@ public sealed partial class DeploymentAssetsTests
         Assert.True(container.Resources?.Limits?.ContainsKey("memory") == true);
 
         var health = int.Parse(settings["Waker__HealthPort"], System.Globalization.CultureInfo.InvariantCulture);
-        var (min, max) = (int.Parse(settings["Waker__MinWakerPort"], System.Globalization.CultureInfo.InvariantCulture), int.Parse(settings["Waker__MaxWakerPort"], System.Globalization.CultureInfo.InvariantCulture));
+        var (min, max) = (int.Parse(settings["Waker__PortRangeStart"], System.Globalization.CultureInfo.InvariantCulture), int.Parse(settings["Waker__PortRangeEnd"], System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal((20000, 20999), (min, max));
         Assert.False(health >= min && health <= max, "the health port must not be a waker port");
         var healthPort = Assert.Single(container.Ports);
@@ -131,6 +131,25 @@ public sealed partial class DeploymentAssetsTests
         Assert.Equal("InCluster", settings["Kubernetes__Mode"]);
         Assert.Equal("secret:envoy-reaper-waker-storage/QueueConnection", settings["Waker__QueueConnection"]);
         Assert.DoesNotContain(settings.Keys, key => key.StartsWith("Kubernetes__KubeConfig", StringComparison.Ordinal) || key == "AzureWebJobsStorage");
+    }
+
+    // Park and Wake run under the injector's identity with the shared settings: they must find the waker this manifest
+    // deploys and hand out waker ports from the range it listens on.
+    [Fact]
+    public void The_functions_settings_point_parking_at_the_waker_manifests_Service_and_port_range()
+    {
+        var app = LoadApp(includeInjector: true);
+        var injector = app.Objects.OfType<V1Deployment>().Single(deployment => deployment.Metadata.Name == "envoy-reaper-injector");
+        var functions = EffectiveSettings(app, injector);
+        var manifests = WakerManifests();
+        var service = manifests.Objects.OfType<V1Service>().Single(item => item.Metadata.Name == "envoy-reaper-waker");
+        var waker = manifests.Environment(Waker(manifests));
+        var defaults = new EnvoyReaper.Waking.WakerOptions();
+
+        Assert.Equal((service.Metadata.NamespaceProperty, service.Metadata.Name), (functions["Waker__Namespace"], functions["Waker__ServiceName"]));
+        Assert.Equal((defaults.Namespace, defaults.ServiceName), (service.Metadata.NamespaceProperty, service.Metadata.Name));
+        Assert.Equal((waker["Waker__PortRangeStart"], waker["Waker__PortRangeEnd"]), (functions["Waker__PortRangeStart"], functions["Waker__PortRangeEnd"]));
+        Assert.Equal((defaults.PortRangeStart.ToString(System.Globalization.CultureInfo.InvariantCulture), defaults.PortRangeEnd.ToString(System.Globalization.CultureInfo.InvariantCulture)), (functions["Waker__PortRangeStart"], functions["Waker__PortRangeEnd"]));
     }
 
     [Fact]

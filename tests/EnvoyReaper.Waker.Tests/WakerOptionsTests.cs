@@ -16,11 +16,11 @@ public sealed class WakerOptionsTests
     [Theory]
     [InlineData("Waker:QueueConnection", null, "Waker:QueueConnection")]
     [InlineData("Waker:HealthPort", "20005", "Waker:HealthPort")]
-    [InlineData("Waker:MinWakerPort", "30000", "Waker:MinWakerPort")]
+    [InlineData("Waker:PortRangeStart", "30000", "Waker:PortRangeStart")]
     [InlineData("Waker:ServiceDnsSuffix", "evil.example.com:80/", "Waker:ServiceDnsSuffix")]
     [InlineData("Waker:ListenAddress", "everywhere", "Waker:ListenAddress")]
     [InlineData("Waker:HoldTimeout", "01:00:00", "Waker:HoldTimeout")]
-    [InlineData("Waker:Namespaces:0", "Team_A", "Waker:Namespaces")]
+    [InlineData("Waker:WatchNamespaces:0", "Team_A", "Waker:WatchNamespaces")]
     [InlineData("Kubernetes:Mode", null, "Kubernetes:Mode")]
     public async Task An_unusable_setting_stops_the_waker_at_start_naming_it(string key, string? value, string named)
     {
@@ -38,7 +38,7 @@ public sealed class WakerOptionsTests
     {
         var options = new WakerOptions();
 
-        Assert.Equal((20000, 20999), (options.MinWakerPort, options.MaxWakerPort));
+        Assert.Equal((20000, 20999), (options.PortRangeStart, options.PortRangeEnd));
         Assert.False(options.IsWakerPort(options.HealthPort));
         Assert.Equal(TimeSpan.FromSeconds(5), options.RefreshInterval);
         Assert.Equal("svc", options.ServiceDnsSuffix);

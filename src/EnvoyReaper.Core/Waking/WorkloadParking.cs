@@ -180,11 +180,31 @@ public sealed partial class WorkloadParking(
     }
 
     /// <summary>
-    /// Gives the Service its selector back and drops the parking, then removes the EndpointSlice and frees the waker
-    /// ports. Safe to run again; a Service that is gone only has its slice and ports cleaned up.
+    /// Gives the Service its selector back, removes the EndpointSlice, then drops the parking (label and annotations) and
+    /// frees the waker ports. Safe to run again; a Service that is gone only has its slice and ports cleaned up.
     /// </summary>
     public async Task UnparkAsync(string @namespace, string service, CancellationToken cancellationToken)
     {
+        // The parked label goes last: the waker forwards held requests once it is gone, and by then the Service must route
+        // to its pods only, never to a waker endpoint still listed next to them.
+        await PatchWithRetryAsync(@namespace, service, current =>
+        {
+            var saved = current.Manifest["metadata"]?["annotations"]?[ParkingContract.SelectorAnnotation]?.GetValue<string>();
+            if (!IsParked(current) || (saved is null ? null : JsonNode.Parse(saved) as JsonObject) is not { Count: > 0 } selector
+                || JsonNode.DeepEquals(current.Manifest["spec"]?["selector"], selector))
+            {
+                return null;
+            }
+
+            return new JsonObject
+            {
+                ["metadata"] = new JsonObject { ["resourceVersion"] = current.ResourceVersion },
+                ["spec"] = new JsonObject { ["selector"] = selector },
+            };
+        }, cancellationToken).ConfigureAwait(false);
+
+        await cluster.DeleteEndpointSliceAsync(@namespace, ParkingContract.EndpointSliceName(service), cancellationToken).ConfigureAwait(false);
+
         await PatchWithRetryAsync(@namespace, service, current =>
         {
             if (!IsParked(current))
@@ -192,15 +212,13 @@ public sealed partial class WorkloadParking(
                 return null;
             }
 
-            var saved = current.Manifest["metadata"]?["annotations"]?[ParkingContract.SelectorAnnotation]?.GetValue<string>();
-            var selector = saved is null ? null : JsonNode.Parse(saved) as JsonObject;
             var annotations = new JsonObject();
             foreach (var annotation in ParkedAnnotations)
             {
                 annotations[annotation] = null;
             }
 
-            var patch = new JsonObject
+            return new JsonObject
             {
                 ["metadata"] = new JsonObject
                 {
@@ -209,15 +227,8 @@ public sealed partial class WorkloadParking(
                     ["annotations"] = annotations,
                 },
             };
-            if (selector is { Count: > 0 })
-            {
-                patch["spec"] = new JsonObject { ["selector"] = selector };
-            }
-
-            return patch;
         }, cancellationToken).ConfigureAwait(false);
 
-        await cluster.DeleteEndpointSliceAsync(@namespace, ParkingContract.EndpointSliceName(service), cancellationToken).ConfigureAwait(false);
         await ports.ReleaseAsync(Owner(@namespace, service), cancellationToken).ConfigureAwait(false);
         LogUnparked(@namespace, service);
     }

@@ -136,6 +136,40 @@ public static class WorkloadSeeder
         return new SeededWorkload(@namespace, name, deployment, pods, service, ingress);
     }
 
+    /// <summary>
+    /// What the ReplicaSet controller and the kubelet do for a Deployment that has no pods (recreated after its pods were
+    /// garbage-collected with it): a ReplicaSet of its current template, owned by it, and one ready pod per address.
+    /// Call <see cref="FakeKubernetesApiServer.ReportRollout"/> for the Deployment's status.
+    /// </summary>
+    public static IReadOnlyList<V1Pod> StartPods(this FakeKubernetesApiServer api, string @namespace, string deploymentName, IReadOnlyList<string> podIps)
+    {
+        ArgumentNullException.ThrowIfNull(api);
+        ArgumentNullException.ThrowIfNull(podIps);
+        var deployment = api.Get<V1Deployment>(@namespace, deploymentName) ?? throw new InvalidOperationException($"no Deployment {@namespace}/{deploymentName}");
+        var appLabels = new Dictionary<string, string>(deployment.Spec.Template.Metadata.Labels);
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(deployment.Metadata.Uid)))[..9];
+        var created = DateTime.UtcNow;
+        var replicaSet = api.Seed(new V1ReplicaSet
+        {
+            ApiVersion = "apps/v1",
+            Kind = "ReplicaSet",
+            Metadata = new V1ObjectMeta
+            {
+                Name = $"{deploymentName}-{hash}",
+                NamespaceProperty = @namespace,
+                Labels = new Dictionary<string, string>(appLabels) { ["pod-template-hash"] = hash },
+                OwnerReferences = [Owner("apps/v1", "Deployment", deploymentName, deployment.Metadata.Uid)],
+                CreationTimestamp = created,
+            },
+            Spec = new V1ReplicaSetSpec
+            {
+                Replicas = podIps.Count,
+                Selector = new V1LabelSelector { MatchLabels = new Dictionary<string, string>(appLabels) { ["pod-template-hash"] = hash } },
+            },
+        });
+        return podIps.Select((ip, i) => api.SeedPod(@namespace, $"{deploymentName}-{hash}-p{i:x4}", ip, appLabels, hash, replicaSet, ready: true, istio: false, created)).ToList();
+    }
+
     /// <param name="restartCount">How often each container has restarted; the last run started 10 minutes after the pod.</param>
     /// <param name="shape">
     /// <see cref="PodShape.Realistic"/>: the pod as a real API server returns it (<see cref="RealisticPod"/>, app container
