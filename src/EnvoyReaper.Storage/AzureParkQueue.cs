@@ -4,15 +4,11 @@ using EnvoyReaper.Waking;
 
 namespace EnvoyReaper.Storage;
 
-/// <summary>The "park" queue, Base64-encoded like the others.</summary>
+/// <summary>The "park" queue.</summary>
 public sealed class AzureParkQueue(QueueServiceClient service) : IParkQueue
 {
-    private readonly QueueClient queue = service.GetQueueClient(QueueNames.Park);
-    private readonly CreateOnce created = new(() => service.GetQueueClient(QueueNames.Park).CreateIfNotExistsAsync());
+    private readonly QueueSender sender = new(service, QueueNames.Park);
 
-    public async Task EnqueueAsync(ParkMessage message, CancellationToken cancellationToken)
-    {
-        await created.EnsureAsync().ConfigureAwait(false);
-        await queue.SendMessageAsync(ReaperJson.Serialize(message), cancellationToken: cancellationToken).ConfigureAwait(false);
-    }
+    public Task EnqueueAsync(ParkMessage message, CancellationToken cancellationToken) =>
+        sender.SendAsync(message, TimeSpan.Zero, timeToLive: null, cancellationToken);
 }

@@ -4,19 +4,11 @@ using EnvoyReaper.Waking;
 
 namespace EnvoyReaper.Storage;
 
-/// <summary>The "wake" queue (the wake's own checks; the waker writes to it too), Base64-encoded like the others.</summary>
+/// <summary>The "wake" queue (the wake's own checks; the waker writes to it too).</summary>
 public sealed class AzureWakeQueue(QueueServiceClient service) : IWakeQueue
 {
-    private readonly QueueClient queue = service.GetQueueClient(QueueNames.Wake);
-    private readonly CreateOnce created = new(() => service.GetQueueClient(QueueNames.Wake).CreateIfNotExistsAsync());
+    private readonly QueueSender sender = new(service, QueueNames.Wake);
 
-    public async Task EnqueueAsync(WakeMessage message, TimeSpan delay, TimeSpan timeToLive, CancellationToken cancellationToken)
-    {
-        await created.EnsureAsync().ConfigureAwait(false);
-        await queue.SendMessageAsync(
-            ReaperJson.Serialize(message),
-            visibilityTimeout: delay > TimeSpan.Zero ? delay : null,
-            timeToLive: timeToLive,
-            cancellationToken: cancellationToken).ConfigureAwait(false);
-    }
+    public Task EnqueueAsync(WakeMessage message, TimeSpan delay, TimeSpan timeToLive, CancellationToken cancellationToken) =>
+        sender.SendAsync(message, delay, timeToLive, cancellationToken);
 }
