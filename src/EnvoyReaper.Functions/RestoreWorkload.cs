@@ -1,14 +1,20 @@
 using System.Text.Json;
+using EnvoyReaper.Injection;
 using EnvoyReaper.Teardown;
 using EnvoyReaper.Workloads;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Options;
 
 namespace EnvoyReaper.Functions;
 
 /// <summary>POST /api/restore: recreates a torn-down workload from its newest (or the named) snapshot.</summary>
-public sealed class RestoreWorkload(WorkloadRestorer restorer)
+/// <remarks>
+/// Restoring creates workloads as injection does, so it is held to the same namespaces (Injection__AllowedNamespaces /
+/// DeniedNamespaces), whatever RoleBindings the injector identity has been given.
+/// </remarks>
+public sealed class RestoreWorkload(WorkloadRestorer restorer, IOptions<InjectionOptions> injection)
 {
     public sealed record RestoreRequest(string? Namespace, string? Deployment, string? Snapshot);
 
@@ -44,6 +50,14 @@ public sealed class RestoreWorkload(WorkloadRestorer restorer)
         if (errors.Count > 0)
         {
             return InjectionResponses.Invalid(errors);
+        }
+
+        if (!injection.Value.IsNamespaceAllowed(body!.Namespace!))
+        {
+            return InjectionResponses.Problem(
+                StatusCodes.Status403Forbidden,
+                "Namespace not allowed",
+                $"namespace {body.Namespace} is not allowed for restore (Injection__AllowedNamespaces / Injection__DeniedNamespaces)");
         }
 
         var result = await restorer.RestoreAsync(body!.Namespace!, body.Deployment!, body.Snapshot, cancellationToken);

@@ -276,6 +276,24 @@ public sealed class RestoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_restore_into_a_namespace_outside_the_allowed_ones_is_403_and_creates_nothing()
+    {
+        await host.DisposeAsync();
+        host = await ReaperTestHost.StartAsync(new Dictionary<string, string?> { ["Injection:AllowedNamespaces:0"] = "team-a" });
+        Seed();
+        await ReapAsync();
+        Assert.Null(host.Api.Get<V1Deployment>("previews", "pr-7"));
+        var writesBefore = host.Api.Requests.Count(request => request.Method != "GET");
+
+        var (status, body) = await RestoreAsync("""{"namespace":"previews","deployment":"pr-7"}""");
+
+        Assert.Equal(403, status);
+        Assert.Contains("Injection__AllowedNamespaces", body["detail"]!.GetValue<string>());
+        Assert.Null(host.Api.Get<V1Deployment>("previews", "pr-7"));
+        Assert.Equal(writesBefore, host.Api.Requests.Count(request => request.Method != "GET"));
+    }
+
+    [Fact]
     public async Task Invalid_names_are_400()
     {
         var (status, body) = await RestoreAsync("""{"namespace":"Bad Name","deployment":"pr-7"}""");
