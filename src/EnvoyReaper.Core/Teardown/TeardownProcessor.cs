@@ -68,11 +68,15 @@ public sealed partial class TeardownProcessor(
         var age = time.GetUtcNow() - message.RequestedAt;
         if (age > options.Value.MessageMaxAge)
         {
-            return new(TeardownOutcome.Stale, $"the request is {age} old; the stats check will ask again if still idle");
+            // A stale request decides nothing new. But a teardown that already deleted its Deployment is no longer a
+            // decision, it is half an action: left as is, the workload's Service and Ingress would stay, with no
+            // Deployment for the stats check to find and ask again about.
+            return await FinishStartedTeardownAsync(message, cancellationToken).ConfigureAwait(false)
+                ?? new(TeardownOutcome.Stale, $"the request is {age} old; the stats check will ask again if still idle");
         }
 
         var stored = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
-        if (stored?.State is not { } state || state.DeploymentUid != message.DeploymentUid || state.TeardownRequestedAt != message.RequestedAt)
+        if (stored?.State is not { } state || !HoldsThisRequest(state, message))
         {
             return new(TeardownOutcome.Superseded, "the workload's state no longer holds this request");
         }
@@ -224,6 +228,32 @@ public sealed partial class TeardownProcessor(
         }
 
         return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, idleFor, settings, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static bool HoldsThisRequest(WorkloadState state, TeardownMessage message) =>
+        state.DeploymentUid == message.DeploymentUid && state.TeardownRequestedAt == message.RequestedAt;
+
+    /// <summary>
+    /// Finishes this very teardown when its first attempt deleted the Deployment (its snapshot exists, the state still
+    /// holds the request and is not complete); null for anything else, which a stale request must leave alone.
+    /// </summary>
+    private async Task<TeardownResult?> FinishStartedTeardownAsync(TeardownMessage message, CancellationToken cancellationToken)
+    {
+        var stored = await stateStore.GetAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        if (stored?.State is not { } state || !HoldsThisRequest(state, message) || state.TeardownCompletedAt is not null)
+        {
+            return null;
+        }
+
+        if (await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return null;
+        }
+
+        var snapshotName = SnapshotName(message);
+        return await snapshots.GetAsync(snapshotName, cancellationToken).ConfigureAwait(false) is { } started
+            ? await FinishAsync(message, snapshotName, started, cancellationToken).ConfigureAwait(false)
+            : null;
     }
 
     private static string? ResourceVersionOf(JsonObject? manifest) => manifest?["metadata"]?["resourceVersion"]?.GetValue<string>();

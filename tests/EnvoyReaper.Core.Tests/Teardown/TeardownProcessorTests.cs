@@ -484,6 +484,46 @@ public sealed class TeardownProcessorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_retry_older_than_the_message_age_limit_still_finishes_a_teardown_whose_Deployment_it_deleted()
+    {
+        WholeWorkload();
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        var snapshotStore = new InMemorySnapshotStore();
+        writer.DeleteAsync(ResourceKind.Service, Namespace, "web", "svc-uid", Arg.Any<string?>(), Arg.Any<CancellationToken>())
+            .Returns<DeleteOutcome>(_ => throw new HttpRequestException("500 Internal Server Error"), _ =>
+            {
+                actions.Add("delete Service web");
+                return DeleteOutcome.Deleted;
+            });
+        await Assert.ThrowsAsync<HttpRequestException>(() => Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None));
+        DeploymentGone();
+        clock.Advance(options.MessageMaxAge + TimeSpan.FromMinutes(1)); // an API server outage outlasted the age limit
+        actions.Clear();
+
+        var result = await Processor(store, snapshotStore).ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Deleted, result.Outcome);
+        Assert.Equal(new[] { "delete Service web", "delete Ingress web", "delete ConfigMap web-envoy" }, actions);
+        Assert.NotNull((await store.GetAsync(Namespace, Name, CancellationToken.None))!.State.TeardownCompletedAt);
+    }
+
+    [Fact]
+    public async Task A_stale_request_whose_Deployment_is_gone_without_a_snapshot_of_it_deletes_nothing()
+    {
+        WholeWorkload();
+        var store = new InMemoryWorkloadStateStore();
+        Assert.NotNull(await store.TryWriteAsync(Namespace, Name, IdleState(), null, CancellationToken.None));
+        DeploymentGone();
+        clock.Advance(options.MessageMaxAge + TimeSpan.FromMinutes(1));
+
+        var result = await Processor(store, new InMemorySnapshotStore()).ProcessAsync(Message(), "m-1", CancellationToken.None);
+
+        Assert.Equal(TeardownOutcome.Stale, result.Outcome);
+        await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
+    }
+
+    [Fact]
     public async Task A_retry_keeps_an_object_of_the_snapshot_that_was_recreated_since()
     {
         WholeWorkload();
