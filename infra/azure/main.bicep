@@ -3,12 +3,16 @@
 // settings. The cluster is reached as Kubernetes__Mode says; AksEntra (the default) gets tokens for the AKS API
 // server with the same identity, which needs Kubernetes RBAC on the cluster: bind the ClusterRoles envoy-reaper-discovery
 // and envoy-reaper-worker of infra/k8s/rbac.yaml to the output identityPrincipalId (subject kind User, name = that
-// object ID) or grant the equivalent Azure RBAC for Kubernetes roles. This one identity runs every function of the app,
-// the queue workers that read untrusted Envoys included: do not bind envoy-reaper-injector to it (inject and restore
-// then answer 403; use the CLI, or a second app with its own identity bound per namespace, see README "Deploy").
+// object ID) or grant the equivalent Azure RBAC for Kubernetes roles.
+//
+// With deployInjector=true a second app, with its own identity, runs the functions that write into workloads (inject,
+// remove, restore, the rollout finish, Park and Wake) and the first app loads only discovery, checks and teardown. Bind
+// envoy-reaper-injector per namespace to injectorIdentityPrincipalId, never to identityPrincipalId: that identity runs
+// the queue workers that read untrusted Envoys. Without it the one app loads every function, and inject, restore and
+// parking answer 403 unless you bind the injector role to its identity (not recommended).
 //
 //   az deployment group create -g <resource-group> -f infra/azure/main.bicep -p infra/azure/main.bicepparam
-//   func azure functionapp publish <functionAppName>   (from src/EnvoyReaper.Functions)
+//   func azure functionapp publish <functionAppName>   (from src/EnvoyReaper.Functions; the same for injectorFunctionAppName)
 
 targetScope = 'resourceGroup'
 
@@ -23,6 +27,13 @@ param baseName string = 'envoyreaper'
 @description('Name of the function app; must be globally unique (it becomes <name>.azurewebsites.net).')
 @maxLength(60)
 param functionAppName string = '${baseName}-${uniqueString(resourceGroup().id)}'
+
+@description('Deploy a second function app, with its own identity, for the functions that write into workloads (inject, remove, restore, rollout finish, Park, Wake).')
+param deployInjector bool = false
+
+@description('Name of the injector function app (used when deployInjector is true); globally unique.')
+@maxLength(60)
+param injectorFunctionAppName string = '${baseName}-inj-${uniqueString(resourceGroup().id)}'
 
 @description('Name of the storage account; 3-24 lowercase letters and digits, globally unique.')
 @minLength(3)
@@ -88,6 +99,25 @@ param tags object = {
 
 var suffix = uniqueString(resourceGroup().id)
 var deploymentContainerName = 'app-package-${take(toLower(functionAppName), 32)}'
+var injectorDeploymentContainerName = 'app-package-${take(toLower(injectorFunctionAppName), 32)}'
+
+// The same split as the in-cluster Deployments (infra/k8s/app/scheduler.yaml and worker.yaml, injector/injector.yaml).
+var reaperFunctions = [
+  'DiscoverWorkloads'
+  'ListWorkloads'
+  'ResetBreaker'
+  'CheckStats'
+  'TearDown'
+]
+var injectorFunctions = [
+  'InjectSidecar'
+  'RemoveSidecar'
+  'RestoreWorkload'
+  'FinishInjectionRollout'
+  'GetInjectionStatus'
+  'Wake'
+  'Park'
+]
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'envoy-reaper-monitoring'
@@ -116,6 +146,7 @@ module storage 'modules/storage.bicep' = {
     name: storageAccountName
     skuName: storageSku
     deploymentContainerName: deploymentContainerName
+    additionalDeploymentContainerNames: deployInjector ? [injectorDeploymentContainerName] : []
     snapshotContainerName: snapshotContainerName
     stateTableName: stateTableName
     tags: tags
@@ -151,11 +182,59 @@ module functionApp 'modules/functionapp.bicep' = {
     kubernetesMode: kubernetesMode
     kubernetesServer: kubernetesServer
     kubernetesClientId: empty(kubernetesClientId) ? identity.outputs.clientId : kubernetesClientId
+    functions: deployInjector ? reaperFunctions : []
     tags: tags
   }
   // The host reads its storage and the package container at start: the roles must exist first.
   dependsOn: [
     storageAccess
+  ]
+}
+
+module injectorIdentity 'modules/identity.bicep' = if (deployInjector) {
+  name: 'envoy-reaper-injector-identity'
+  params: {
+    location: location
+    name: 'id-${baseName}-inj-${suffix}'
+    tags: tags
+  }
+}
+
+module injectorStorageAccess 'modules/storage-access.bicep' = if (deployInjector) {
+  name: 'envoy-reaper-injector-storage-access'
+  params: {
+    storageAccountName: storage.outputs.name
+    principalId: injectorIdentity!.outputs.principalId
+  }
+}
+
+module injectorApp 'modules/functionapp.bicep' = if (deployInjector) {
+  name: 'envoy-reaper-injector-functionapp'
+  params: {
+    location: location
+    planName: 'plan-${baseName}-inj-${suffix}'
+    appName: injectorFunctionAppName
+    identityId: injectorIdentity!.outputs.id
+    identityClientId: injectorIdentity!.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: injectorDeploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    // A trickle: requests by people, rollout checks, parks and wakes.
+    maximumInstanceCount: 2
+    instanceMemoryMB: 2048
+    reaperSchedule: reaperSchedule
+    reaperDryRun: reaperDryRun
+    stateTableName: stateTableName
+    snapshotContainerName: snapshotContainerName
+    kubernetesMode: kubernetesMode
+    kubernetesServer: kubernetesServer
+    kubernetesClientId: injectorIdentity!.outputs.clientId
+    functions: injectorFunctions
+    tags: tags
+  }
+  dependsOn: [
+    injectorStorageAccess
   ]
 }
 
@@ -173,6 +252,12 @@ output identityPrincipalId string = identity.outputs.principalId
 
 @description('Client ID of the app\'s identity.')
 output identityClientId string = identity.outputs.clientId
+
+@description('Name of the injector function app (empty without deployInjector).')
+output injectorFunctionAppName string = deployInjector ? injectorApp!.outputs.name : ''
+
+@description('Principal (object) ID of the injector app\'s identity (empty without deployInjector): the subject of the per-namespace envoy-reaper-injector RoleBindings.')
+output injectorIdentityPrincipalId string = deployInjector ? injectorIdentity!.outputs.principalId : ''
 
 @description('Name of the storage account.')
 output storageAccountName string = storage.outputs.name

@@ -16,3 +16,6 @@ param kubernetesServer = 'https://my-cluster-dns-00000000.hcp.westeurope.azmk8s.
 param maximumInstanceCount = 40
 
 param instanceMemoryMB = 2048
+
+// true: a second app with its own identity runs inject, restore, Park and Wake (bind envoy-reaper-injector to it per namespace).
+param deployInjector = false

@@ -383,7 +383,7 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         var run = await MainTemplate.Value;
         Assert.True(run.ExitCode == 0, $"bicep build failed ({run.ExitCode}):\n{run.Stderr}");
         var template = JsonNode.Parse(run.Stdout)!;
-        var resources = Resources(template).ToList();
+        var resources = Resources(WithoutOptionalModules(template)).ToList();
 
         var site = Assert.Single(resources, resource => Type(resource) == "Microsoft.Web/sites");
         Assert.Equal("functionapp,linux", (string?)site["kind"]);
@@ -417,7 +417,7 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
 
         var roles = resources.Where(resource => Type(resource) == "Microsoft.Authorization/roleAssignments").ToList();
         Assert.Equal(3, roles.Count);
-        var roleDefinitions = RoleDefinitionIds(template).ToList();
+        var roleDefinitions = RoleDefinitionIds(WithoutOptionalModules(template)).ToList();
         Assert.Equal(3, roleDefinitions.Count);
         foreach (var role in new[] { StorageBlobDataOwner, StorageQueueDataContributor, StorageTableDataContributor })
         {
@@ -440,9 +440,8 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         var run = await MainTemplate.Value;
         Assert.True(run.ExitCode == 0, $"bicep build failed ({run.ExitCode}):\n{run.Stderr}");
         var template = JsonNode.Parse(run.Stdout)!;
-        var site = Resources(template).Single(resource => Type(resource) == "Microsoft.Web/sites");
-        var settings = site["properties"]!["siteConfig"]!["appSettings"]!.AsArray()
-            .ToDictionary(setting => (string)setting!["name"]!, setting => setting!["value"]?.ToString());
+        var site = Resources(WithoutOptionalModules(template)).Single(resource => Type(resource) == "Microsoft.Web/sites");
+        var settings = AppSettings(site["properties"]!["siteConfig"]!["appSettings"]!);
 
         Assert.Equal("managedidentity", settings["AzureWebJobsStorage__credential"]);
         foreach (var name in new[]
@@ -471,6 +470,63 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
         {
             Assert.True(outputs.ContainsKey(name), $"output {name} is missing");
         }
+    }
+
+    [Fact]
+    public async Task With_deployInjector_the_functions_that_write_into_workloads_run_only_in_a_second_app_with_its_own_identity()
+    {
+        var run = await MainTemplate.Value;
+        Assert.True(run.ExitCode == 0, $"bicep build failed ({run.ExitCode}):\n{run.Stderr}");
+        var template = JsonNode.Parse(run.Stdout)!.AsObject();
+        var manifests = FunctionAppManifests.Load(ManifestPaths().Append(Path.Combine(Root, "infra", "k8s", "injector", "injector.yaml")));
+        var inCluster = manifests.Deployments.ToDictionary(deployment => deployment.Metadata.Name, deployment => FunctionAppManifests.AllowList(manifests.Environment(deployment)) ?? []);
+        var reaperFunctions = StringArray(template["variables"]!["reaperFunctions"]);
+        var injectorFunctions = StringArray(template["variables"]!["injectorFunctions"]);
+
+        // The same split as in the cluster, and every function of the app in exactly one of the two.
+        Assert.Equal(inCluster["envoy-reaper-scheduler"].Concat(inCluster["envoy-reaper-worker"]).Order(), reaperFunctions.Order());
+        Assert.Equal(inCluster["envoy-reaper-injector"].Order(), injectorFunctions.Order());
+        Assert.Equal(FunctionsInSource().Select(function => function.Name).Order(), reaperFunctions.Concat(injectorFunctions).Order());
+
+        var main = Module(template, "envoy-reaper-functionapp");
+        var injector = Module(template, "envoy-reaper-injector-functionapp");
+        Assert.Null(main["condition"]);
+        Assert.Equal("[parameters('deployInjector')]", (string?)injector["condition"]);
+        Assert.Equal("[if(parameters('deployInjector'), createObject('value', variables('reaperFunctions')), createObject('value', createArray()))]",
+            (string?)main["properties"]!["parameters"]!["functions"]);
+        Assert.Equal("[variables('injectorFunctions')]", (string?)injector["properties"]!["parameters"]!["functions"]!["value"]);
+
+        // Its own identity: the worker's identity, which reads untrusted Envoys, never gets the injector's rights.
+        var injectorIdentity = Module(template, "envoy-reaper-injector-identity");
+        Assert.Equal("[parameters('deployInjector')]", (string?)injectorIdentity["condition"]);
+        foreach (var parameter in new[] { "identityId", "identityClientId", "kubernetesClientId" })
+        {
+            Assert.Contains("envoy-reaper-injector-identity", (string?)injector["properties"]!["parameters"]![parameter]!["value"], StringComparison.Ordinal);
+        }
+
+        Assert.Contains("envoy-reaper-injector-identity", (string?)Module(template, "envoy-reaper-injector-storage-access")["properties"]!["parameters"]!["principalId"]!["value"], StringComparison.Ordinal);
+
+        // The module writes the list as the host's allow list, one AzureFunctionsJobHost__functions__N setting per name.
+        var appSettings = Resources(main["properties"]!["template"]).Single(resource => Type(resource) == "Microsoft.Web/sites")["properties"]!["siteConfig"]!["appSettings"]!.GetValue<string>();
+        Assert.EndsWith("variables('allowList'))]", appSettings, StringComparison.Ordinal);
+        var allowList = main["properties"]!["template"]!["variables"]!["copy"]!.AsArray().Single(copy => (string?)copy!["name"] == "allowList")!;
+        Assert.Equal("[format('AzureFunctionsJobHost__functions__{0}', copyIndex('allowList'))]", (string?)allowList["input"]!["name"]);
+    }
+
+    [Fact]
+    public async Task The_Bicep_creates_every_queue_of_the_app_and_its_poison_queue()
+    {
+        var run = await MainTemplate.Value;
+        Assert.True(run.ExitCode == 0, $"bicep build failed ({run.ExitCode}):\n{run.Stderr}");
+        var storage = Module(JsonNode.Parse(run.Stdout)!.AsObject(), "envoy-reaper-storage");
+        var queues = StringArray(storage["properties"]!["template"]!["variables"]!["queueNames"]);
+        var used = typeof(EnvoyReaper.Messaging.QueueNames).GetFields()
+            .Where(field => field.IsLiteral)
+            .Select(field => (string)field.GetRawConstantValue()!)
+            .ToList();
+
+        Assert.NotEmpty(used);
+        Assert.Equal(used.Concat(used.Select(queue => queue + "-poison")).Order(), queues.Order());
     }
 
     [Fact]
@@ -675,6 +731,37 @@ public sealed partial class DeploymentAssetsTests(ITestOutputHelper output)
 
     /// <summary>Every ARM resource in the template and in its nested (module) deployments, whether a template lists
     /// its resources as an array or, with symbolic names, as an object.</summary>
+    /// <summary>The template without the modules a parameter switches on (the injector's), as deployed by default.</summary>
+    private static JsonNode WithoutOptionalModules(JsonNode template)
+    {
+        var copy = template.DeepClone();
+        var resources = copy["resources"]!.AsArray();
+        foreach (var optional in resources.Where(resource => resource?["condition"] is not null).ToList())
+        {
+            resources.Remove(optional);
+        }
+
+        return copy;
+    }
+
+    /// <summary>
+    /// The app settings by name: the module writes them as concat(createArray(createObject('name', N, 'value', V), ...),
+    /// allowList), so the fixed ones are read from that expression; a value that is itself an expression is kept as text.
+    /// </summary>
+    private static Dictionary<string, string?> AppSettings(JsonNode appSettings) =>
+        appSettings is JsonArray array
+            ? array.ToDictionary(setting => (string)setting!["name"]!, setting => setting!["value"]?.ToString())
+            : AppSetting().Matches((string)appSettings!).ToDictionary(match => match.Groups["name"].Value, match => match.Groups["value"].Success ? match.Groups["value"].Value.Trim('\'') : null);
+
+    [GeneratedRegex(@"createObject\('name', '(?<name>[^']+)', 'value', (?<value>'[^']*')?")]
+    private static partial Regex AppSetting();
+
+    private static JsonObject Module(JsonObject template, string name) =>
+        template["resources"]!.AsArray().OfType<JsonObject>()
+            .Single(resource => Type(resource) == "Microsoft.Resources/deployments" && (string?)resource["name"] == name);
+
+    private static List<string> StringArray(JsonNode? node) => node!.AsArray().Select(item => (string)item!).ToList();
+
     private static IEnumerable<JsonObject> Resources(JsonNode? node)
     {
         switch (node)

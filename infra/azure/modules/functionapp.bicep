@@ -63,8 +63,16 @@ param kubernetesServer string
 @description('Kubernetes__ClientId: client ID of the managed identity that requests AKS tokens.')
 param kubernetesClientId string
 
+@description('The functions this app loads (the host\'s allow list, AzureFunctionsJobHost__functions__N). Empty: all of them.')
+param functions array = []
+
 @description('Tags for the plan and the app.')
 param tags object = {}
+
+var allowList = [for (functionName, index) in functions: {
+  name: 'AzureFunctionsJobHost__functions__${index}'
+  value: functionName
+}]
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -105,7 +113,7 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
       // Flex Consumption takes the runtime from functionAppConfig: FUNCTIONS_WORKER_RUNTIME and
       // FUNCTIONS_EXTENSION_VERSION must not be app settings. Storage is identity-based: no AzureWebJobsStorage
       // connection string exists.
-      appSettings: [
+      appSettings: concat([
         {
           name: 'AzureWebJobsStorage__accountName'
           value: storageAccountName
@@ -150,7 +158,7 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
           name: 'Kubernetes__ClientId'
           value: kubernetesClientId
         }
-      ]
+      ], allowList)
     }
     functionAppConfig: {
       deployment: {

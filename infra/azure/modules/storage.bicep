@@ -21,6 +21,9 @@ param skuName string = 'Standard_LRS'
 @description('Blob container the Flex Consumption app package is deployed to.')
 param deploymentContainerName string
 
+@description('Package containers of further apps on the same account (the injector app).')
+param additionalDeploymentContainerNames array = []
+
 @description('Blob container of the teardown snapshots (Reaper__SnapshotContainer).')
 param snapshotContainerName string
 
@@ -34,9 +37,13 @@ var queueNames = [
   'stats-check'
   'teardown'
   'inject-rollout'
+  'park'
+  'wake'
   'stats-check-poison'
   'teardown-poison'
   'inject-rollout-poison'
+  'park-poison'
+  'wake-poison'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
@@ -75,6 +82,16 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
     publicAccess: 'None'
   }
 }
+
+resource additionalDeploymentContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = [
+  for containerName in additionalDeploymentContainerNames: {
+    parent: blobService
+    name: containerName
+    properties: {
+      publicAccess: 'None'
+    }
+  }
+]
 
 resource snapshotContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = {
   parent: blobService
