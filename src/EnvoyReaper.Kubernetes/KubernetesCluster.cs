@@ -347,11 +347,23 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     /// <summary>
     /// Writes the status unless the same one is already there (read first: a GET is far cheaper for the API server than
     /// a write, and a write wakes every watcher of the object). The time of the last check alone is not a change. The
-    /// write is low priority in the write budget: it may be dropped with <see cref="ApiWriteBudgetException"/>.
+    /// write is low priority in the write budget: it may be dropped with <see cref="ClusterWriteDroppedException"/>.
     /// </summary>
     public async Task WriteAsync(string @namespace, string deployment, string? monitorNamespace, string? monitor, WorkloadStatus status, CancellationToken cancellationToken)
     {
-        using var lowPriority = ApiWritePriorityScope.Low();
+        using var lowPriority = ApiWritePriorityScope.Low(monitor is null ? $"{@namespace}/{deployment}" : $"{monitorNamespace ?? @namespace}/{monitor}");
+        try
+        {
+            await WriteStatusAsync(@namespace, deployment, monitorNamespace, monitor, status, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ApiWriteBudgetException exception) when (exception.Priority == ApiWritePriority.Low)
+        {
+            throw new ClusterWriteDroppedException(exception.Message, exception);
+        }
+    }
+
+    private async Task WriteStatusAsync(string @namespace, string deployment, string? monitorNamespace, string? monitor, WorkloadStatus status, CancellationToken cancellationToken)
+    {
         if (monitor is not null)
         {
             var monitorStatus = MonitorStatus(status);
@@ -419,7 +431,19 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     /// </summary>
     public async Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
     {
-        using var lowPriority = clusterEvent.MayLag ? ApiWritePriorityScope.Low() : (ApiWritePriorityScope.Scope?)null;
+        using var lowPriority = clusterEvent.MayLag ? ApiWritePriorityScope.Low($"{clusterEvent.Namespace}/{clusterEvent.Name}") : (ApiWritePriorityScope.Scope?)null;
+        try
+        {
+            await RecordEventAsync(clusterEvent, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ApiWriteBudgetException exception) when (exception.Priority == ApiWritePriority.Low)
+        {
+            throw new ClusterWriteDroppedException(exception.Message, exception);
+        }
+    }
+
+    private async Task RecordEventAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
+    {
         var now = time.GetUtcNow().UtcDateTime;
         var message = clusterEvent.Message.Length > 1024 ? clusterEvent.Message[..1024] : clusterEvent.Message;
         var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
