@@ -44,7 +44,8 @@ internal sealed class PodListReader(k8s.Kubernetes client)
             await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
         }
 
-        using var response = await client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        // The whole body is read within the client's request timeout (Kubernetes:RequestTimeoutSeconds), as the typed client does.
+        using var response = await client.HttpClient.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             var status = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
