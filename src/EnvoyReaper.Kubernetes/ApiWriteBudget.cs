@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace EnvoyReaper.Kubernetes;
 
 /// <summary>Which writes go first when the write budget is short.</summary>
@@ -16,19 +19,22 @@ public enum ApiWritePriority
 /// </summary>
 public static class ApiWritePriorityScope
 {
-    private static readonly AsyncLocal<ApiWritePriority> CurrentSlot = new();
+    private static readonly AsyncLocal<(ApiWritePriority Priority, string? Subject)> CurrentSlot = new();
 
-    public static ApiWritePriority Current => CurrentSlot.Value;
+    public static ApiWritePriority Current => CurrentSlot.Value.Priority;
 
-    /// <summary>Marks the writes of the current flow as low priority until the returned scope is disposed.</summary>
-    public static Scope Low()
+    /// <summary>What the low-priority writes of the current flow are about (namespace/name), for the log of dropped writes.</summary>
+    public static string? CurrentSubject => CurrentSlot.Value.Subject;
+
+    /// <summary>Marks the writes of the current flow, about <paramref name="subject"/>, as low priority until the returned scope is disposed.</summary>
+    public static Scope Low(string? subject = null)
     {
         var previous = CurrentSlot.Value;
-        CurrentSlot.Value = ApiWritePriority.Low;
+        CurrentSlot.Value = (ApiWritePriority.Low, subject);
         return new Scope(previous);
     }
 
-    public readonly struct Scope(ApiWritePriority previous) : IDisposable
+    public readonly struct Scope((ApiWritePriority Priority, string? Subject) previous) : IDisposable
     {
         public void Dispose() => CurrentSlot.Value = previous;
     }
@@ -63,9 +69,16 @@ public sealed class ApiWriteBudgetException(string message) : Exception(message)
 /// is there; otherwise it queues, and each token as it comes goes to the oldest high-priority waiter, and to a
 /// low-priority one only when no high-priority write waits. A low-priority write whose wait would exceed its bound
 /// by the queue already ahead of it is dropped at once, so that a storm of courtesy writes holds no caller for long.
+/// Dropped writes are logged one by one at Debug and in one Warning per <see cref="DropReportInterval"/> (count and a
+/// few examples): a cycle of 100,000 workloads may drop tens of thousands of them.
 /// </summary>
-public sealed class ApiWriteBudget : IDisposable
+public sealed partial class ApiWriteBudget : IDisposable
 {
+    /// <summary>The timer function's cycle: one Warning per cycle at most for the writes it dropped.</summary>
+    public static readonly TimeSpan DropReportInterval = TimeSpan.FromMinutes(1);
+
+    private const int DropExamples = 5;
+
     private static readonly TimeSpan MinimumTimerDelay = TimeSpan.FromMilliseconds(1);
 
     /// <summary>A whole token, less the rounding of summed fractions (ten tenths must make one).</summary>
@@ -77,12 +90,16 @@ public sealed class ApiWriteBudget : IDisposable
     private readonly Queue<Waiter> high = new();
     private readonly Queue<Waiter> low = new();
     private readonly ITimer timer;
+    private readonly ILogger<ApiWriteBudget> logger;
+    private readonly ITimer dropReportTimer;
+    private readonly List<string> dropExamples = [];
+    private int dropped;
     private double tokens;
     private long refilledAt;
     private int highWaiting;
     private int lowWaiting;
 
-    public ApiWriteBudget(ApiWriteBudgetPolicy policy, TimeProvider time)
+    public ApiWriteBudget(ApiWriteBudgetPolicy policy, TimeProvider time, ILogger<ApiWriteBudget>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(policy.WritesPerSecond);
@@ -91,7 +108,9 @@ public sealed class ApiWriteBudget : IDisposable
         this.time = time;
         tokens = policy.Burst;
         refilledAt = time.GetTimestamp();
+        this.logger = logger ?? NullLogger<ApiWriteBudget>.Instance;
         timer = time.CreateTimer(_ => Pump(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        dropReportTimer = time.CreateTimer(_ => ReportDrops(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Writes waiting for a token now, by class.</summary>
@@ -108,7 +127,14 @@ public sealed class ApiWriteBudget : IDisposable
 
     /// <summary>Takes one write's token, waiting in its class's queue if need be.</summary>
     /// <exception cref="ApiWriteBudgetException">The wait would exceed, or exceeded, the bound of its class.</exception>
-    public async Task AcquireAsync(ApiWritePriority priority, CancellationToken cancellationToken)
+    public Task AcquireAsync(ApiWritePriority priority, CancellationToken cancellationToken) => AcquireAsync(priority, subject: null, cancellationToken);
+
+    /// <summary>Takes one write's token, waiting in its class's queue if need be.</summary>
+    /// <param name="priority">The write's class.</param>
+    /// <param name="subject">What the write is about (namespace/name), named in the log when it is dropped.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="ApiWriteBudgetException">The wait would exceed, or exceeded, the bound of its class.</exception>
+    public async Task AcquireAsync(ApiWritePriority priority, string? subject, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var maxWait = priority == ApiWritePriority.High ? policy.HighPriorityMaxWait : policy.LowPriorityMaxWait;
@@ -125,7 +151,7 @@ public sealed class ApiWriteBudget : IDisposable
 
             if (priority == ApiWritePriority.Low && TimeSpan.FromSeconds((ahead + 1 - tokens) / policy.WritesPerSecond) > maxWait)
             {
-                throw Refused(priority, maxWait);
+                throw Refused(priority, maxWait, subject);
             }
 
             waiter = new Waiter(priority);
@@ -146,9 +172,14 @@ public sealed class ApiWriteBudget : IDisposable
         {
             await waiter.Granted.Task.WaitAsync(maxWait, time, cancellationToken).ConfigureAwait(false);
         }
-        catch (TimeoutException) when (Abandon(waiter))
+        catch (TimeoutException)
         {
-            throw Refused(priority, maxWait);
+            if (Abandon(waiter))
+            {
+                throw Refused(priority, maxWait, subject);
+            }
+
+            // Granted as the wait timed out: the token is this write's.
         }
         catch (OperationCanceledException) when (Abandon(waiter))
         {
@@ -156,11 +187,64 @@ public sealed class ApiWriteBudget : IDisposable
         }
     }
 
-    public void Dispose() => timer.Dispose();
+    public void Dispose()
+    {
+        timer.Dispose();
+        dropReportTimer.Dispose();
+        ReportDrops();
+    }
 
-    private static ApiWriteBudgetException Refused(ApiWritePriority priority, TimeSpan maxWait) => priority == ApiWritePriority.High
-        ? new ApiWriteBudgetException($"Kubernetes write not sent: no room in the write budget within {maxWait} (Kubernetes:ApiWritesPerSecond, Kubernetes:ApiWriteBurst)") { Priority = priority }
-        : new ApiWriteBudgetException($"Low-priority Kubernetes write (status or Event) dropped: the write budget had no room for it within {maxWait} (Kubernetes:ApiLowPriorityWriteMaxWaitSeconds)") { Priority = priority };
+    private ApiWriteBudgetException Refused(ApiWritePriority priority, TimeSpan maxWait, string? subject)
+    {
+        if (priority == ApiWritePriority.High)
+        {
+            return new ApiWriteBudgetException($"Kubernetes write not sent: no room in the write budget within {maxWait} (Kubernetes:ApiWritesPerSecond, Kubernetes:ApiWriteBurst)") { Priority = priority };
+        }
+
+        CountDrop(subject);
+        return new ApiWriteBudgetException($"Low-priority Kubernetes write (status or Event) dropped: the write budget had no room for it within {maxWait} (Kubernetes:ApiLowPriorityWriteMaxWaitSeconds)") { Priority = priority };
+    }
+
+    private void CountDrop(string? subject)
+    {
+        LogDropped(subject ?? "(unnamed)");
+        lock (gate)
+        {
+            if (dropped++ == 0)
+            {
+                dropReportTimer.Change(DropReportInterval, Timeout.InfiniteTimeSpan);
+            }
+
+            if (subject is not null && dropExamples.Count < DropExamples && !dropExamples.Contains(subject))
+            {
+                dropExamples.Add(subject);
+            }
+        }
+    }
+
+    private void ReportDrops()
+    {
+        int count;
+        string examples;
+        lock (gate)
+        {
+            count = dropped;
+            examples = string.Join(", ", dropExamples);
+            dropped = 0;
+            dropExamples.Clear();
+        }
+
+        if (count > 0)
+        {
+            LogDropsInInterval(count, DropReportInterval, examples);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Low-priority Kubernetes write (status or Event) for {Subject} dropped: no room in the write budget")]
+    private partial void LogDropped(string subject);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} low-priority Kubernetes writes (status, Events) dropped by the write budget in the last {Interval}, among them for {Examples} (Kubernetes:ApiWritesPerSecond, Kubernetes:ApiLowPriorityWriteMaxWaitSeconds)")]
+    private partial void LogDropsInInterval(int count, TimeSpan interval, string examples);
 
     /// <summary>False when the waiter was granted its token after all (the timeout or cancellation lost the race).</summary>
     private bool Abandon(Waiter waiter)
@@ -271,7 +355,7 @@ public sealed class ApiWriteBudgetHandler(ApiWriteBudget budget) : DelegatingHan
     {
         if (request.Method != HttpMethod.Get && request.Method != HttpMethod.Head)
         {
-            await budget.AcquireAsync(ApiWritePriorityScope.Current, cancellationToken).ConfigureAwait(false);
+            await budget.AcquireAsync(ApiWritePriorityScope.Current, ApiWritePriorityScope.CurrentSubject, cancellationToken).ConfigureAwait(false);
         }
 
         return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);

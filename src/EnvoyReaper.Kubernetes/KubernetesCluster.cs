@@ -20,6 +20,8 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     public const string MonitorPlural = "envoymonitors";
     public const string Component = "envoy-reaper";
 
+    private readonly PodListReader? podReader = client is k8s.Kubernetes kubernetes ? new PodListReader(kubernetes) : null;
+
     private int PageSize => options.Value.ListPageSize;
 
     public async IAsyncEnumerable<DeploymentInfo> ListDeploymentsAsync(string? @namespace, string? labelSelector, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -69,20 +71,34 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         while (!string.IsNullOrEmpty(continueToken));
     }
 
+    /// <summary>
+    /// The pods of <paramref name="namespace"/>, page by page, read with <see cref="PodListReader"/> (only what
+    /// <see cref="PodInfo"/> holds). A continue token that expired mid-list ends the list with 410 Gone: the pods already
+    /// yielded are never a complete list.
+    /// </summary>
     public async IAsyncEnumerable<PodInfo> ListPodsAsync(string @namespace, string? labelSelector, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string? continueToken = null;
         do
         {
-            var page = await client.CoreV1.ListNamespacedPodAsync(@namespace, continueParameter: continueToken, labelSelector: labelSelector, limit: options.Value.PodListPageSize, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var page = podReader is not null
+                ? await podReader.ReadPageAsync(@namespace, labelSelector, options.Value.PodListPageSize, continueToken, cancellationToken).ConfigureAwait(false)
+                : await ReadTypedPodPageAsync(client, @namespace, labelSelector, options.Value.PodListPageSize, continueToken, cancellationToken).ConfigureAwait(false);
             foreach (var pod in page.Items)
             {
-                yield return ToInfo(pod);
+                yield return pod;
             }
 
-            continueToken = page.Metadata?.ContinueProperty;
+            continueToken = page.Continue;
         }
         while (!string.IsNullOrEmpty(continueToken));
+    }
+
+    /// <summary>A page of pods through the typed client: for an <see cref="IKubernetes"/> that is not the HTTP client, and the benchmark's baseline.</summary>
+    internal static async Task<PodListPage> ReadTypedPodPageAsync(IKubernetes client, string @namespace, string? labelSelector, int limit, string? continueToken, CancellationToken cancellationToken)
+    {
+        var page = await client.CoreV1.ListNamespacedPodAsync(@namespace, continueParameter: continueToken, labelSelector: labelSelector, limit: limit, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return new PodListPage(page.Items.Select(ToInfo).ToList(), page.Metadata?.ContinueProperty, page.Metadata?.ResourceVersion);
     }
 
     public async Task<DeploymentInfo?> GetDeploymentAsync(string @namespace, string name, CancellationToken cancellationToken)
@@ -347,11 +363,23 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     /// <summary>
     /// Writes the status unless the same one is already there (read first: a GET is far cheaper for the API server than
     /// a write, and a write wakes every watcher of the object). The time of the last check alone is not a change. The
-    /// write is low priority in the write budget: it may be dropped with <see cref="ApiWriteBudgetException"/>.
+    /// write is low priority in the write budget: it may be dropped with <see cref="ClusterWriteDroppedException"/>.
     /// </summary>
     public async Task WriteAsync(string @namespace, string deployment, string? monitorNamespace, string? monitor, WorkloadStatus status, CancellationToken cancellationToken)
     {
-        using var lowPriority = ApiWritePriorityScope.Low();
+        using var lowPriority = ApiWritePriorityScope.Low(monitor is null ? $"{@namespace}/{deployment}" : $"{monitorNamespace ?? @namespace}/{monitor}");
+        try
+        {
+            await WriteStatusAsync(@namespace, deployment, monitorNamespace, monitor, status, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ApiWriteBudgetException exception) when (exception.Priority == ApiWritePriority.Low)
+        {
+            throw new ClusterWriteDroppedException(exception.Message, exception);
+        }
+    }
+
+    private async Task WriteStatusAsync(string @namespace, string deployment, string? monitorNamespace, string? monitor, WorkloadStatus status, CancellationToken cancellationToken)
+    {
         if (monitor is not null)
         {
             var monitorStatus = MonitorStatus(status);
@@ -419,7 +447,19 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
     /// </summary>
     public async Task RecordAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
     {
-        using var lowPriority = clusterEvent.MayLag ? ApiWritePriorityScope.Low() : (ApiWritePriorityScope.Scope?)null;
+        using var lowPriority = clusterEvent.MayLag ? ApiWritePriorityScope.Low($"{clusterEvent.Namespace}/{clusterEvent.Name}") : (ApiWritePriorityScope.Scope?)null;
+        try
+        {
+            await RecordEventAsync(clusterEvent, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ApiWriteBudgetException exception) when (exception.Priority == ApiWritePriority.Low)
+        {
+            throw new ClusterWriteDroppedException(exception.Message, exception);
+        }
+    }
+
+    private async Task RecordEventAsync(ClusterEvent clusterEvent, CancellationToken cancellationToken)
+    {
         var now = time.GetUtcNow().UtcDateTime;
         var message = clusterEvent.Message.Length > 1024 ? clusterEvent.Message[..1024] : clusterEvent.Message;
         var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(

@@ -33,7 +33,8 @@ public static class KubernetesServiceCollectionExtensions
             provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value.ClientId));
         services.TryAddSingleton(provider => new ApiWriteBudget(
             ApiWriteBudgetPolicy.From(provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value),
-            provider.GetService<TimeProvider>() ?? TimeProvider.System));
+            provider.GetService<TimeProvider>() ?? TimeProvider.System,
+            provider.GetService<ILogger<ApiWriteBudget>>()));
         services.AddSingleton<IKubernetes>(provider =>
         {
             var options = provider.GetRequiredService<IOptions<ClusterAccessOptions>>().Value;

@@ -37,7 +37,7 @@ public sealed record ApiTraffic(
     }
 }
 
-/// <summary>Status writes and Events the write budget dropped (they reach the check as <see cref="ApiWriteBudgetException"/>).</summary>
+/// <summary>Status writes and Events the write budget dropped (they reach the check as <see cref="ClusterWriteDroppedException"/>).</summary>
 public static class DroppedWrites
 {
     private static long dropped;
@@ -52,7 +52,7 @@ public static class DroppedWrites
         {
             await write().ConfigureAwait(false);
         }
-        catch (ApiWriteBudgetException)
+        catch (ClusterWriteDroppedException)
         {
             Interlocked.Increment(ref dropped);
             throw;

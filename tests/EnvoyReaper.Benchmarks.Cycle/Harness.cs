@@ -81,6 +81,9 @@ public sealed record CycleResult(
     public long TableTransactions { get; init; }
 
     public ApiTraffic? ApiTraffic { get; init; }
+
+    /// <summary>The fake API server's own time for the timer's list requests (its work, serialising, compressing).</summary>
+    public TimeSpan DiscoveryServerTime { get; init; }
 }
 
 /// <summary>The function app (container of Program.cs) over the fake API server, the fake Envoy fleet and Azurite.</summary>
@@ -326,6 +329,7 @@ public sealed class Harness : IAsyncDisposable
         var timerTime = Stopwatch.GetElapsedTime(cycleStart);
         var queued = (int)Interlocked.Read(ref Counters.MessagesSent);
         var discoveryRequests = Api.Requests.Count(IsDiscovery);
+        var discoveryServerTime = TimeSpan.FromTicks(Api.Requests.Where(IsDiscovery).Sum(request => request.HandlingTime.Ticks));
         drain.Expect(queued);
         if (!options.Overlap && !options.TimerOnly)
         {
@@ -388,6 +392,7 @@ public sealed class Harness : IAsyncDisposable
             EmptyReceives = Interlocked.Read(ref c.EmptyReceives),
             TableTransactions = c.StateTransactions.Count,
             ApiTraffic = ApiTraffic.From(requests, DroppedWrites.Count),
+            DiscoveryServerTime = discoveryServerTime,
         };
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace EnvoyReaper.Kubernetes.Tests;
@@ -23,9 +24,9 @@ public sealed class ApiWriteBudgetTests : IDisposable
         timeout.Dispose();
     }
 
-    private ApiWriteBudget Budget(double perSecond = 10, int burst = 2, double highWaitSeconds = 15, double lowWaitSeconds = 1)
+    private ApiWriteBudget Budget(double perSecond = 10, int burst = 2, double highWaitSeconds = 15, double lowWaitSeconds = 1, ILogger<ApiWriteBudget>? logger = null)
     {
-        var budget = new ApiWriteBudget(new ApiWriteBudgetPolicy(perSecond, burst, TimeSpan.FromSeconds(highWaitSeconds), TimeSpan.FromSeconds(lowWaitSeconds)), time);
+        var budget = new ApiWriteBudget(new ApiWriteBudgetPolicy(perSecond, burst, TimeSpan.FromSeconds(highWaitSeconds), TimeSpan.FromSeconds(lowWaitSeconds)), time, logger);
         budgets.Add(budget);
         return budget;
     }
@@ -209,5 +210,86 @@ public sealed class ApiWriteBudgetTests : IDisposable
 
         Assert.Equal(ApiWritePriority.Low, inside);
         Assert.Equal(ApiWritePriority.High, ApiWritePriorityScope.Current);
+    }
+
+    [Fact]
+    public async Task A_burst_of_dropped_low_priority_writes_logs_one_warning_per_interval_with_the_count_and_examples()
+    {
+        var logger = new ListLogger();
+        var budget = Budget(perSecond: 1, burst: 1, lowWaitSeconds: 0.5, logger: logger);
+        await budget.AcquireAsync(ApiWritePriority.High, Ct);
+
+        for (var i = 0; i < 1000; i++)
+        {
+            await Assert.ThrowsAsync<ApiWriteBudgetException>(() => budget.AcquireAsync(ApiWritePriority.Low, $"team-a/app-{i}", Ct));
+        }
+
+        Assert.DoesNotContain(logger.Lines, line => line.Level >= LogLevel.Warning);
+        Assert.Equal(1000, logger.Lines.Count(line => line.Level == LogLevel.Debug && line.Message.Contains("team-a/app-", StringComparison.Ordinal)));
+
+        time.Advance(ApiWriteBudget.DropReportInterval);
+
+        var warning = Assert.Single(logger.Lines, line => line.Level >= LogLevel.Warning);
+        Assert.Contains("1000 low-priority", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("team-a/app-0", warning.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("team-a/app-999", warning.Message, StringComparison.Ordinal);
+
+        await budget.AcquireAsync(ApiWritePriority.High, Ct);
+        await Assert.ThrowsAsync<ApiWriteBudgetException>(() => budget.AcquireAsync(ApiWritePriority.Low, "team-b/late", Ct));
+        time.Advance(ApiWriteBudget.DropReportInterval);
+
+        var warnings = logger.Lines.Where(line => line.Level >= LogLevel.Warning).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.Contains("1 low-priority", warnings[1].Message, StringComparison.Ordinal);
+        Assert.Contains("team-b/late", warnings[1].Message, StringComparison.Ordinal);
+
+        time.Advance(ApiWriteBudget.DropReportInterval * 3);
+        Assert.Equal(2, logger.Lines.Count(line => line.Level >= LogLevel.Warning));
+    }
+
+    [Fact]
+    public async Task A_high_priority_write_refused_is_not_counted_as_a_dropped_courtesy_write()
+    {
+        var logger = new ListLogger();
+        var budget = Budget(perSecond: 1, burst: 1, highWaitSeconds: 0.5, logger: logger);
+        await budget.AcquireAsync(ApiWritePriority.High, Ct);
+        var refused = budget.AcquireAsync(ApiWritePriority.High, "team-a/teardown", Ct);
+        await SettleAsync();
+        time.Advance(TimeSpan.FromSeconds(0.6));
+
+        await Assert.ThrowsAsync<ApiWriteBudgetException>(() => refused.WaitAsync(Bound, Ct));
+        time.Advance(ApiWriteBudget.DropReportInterval);
+
+        Assert.DoesNotContain(logger.Lines, line => line.Message.Contains("low-priority", StringComparison.Ordinal));
+    }
+
+    private sealed class ListLogger : ILogger<ApiWriteBudget>
+    {
+        private readonly Lock gate = new();
+        private readonly List<(LogLevel Level, string Message)> lines = [];
+
+        public List<(LogLevel Level, string Message)> Lines
+        {
+            get
+            {
+                lock (gate)
+                {
+                    return [.. lines];
+                }
+            }
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (gate)
+            {
+                lines.Add((logLevel, formatter(state, exception)));
+            }
+        }
     }
 }

@@ -133,8 +133,8 @@ public sealed class ReaperClientTests : IAsyncLifetime
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(DeleteOutcome.Deleted, await teardown.WaitAsync(Bound, Ct));
 
-        var dropped = await Assert.ThrowsAsync<ApiWriteBudgetException>(() => status.WaitAsync(Bound, Ct));
-        Assert.Equal(ApiWritePriority.Low, dropped.Priority);
+        var dropped = await Assert.ThrowsAsync<ClusterWriteDroppedException>(() => status.WaitAsync(Bound, Ct));
+        Assert.Equal(ApiWritePriority.Low, Assert.IsType<ApiWriteBudgetException>(dropped.InnerException).Priority);
         var recording = cluster.RecordAsync(
             new ClusterEvent(ResourceKind.Deployment, "retail", "shop", shop.Deployment.Metadata.Uid, "IdleDetected", "idle", Warning: false, MayLag: true), Ct);
         await WaitingAsync(high: 0, low: 1);
@@ -142,8 +142,8 @@ public sealed class ReaperClientTests : IAsyncLifetime
         await WaitingAsync(high: 1, low: 1);
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(DeleteOutcome.Deleted, await secondTeardown.WaitAsync(Bound, Ct));
-        var eventDropped = await Assert.ThrowsAsync<ApiWriteBudgetException>(() => recording.WaitAsync(Bound, Ct));
-        Assert.Equal(ApiWritePriority.Low, eventDropped.Priority);
+        var eventDropped = await Assert.ThrowsAsync<ClusterWriteDroppedException>(() => recording.WaitAsync(Bound, Ct));
+        Assert.Equal(ApiWritePriority.Low, Assert.IsType<ApiWriteBudgetException>(eventDropped.InnerException).Priority);
         Assert.Equal(0, Writes("/deployments/shop"));
         Assert.Equal(0, Writes("/events"));
         Assert.Equal(2, Writes("/services/"));

@@ -489,11 +489,18 @@ public sealed partial class StatsCheckProcessor(
                     evaluation.TeardownDue ? $"teardown requested: {evaluation.Reason}" : evaluation.Reason),
                 cancellationToken).ConfigureAwait(false);
         }
+        catch (ClusterWriteDroppedException)
+        {
+            LogStatusDropped(check.Namespace, workload.Deployment);
+        }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
             LogStatusFailed(exception, check.Namespace, workload.Deployment);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "The status of {Namespace}/{Name} was not written this time: the API write budget dropped it")]
+    private partial void LogStatusDropped(string @namespace, string name);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the status of {Namespace}/{Name}")]
     private partial void LogStatusFailed(Exception exception, string @namespace, string name);
@@ -505,6 +512,10 @@ public sealed partial class StatsCheckProcessor(
             await events.RecordAsync(
                 new ClusterEvent(ResourceKind.Deployment, check.Namespace, check.Workload.Deployment, check.Workload.DeploymentUid, reason, text, warning, MayLag: true),
                 cancellationToken).ConfigureAwait(false);
+        }
+        catch (ClusterWriteDroppedException)
+        {
+            LogEventDropped(reason, check.Namespace, check.Workload.Deployment);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
@@ -572,6 +583,9 @@ public sealed partial class StatsCheckProcessor(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Teardown {TeardownId} requested for {Namespace}/{Name}, idle since {IdleSince}")]
     private partial void LogTeardownRequested(string @namespace, string name, string teardownId, DateTimeOffset idleSince);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "The {Reason} event on {Namespace}/{Name} was not recorded: the API write budget dropped it")]
+    private partial void LogEventDropped(string reason, string @namespace, string name);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the {Reason} event on {Namespace}/{Name}")]
     private partial void LogEventFailed(Exception exception, string reason, string @namespace, string name);

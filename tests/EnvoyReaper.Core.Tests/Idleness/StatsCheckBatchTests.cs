@@ -28,6 +28,8 @@ public sealed class StatsCheckBatchTests : IDisposable
     private readonly List<TeardownMessage> teardowns = [];
     private readonly List<ScheduledCheck> extraChecks = [];
     private readonly ListLogger<StatsCheckProcessor> logger = new();
+    private readonly IWorkloadStatusWriter statusWriter = Substitute.For<IWorkloadStatusWriter>();
+    private readonly IEventRecorder events = Substitute.For<IEventRecorder>();
     private readonly PodStatsCollector collector;
     private readonly StatsCheckProcessor processor;
 
@@ -36,7 +38,7 @@ public sealed class StatsCheckBatchTests : IDisposable
         store = new InterferingStore(memory);
         collector = new PodStatsCollector(statsReader, Options.Create(options));
         processor = new StatsCheckProcessor(collector, new IdlePolicy(options), store, new WorkloadStateCache(clock, Options.Create(options)), queue,
-            Substitute.For<IEventRecorder>(), Substitute.For<IWorkloadStatusWriter>(), clock, Options.Create(options), logger);
+            events, statusWriter, clock, Options.Create(options), logger);
         queue.EnqueueTeardownAsync(Arg.Do<TeardownMessage>(teardowns.Add), Arg.Any<TimeSpan>(), Arg.Any<CancellationToken>()).Returns(Task.CompletedTask);
         queue.EnqueueStatsChecksAsync(Arg.Do<IReadOnlyList<ScheduledCheck>>(extraChecks.AddRange), Arg.Any<CancellationToken>()).Returns(Task.CompletedTask);
         statsReader.ReadAsync(Arg.Any<StatsEndpoint>(), Arg.Any<CancellationToken>()).Returns(_ => Quiet());
@@ -72,6 +74,24 @@ public sealed class StatsCheckBatchTests : IDisposable
         Assert.Equal(1, memory.Transactions);
         Assert.Equal(20, memory.Writes);
         Assert.Equal(20, (await memory.ListAsync(CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task Status_writes_and_Events_the_write_budget_dropped_log_no_warning_per_workload()
+    {
+        statusWriter.WriteAsync(default!, default!, default, default, default!, default)
+            .ReturnsForAnyArgs<Task>(_ => throw new ClusterWriteDroppedException("dropped by the write budget"));
+        events.RecordAsync(default!, default).ReturnsForAnyArgs<Task>(_ => throw new ClusterWriteDroppedException("dropped by the write budget"));
+        await processor.ProcessAsync(Batch(20), "msg-1", CancellationToken.None);
+        clock.Advance(TimeSpan.FromMinutes(1));
+
+        var results = await processor.ProcessAsync(Batch(20), "msg-2", CancellationToken.None);
+
+        Assert.All(results, result => Assert.Equal(Verdict.Idle, result.Evaluation!.Verdict));
+        Assert.Equal(20, statusWriter.ReceivedCalls().Count());
+        Assert.Equal(20, events.ReceivedCalls().Count());
+        Assert.DoesNotContain(logger.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal));
+        Assert.Contains(logger.Lines, line => line.StartsWith("Debug", StringComparison.Ordinal) && line.Contains("team-a/web-3", StringComparison.Ordinal));
     }
 
     [Fact]

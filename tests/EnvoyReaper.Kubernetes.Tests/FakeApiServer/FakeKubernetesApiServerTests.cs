@@ -661,6 +661,69 @@ public sealed class FakeKubernetesApiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_paged_list_reads_each_object_a_bounded_number_of_times_not_everything_for_every_page()
+    {
+        foreach (var ns in new[] { "team-a", "team-b", "team-c" })
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                server.Seed(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = $"cm-{i:D3}", NamespaceProperty = ns, Labels = new Dictionary<string, string> { ["pick"] = i % 7 == 0 ? "yes" : "no" } } });
+            }
+        }
+
+        var before = server.ObjectsReadByLists;
+        var inTeamB = await ListAllAsync<V1ConfigMap>(async continueToken => await client.CoreV1.ListNamespacedConfigMapAsync("team-b", continueParameter: continueToken, limit: 10));
+        var namespaced = server.ObjectsReadByLists - before;
+        before = server.ObjectsReadByLists;
+        var picked = await ListAllAsync<V1ConfigMap>(async continueToken => await client.CoreV1.ListConfigMapForAllNamespacesAsync(continueParameter: continueToken, labelSelector: "pick=yes", limit: 10));
+        var selected = server.ObjectsReadByLists - before;
+
+        Assert.Equal(300, inTeamB.Count);
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => $"cm-{i:D3}"), inTeamB.Select(item => item.Metadata.Name));
+        Assert.InRange(namespaced, 300, 2 * 300);
+        Assert.Equal(3 * 43, picked.Count);
+        Assert.Equal(picked.Select(item => $"{item.Metadata.NamespaceProperty}/{item.Metadata.Name}").Order(StringComparer.Ordinal), picked.Select(item => $"{item.Metadata.NamespaceProperty}/{item.Metadata.Name}"));
+        Assert.InRange(selected, 900, 2 * 900);
+    }
+
+    [Fact]
+    public async Task A_selected_list_whose_last_matches_fill_a_page_ends_without_a_continue_token()
+    {
+        for (var i = 0; i < 12; i++)
+        {
+            server.Seed(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = $"cm-{i:D2}", NamespaceProperty = Ns, Labels = new Dictionary<string, string> { ["pick"] = i < 4 ? "yes" : "no" } } });
+        }
+
+        var first = await client.CoreV1.ListNamespacedConfigMapAsync(Ns, labelSelector: "pick=yes", limit: 2);
+        var second = await client.CoreV1.ListNamespacedConfigMapAsync(Ns, labelSelector: "pick=yes", limit: 2, continueParameter: first.Metadata.ContinueProperty);
+        var unselected = await client.CoreV1.ListNamespacedConfigMapAsync(Ns, limit: 5);
+
+        Assert.Equal(["cm-00", "cm-01"], first.Items.Select(item => item.Metadata.Name));
+        Assert.Null(first.Metadata.RemainingItemCount);
+        Assert.Equal(["cm-02", "cm-03"], second.Items.Select(item => item.Metadata.Name));
+        Assert.True(string.IsNullOrEmpty(second.Metadata.ContinueProperty));
+        Assert.Equal(7L, unselected.Metadata.RemainingItemCount);
+    }
+
+    private static async Task<List<T>> ListAllAsync<T>(Func<string?, Task<IItems<T>>> page)
+    {
+        var items = new List<T>();
+        string? continueToken = null;
+        for (var pages = 0; pages < 1000; pages++)
+        {
+            var list = await page(continueToken);
+            items.AddRange(list.Items);
+            continueToken = (list as IMetadata<V1ListMeta>)?.Metadata?.ContinueProperty;
+            if (string.IsNullOrEmpty(continueToken))
+            {
+                return items;
+            }
+        }
+
+        throw new InvalidOperationException("the list never ended");
+    }
+
+    [Fact]
     public async Task Cluster_wide_list_orders_by_namespace_then_name()
     {
         server.Seed(Deployment("b", "team-b"));

@@ -174,6 +174,9 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
     /// <summary>Makes every continue token issued so far answer 410 Gone, as after an etcd compaction.</summary>
     public void ExpireContinueTokens() => api.ExpireContinueTokens();
 
+    /// <summary>Stored objects the list requests looked at (matched against their selectors or served): the cost of paging.</summary>
+    public long ObjectsReadByLists => api.ObjectsReadByLists;
+
     /// <summary>
     /// Stores an object as if created through the API (uid, creationTimestamp, generation filled when absent; a fresh
     /// resourceVersion always), but keeping its status. Namespaced objects default to "default" and their namespace is
@@ -288,6 +291,7 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
             await Task.Delay(delay, context.RequestAborted).ConfigureAwait(false);
         }
 
+        var handlingStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var mediaType = MediaTypeHeaderValue.TryParse(request.ContentType, out var parsed) ? parsed.MediaType?.ToLowerInvariant() : null;
         var response = faults.TakeFailure(request.Method, path) is { } failure
             ? new ApiResponse(failure.StatusCode, failure.Status, RetryAfter: failure.RetryAfter)
@@ -301,11 +305,12 @@ public sealed partial class FakeKubernetesApiServer : IAsyncDisposable
         var content = Encoding.UTF8.GetBytes(response.Body.ToJsonString(WireFormat));
         var compressed = content.Length > GzipThresholdBytes && AcceptsGzip(request.Headers.AcceptEncoding);
         var payload = compressed ? Gzip(content) : content;
+        var handlingTime = System.Diagnostics.Stopwatch.GetElapsedTime(handlingStart);
 
         // Recorded before the response is written, so a test that has its answer also sees the record.
         lock (recordingGate)
         {
-            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body) { ResponseBytes = payload.Length, ContentBytes = content.Length, Compressed = compressed });
+            requests.Add(new RecordedRequest(request.Method, path, request.QueryString.Value?.TrimStart('?') ?? "", request.ContentType, response.StatusCode, body) { ResponseBytes = payload.Length, ContentBytes = content.Length, Compressed = compressed, HandlingTime = handlingTime });
             responseBytes += payload.Length;
             if (response.Persisted)
             {

@@ -34,6 +34,7 @@ internal sealed partial class KubernetesApi
     private readonly List<RecordedDeletion> deletions = [];
     private readonly TimeProvider timeProvider;
     private int continueEpoch;
+    private long objectsReadByLists;
 
     private enum UpdateMode
     {
@@ -59,6 +60,18 @@ internal sealed partial class KubernetesApi
             lock (gate)
             {
                 return deletions.ToArray();
+            }
+        }
+    }
+
+    /// <summary>Stored objects the list requests looked at (matched against their selectors or served): the cost of paging.</summary>
+    public long ObjectsReadByLists
+    {
+        get
+        {
+            lock (gate)
+            {
+                return objectsReadByLists;
             }
         }
     }
@@ -324,19 +337,46 @@ internal sealed partial class KubernetesApi
             listResourceVersion = token.ResourceVersion;
         }
 
-        var matching = store.Enumerate(type, route.Namespace)
-            .Where(obj => after is null || ObjectKey.Of(obj).CompareTo(after.Value) > 0)
-            .Where(obj => labelSelector.Matches(Metadata.Labels(obj)) && fieldSelector.Matches(obj))
-            .ToList();
-        var page = limit > 0 ? matching.Take(limit).ToList() : matching;
-        var remaining = matching.Count - page.Count;
+        // From where the last page ended: the page, then (for its continue token) whether anything after it matches,
+        // and without selectors how many objects remain. No object before the page is read again.
+        var unselected = labelSelector.IsEmpty && fieldSelector.IsEmpty;
+        bool Matches(JsonObject obj)
+        {
+            objectsReadByLists++;
+            return unselected || (labelSelector.Matches(Metadata.Labels(obj)) && fieldSelector.Matches(obj));
+        }
+
+        var range = store.After(type, route.Namespace, after);
+        var page = new List<JsonObject>();
+        var next = 0;
+        for (; next < range.Count && (limit == 0 || page.Count < limit); next++)
+        {
+            if (Matches(range[next]))
+            {
+                page.Add(range[next]);
+            }
+        }
+
+        var remaining = 0;
+        if (unselected)
+        {
+            remaining = range.Count - next;
+        }
+        else
+        {
+            // Reads on only to the next match: the next page starts from the same place, so each object is read at most twice.
+            for (; next < range.Count && remaining == 0; next++)
+            {
+                remaining = Matches(range[next]) ? 1 : 0;
+            }
+        }
 
         var listMetadata = new JsonObject { ["resourceVersion"] = ApiStatus.Format(listResourceVersion) };
         if (remaining > 0)
         {
             var last = ObjectKey.Of(page[^1]);
             listMetadata["continue"] = new ContinueToken(listResourceVersion, last.Namespace, last.Name, continueEpoch).Encode();
-            if (labelSelector.IsEmpty && fieldSelector.IsEmpty)
+            if (unselected)
             {
                 listMetadata["remainingItemCount"] = remaining;
             }

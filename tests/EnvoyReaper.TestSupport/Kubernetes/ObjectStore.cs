@@ -21,6 +21,9 @@ internal sealed class ObjectStore
     private readonly Dictionary<ResourceType, SortedDictionary<ObjectKey, JsonObject>> objectsByType =
         ResourceTypeRegistry.All.ToDictionary(type => type, _ => new SortedDictionary<ObjectKey, JsonObject>());
 
+    /// <summary>The keys of a type in order, kept until a key is added or removed: what lets a page start where the last one ended.</summary>
+    private readonly Dictionary<ResourceType, ObjectKey[]> sortedKeys = [];
+
     // Starts above zero so that no issued resourceVersion is "0", which clients read as "any version".
     private long lastResourceVersion = 1000;
 
@@ -32,17 +35,100 @@ internal sealed class ObjectStore
         objectsByType[type].GetValueOrDefault(new ObjectKey(type.Namespaced ? ns ?? "" : "", name));
 
     /// <summary>Objects of a type in key order; all namespaces when <paramref name="ns"/> is null.</summary>
-    public IEnumerable<JsonObject> Enumerate(ResourceType type, string? ns) =>
-        objectsByType[type]
-            .Where(pair => ns is null || !type.Namespaced || pair.Key.Namespace == ns)
-            .Select(pair => pair.Value);
+    public IEnumerable<JsonObject> Enumerate(ResourceType type, string? ns) => After(type, ns, after: null);
+
+    /// <summary>
+    /// Objects of a type in key order after <paramref name="after"/> (from the first when null), in <paramref name="ns"/>
+    /// or all namespaces when null; found by binary search, so a page costs its own objects, not those before it.
+    /// </summary>
+    public ObjectRange After(ResourceType type, string? ns, ObjectKey? after)
+    {
+        var keys = SortedKeys(type);
+        var scope = type.Namespaced ? ns : null;
+        var start = scope is null ? 0 : FirstIndex(keys, key => string.CompareOrdinal(key.Namespace, scope) >= 0);
+        if (after is { } last)
+        {
+            start = Math.Max(start, FirstIndex(keys, key => key.CompareTo(last) > 0));
+        }
+
+        var end = scope is null ? keys.Length : FirstIndex(keys, key => string.CompareOrdinal(key.Namespace, scope) > 0);
+        return new ObjectRange(objectsByType[type], keys, start, Math.Max(start, end));
+    }
+
+    private ObjectKey[] SortedKeys(ResourceType type)
+    {
+        if (!sortedKeys.TryGetValue(type, out var keys))
+        {
+            keys = [.. objectsByType[type].Keys];
+            sortedKeys[type] = keys;
+        }
+
+        return keys;
+    }
+
+    /// <summary>The first index whose key satisfies <paramref name="atOrAfter"/>, which holds from some index to the end.</summary>
+    private static int FirstIndex(ObjectKey[] keys, Func<ObjectKey, bool> atOrAfter)
+    {
+        int low = 0, high = keys.Length;
+        while (low < high)
+        {
+            var middle = low + ((high - low) / 2);
+            if (atOrAfter(keys[middle]))
+            {
+                high = middle;
+            }
+            else
+            {
+                low = middle + 1;
+            }
+        }
+
+        return low;
+    }
 
     public IEnumerable<(ResourceType Type, JsonObject Object)> EnumerateAll() =>
         objectsByType.SelectMany(pair => pair.Value.Values.Select(obj => (pair.Key, obj)));
 
-    public void Put(ResourceType type, JsonObject obj) => objectsByType[type][ObjectKey.Of(obj)] = obj;
+    public void Put(ResourceType type, JsonObject obj)
+    {
+        var objects = objectsByType[type];
+        var key = ObjectKey.Of(obj);
+        if (!objects.ContainsKey(key))
+        {
+            sortedKeys.Remove(type);
+        }
 
-    public bool Remove(ResourceType type, JsonObject obj) => objectsByType[type].Remove(ObjectKey.Of(obj));
+        objects[key] = obj;
+    }
+
+    public bool Remove(ResourceType type, JsonObject obj)
+    {
+        if (!objectsByType[type].Remove(ObjectKey.Of(obj)))
+        {
+            return false;
+        }
+
+        sortedKeys.Remove(type);
+        return true;
+    }
+}
+
+/// <summary>A run of consecutive objects of one type in key order, read from the store as they are indexed.</summary>
+internal sealed class ObjectRange(SortedDictionary<ObjectKey, JsonObject> objects, ObjectKey[] keys, int start, int end) : IReadOnlyList<JsonObject>
+{
+    public int Count => end - start;
+
+    public JsonObject this[int index] => objects[keys[start + index]];
+
+    public IEnumerator<JsonObject> GetEnumerator()
+    {
+        for (var index = start; index < end; index++)
+        {
+            yield return objects[keys[index]];
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
 /// <summary>Reading and writing <c>metadata</c> members of stored JSON objects.</summary>

@@ -12,6 +12,9 @@ public sealed record RecordedRequest(string Method, string Path, string Query, s
     /// <summary>The bytes of the response's JSON before any content encoding.</summary>
     public long ContentBytes { get; init; }
 
+    /// <summary>The fake's own time for the request: the API's work, serialising and compressing the answer (not the network).</summary>
+    public TimeSpan HandlingTime { get; init; }
+
     /// <summary>Sent with Content-Encoding: gzip (the client accepted it and the body was over the API server's threshold).</summary>
     public bool Compressed { get; init; }
 }
