@@ -39,6 +39,7 @@ internal sealed class PodListReader(k8s.Kubernetes client)
         }
 
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.BaseUri, $"api/v1/namespaces/{Uri.EscapeDataString(@namespace)}/pods?{query}"));
+        request.Headers.Accept.Add(new System.Net.Http.Headers.MediaTypeWithQualityHeaderValue("application/json"));
         if (client.Credentials is { } credentials)
         {
             await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);

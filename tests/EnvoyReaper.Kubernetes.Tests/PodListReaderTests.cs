@@ -99,6 +99,25 @@ public sealed class PodListReaderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_API_server_behind_a_path_prefix_is_listed_under_that_prefix_as_the_typed_client_does()
+    {
+        server.SeedWorkload(Namespace, "shop", ["10.1.0.1", "10.1.0.2"]);
+        var configuration = server.ClientConfiguration();
+        configuration.Host = configuration.Host!.TrimEnd('/') + "/k8s/clusters/c-1"; // as Rancher's proxy serves a cluster
+        var proxy = new PathPrefixProxy("/k8s/clusters/c-1");
+        var client = new k8s.Kubernetes(configuration, proxy);
+        clients.Add(client);
+        var cluster = new KubernetesCluster(client, Options.Create(new ReaperOptions { PodListPageSize = 1 }), TimeProvider.System);
+
+        var pods = await ToListAsync(cluster.ListPodsAsync(Namespace, null, Ct));
+        var typed = await client.CoreV1.ListNamespacedPodAsync(Namespace, cancellationToken: Ct);
+
+        Assert.Equal(typed.Items.Select(pod => pod.Status.PodIP).Order(StringComparer.Ordinal), pods.Select(pod => pod.Ip).Order(StringComparer.Ordinal));
+        Assert.Equal(["10.1.0.1", "10.1.0.2"], pods.Select(pod => pod.Ip).Order(StringComparer.Ordinal));
+        Assert.Empty(proxy.Unprefixed);
+    }
+
+    [Fact]
     public async Task A_Forbidden_Status_is_an_HttpOperationException_carrying_the_Status_body()
     {
         server.SeedWorkload(Namespace, "shop", ["10.1.0.1"]);
@@ -289,6 +308,25 @@ public sealed class PodListReaderTests : IAsyncLifetime
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             Requests.Add(new SeenRequest(request.RequestUri!.Query, request.Headers.Authorization?.ToString()));
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    /// <summary>A proxy that serves the API server under a path prefix: a request without it is 404 and recorded.</summary>
+    private sealed class PathPrefixProxy(string prefix) : DelegatingHandler
+    {
+        public List<string> Unprefixed { get; } = [];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var uri = request.RequestUri!;
+            if (!uri.AbsolutePath.StartsWith(prefix + "/", StringComparison.Ordinal))
+            {
+                Unprefixed.Add(uri.AbsolutePath);
+                return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.NotFound) { RequestMessage = request });
+            }
+
+            request.RequestUri = new UriBuilder(uri) { Path = uri.AbsolutePath[prefix.Length..] }.Uri;
             return base.SendAsync(request, cancellationToken);
         }
     }
