@@ -109,7 +109,7 @@ public sealed class WakeTests : IAsyncLifetime
     private void AssertUnparked()
     {
         var service = ServiceObject();
-        Assert.Equal("pr-7", service["spec"]!["selector"]!["app"]!.GetValue<string>());
+        Assert.Equal("pr-7", service["spec"]!["selector"]?["app"]?.GetValue<string>());
         Assert.Null(service["metadata"]!["labels"]?[ParkingContract.ParkedLabel]);
         Assert.DoesNotContain((service["metadata"]!["annotations"] as JsonObject ?? []).Select(pair => pair.Key), key => key.StartsWith("envoy-reaper/parked", StringComparison.Ordinal) || key == ParkingContract.WakerPortsAnnotation);
         Assert.Null(ParkedSlice());
@@ -393,4 +393,118 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Equal(2, host.Api.Requests.Count(request => request.Path.Contains("/endpointslices", StringComparison.Ordinal)));
         Assert.Equal(0, await host.DeliverParksAsync()); // nothing changed: nothing asked for
     }
+
+    // ---------------------------------------------------------------- Adversarial: parking never cuts a live workload off
+
+    /// <summary>The teardown and its park request, without the Park function running yet (the window between them).</summary>
+    private async Task<string> TearDownWithoutParkingAsync()
+    {
+        for (var i = 0; i < 13; i++)
+        {
+            await host.RunTimerAsync();
+            await host.DeliverStatsChecksAsync();
+            await host.DeliverTeardownsAsync();
+            host.Advance(TimeSpan.FromMinutes(1), envoys);
+        }
+
+        var park = Assert.Single(await AzuriteStorage.PeekRawAsync(QueueNames.Park));
+        return System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(park.Body.ToString()));
+    }
+
+    private Task SendParkAsync(string body, string messageId = "p-again") =>
+        host.Create<Park>().Run(ReaperTestHost.Delivery(messageId, body), CancellationToken.None);
+
+    private Task PatchServiceAsync(string mergePatch) =>
+        new k8s.Kubernetes(host.Api.ClientConfiguration()).CoreV1.PatchNamespacedServiceAsync(new V1Patch(mergePatch, V1Patch.PatchType.MergePatch), Service, Namespace);
+
+    private void AssertNotParked(string app)
+    {
+        var service = ServiceObject();
+        Assert.Equal(app, service["spec"]!["selector"]?["app"]?.GetValue<string>());
+        Assert.Null(service["metadata"]!["labels"]?[ParkingContract.ParkedLabel]);
+        Assert.Null(ParkedSlice());
+    }
+
+    [Fact]
+    public async Task Parking_leaves_a_Service_whose_selector_a_person_changed_after_the_teardown_as_it_is()
+    {
+        Seed("scale-to-zero");
+        await TearDownWithoutParkingAsync();
+        await PatchServiceAsync("""{"spec":{"selector":{"app":"pr-7-v2"}}}""");
+
+        Assert.Equal(1, await host.DeliverParksAsync());
+
+        AssertNotParked("pr-7-v2");
+    }
+
+    [Fact]
+    public async Task Parking_leaves_a_Service_that_now_also_selects_another_Deployments_pods_as_it_is()
+    {
+        Seed("delete");
+        await TearDownWithoutParkingAsync();
+        var canaryLabels = new Dictionary<string, string> { ["app"] = "pr-7", ["track"] = "canary" };
+        host.Api.Seed(new V1Deployment
+        {
+            ApiVersion = "apps/v1",
+            Kind = "Deployment",
+            Metadata = new V1ObjectMeta { Name = "pr-7-canary", NamespaceProperty = Namespace, Labels = canaryLabels },
+            Spec = new V1DeploymentSpec
+            {
+                Replicas = 1,
+                Selector = new V1LabelSelector { MatchLabels = canaryLabels },
+                Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = canaryLabels }, Spec = new V1PodSpec { Containers = [new V1Container { Name = "app", Image = "app:2" }] } },
+            },
+        });
+
+        Assert.Equal(1, await host.DeliverParksAsync());
+
+        AssertNotParked("pr-7");
+    }
+
+    [Fact]
+    public async Task A_park_message_delivered_again_after_the_wake_does_not_park_the_Service_again()
+    {
+        // At-least-once delivery: the teardown's park request comes back after the wake, and a person has deleted the
+        // Deployment since. Parking again would have the next request resurrect what the person deleted.
+        Seed("delete");
+        var park = await TearDownWithoutParkingAsync();
+        Assert.Equal(1, await host.DeliverParksAsync());
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+        AssertUnparked();
+        await new k8s.Kubernetes(host.Api.ClientConfiguration()).AppsV1.DeleteNamespacedDeploymentAsync("pr-7", Namespace);
+
+        await SendParkAsync(park);
+
+        AssertNotParked("pr-7");
+    }
+
+    [Fact]
+    public async Task A_park_message_of_an_older_teardown_does_not_replace_the_snapshot_of_the_newer_parking()
+    {
+        Seed("scale-to-zero");
+        var older = await TearDownWithoutParkingAsync();
+        Assert.Equal(1, await host.DeliverParksAsync());
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+        AssertUnparked();
+
+        // A newer teardown of the same Deployment: its snapshot and its parking.
+        var olderPark = System.Text.Json.JsonSerializer.Deserialize<ParkMessage>(older, ReaperJson.Options)!;
+        var snapshots = host.Services.GetRequiredService<Teardown.ISnapshotStore>();
+        var olderSnapshot = (await snapshots.GetAsync(olderPark.Snapshot, CancellationToken.None))!;
+        var newerName = Teardown.WorkloadSnapshot.NameFor(Namespace, "pr-7", olderSnapshot.DeploymentUid, host.Time.GetUtcNow());
+        await snapshots.SaveOnceAsync(newerName, olderSnapshot with { TakenAt = host.Time.GetUtcNow() }, CancellationToken.None);
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.AppsV1.PatchNamespacedDeploymentScaleAsync(new V1Patch("""{"spec":{"replicas":0}}""", V1Patch.PatchType.MergePatch), "pr-7", Namespace);
+        await SendParkAsync(ReaperJson.Serialize(olderPark with { Id = "newer", Snapshot = newerName }), "p-newer");
+        Assert.Equal(newerName, ServiceObject()["metadata"]!["annotations"]![ParkingContract.SnapshotAnnotation]!.GetValue<string>());
+
+        await SendParkAsync(older);
+
+        Assert.Equal(newerName, ServiceObject()["metadata"]!["annotations"]![ParkingContract.SnapshotAnnotation]!.GetValue<string>());
+    }
+
 }

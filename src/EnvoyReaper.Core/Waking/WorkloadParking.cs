@@ -25,8 +25,10 @@ public sealed record ParkedService(string Deployment, string Action, string Snap
 /// EndpointSlice no longer points at the waker's ready pods.
 /// </remarks>
 public sealed partial class WorkloadParking(
+    IClusterReader reader,
     IClusterWriter writer,
     IParkingCluster cluster,
+    IWakeStore wakes,
     IWakerPortStore ports,
     ISnapshotStore snapshots,
     IParkQueue parkQueue,
@@ -109,10 +111,14 @@ public sealed partial class WorkloadParking(
                 : null;
     }
 
-    /// <summary>Parks each Service; a Service parked already keeps the selector it saved then. Returns what it did, per Service.</summary>
-    public async Task<IReadOnlyList<string>> ParkAsync(
-        string @namespace, string deployment, string action, string snapshot, bool hold, IReadOnlyList<ClusterObject> services, IReadOnlyList<ClusterObject> ingresses,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Parks each Service; a Service parked already keeps the selector it saved then. One that is not parked is parked only
+    /// while its selector is still the one the teardown's snapshot holds (checked again under its resourceVersion): a
+    /// selector changed since belongs to someone else. Returns what it did, per Service.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> ParkAsync(
+        string @namespace, string deployment, string action, string snapshot, bool hold, IReadOnlyList<(ClusterObject Live, JsonNode? SnapshotSelector)> services,
+        IReadOnlyList<ClusterObject> ingresses, CancellationToken cancellationToken)
     {
         var hosts = ingresses
             .SelectMany(ingress => ingress.Manifest["spec"]?["rules"] as JsonArray ?? [])
@@ -122,7 +128,7 @@ public sealed partial class WorkloadParking(
             .ToList();
         var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
         var done = new List<string>();
-        foreach (var service in services)
+        foreach (var (service, snapshotSelector) in services)
         {
             var servicePorts = (service.Manifest["spec"]?["ports"] as JsonArray ?? []).OfType<JsonObject>().ToList();
             var allocated = await ports.AllocateAsync(Owner(@namespace, service.Name), servicePorts.Count, options.Value.PortRangeStart, options.Value.PortRangeEnd, cancellationToken).ConfigureAwait(false);
@@ -139,8 +145,17 @@ public sealed partial class WorkloadParking(
                 [ParkingContract.WakerPortsAnnotation] = JsonSerializer.Serialize(parkedPorts, ReaperJson.Options),
                 [ParkingContract.HostsAnnotation] = JsonSerializer.Serialize(hosts, ReaperJson.Options),
             };
+            string? left = null;
             await PatchWithRetryAsync(@namespace, service.Name, current =>
             {
+                left = !IsParked(current) && !JsonNode.DeepEquals(current.Manifest["spec"]?["selector"], snapshotSelector)
+                    ? $"Service {service.Name} left as it is: its selector changed since the teardown"
+                    : null;
+                if (left is not null)
+                {
+                    return null;
+                }
+
                 var patch = new JsonObject
                 {
                     ["metadata"] = new JsonObject
@@ -164,6 +179,12 @@ public sealed partial class WorkloadParking(
 
                 return patch;
             }, cancellationToken).ConfigureAwait(false);
+            if (left is not null)
+            {
+                await ports.ReleaseAsync(Owner(@namespace, service.Name), cancellationToken).ConfigureAwait(false);
+                done.Add(left);
+                continue;
+            }
 
             var sliceAnnotations = new JsonObject
             {
@@ -292,6 +313,13 @@ public sealed partial class WorkloadParking(
             return Logged(message, $"snapshot {message.Snapshot} of {message.Namespace}/{message.Deployment} does not exist: nothing parked");
         }
 
+        // A message delivered again, or one of an older teardown, must not park what a later wake or teardown settled.
+        var latest = (await snapshots.ListAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false)).LastOrDefault();
+        if (latest != message.Snapshot)
+        {
+            return Logged(message, $"snapshot {message.Snapshot} is not the latest teardown of {message.Namespace}/{message.Deployment} ({latest ?? "none"}): nothing parked");
+        }
+
         var deployment = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
         var tornDown = snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
             ? deployment is not null && deployment.Uid == snapshot.DeploymentUid && deployment.Manifest["spec"]?["replicas"]?.GetValue<int>() == 0
@@ -301,20 +329,40 @@ public sealed partial class WorkloadParking(
             return Logged(message, $"Deployment {message.Deployment} runs again since snapshot {message.Snapshot}: nothing parked");
         }
 
-        var services = new List<ClusterObject>();
+        var services = new List<(ClusterObject, JsonNode?)>();
+        var left = new List<string>();
+        NamespaceWorkloads? others = null;
         foreach (var item in snapshot.Objects.Where(item => item["kind"]?.GetValue<string>() == "Service"))
         {
             var name = item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
             var live = await writer.GetObjectAsync(ResourceKind.Service, message.Namespace, name, cancellationToken).ConfigureAwait(false);
-            if (live is not null && live.Uid == item["metadata"]?["uid"]?.GetValue<string>())
+            if (live is null || live.Uid != item["metadata"]?["uid"]?.GetValue<string>())
             {
-                services.Add(live);
+                continue;
             }
+
+            if (await wakes.GetAsync(message.Namespace, name, cancellationToken).ConfigureAwait(false) is { Record: { Phase: WakePhase.Woken } wake } && wake.Snapshot == message.Snapshot)
+            {
+                left.Add($"Service {name} left as it is: this parking was woken already ({wake.UpdatedAt:u})");
+                continue;
+            }
+
+            if (!IsParked(live))
+            {
+                others ??= await NamespaceWorkloadsAsync(message.Namespace, cancellationToken).ConfigureAwait(false);
+                if (others.ServedBesides(live, message.Deployment) is { } elsewhere)
+                {
+                    left.Add($"Service {name} left as it is: it also selects {elsewhere}");
+                    continue;
+                }
+            }
+
+            services.Add((live, item["spec"]?["selector"]));
         }
 
         if (services.Count == 0)
         {
-            return Logged(message, $"no Service of snapshot {message.Snapshot} exists any more: nothing parked");
+            return Logged(message, left.Count > 0 ? string.Join("; ", left) + ": nothing parked" : $"no Service of snapshot {message.Snapshot} exists any more: nothing parked");
         }
 
         var ingresses = snapshot.Objects
@@ -322,7 +370,47 @@ public sealed partial class WorkloadParking(
             .Select(item => new ClusterObject(ResourceKind.Ingress, message.Namespace, item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, string.Empty, string.Empty, item))
             .ToList();
         var parked = await ParkAsync(message.Namespace, message.Deployment, snapshot.Action, message.Snapshot, message.Hold, services, ingresses, cancellationToken).ConfigureAwait(false);
-        return string.Join("; ", parked);
+        return string.Join("; ", parked.Concat(left));
+    }
+
+    /// <summary>The namespace's Deployments and pods, to tell whether a Service now serves more than the torn-down Deployment.</summary>
+    private async Task<NamespaceWorkloads> NamespaceWorkloadsAsync(string @namespace, CancellationToken cancellationToken)
+    {
+        var deployments = new List<DeploymentInfo>();
+        await foreach (var deployment in reader.ListDeploymentsAsync(@namespace, null, cancellationToken).ConfigureAwait(false))
+        {
+            deployments.Add(deployment);
+        }
+
+        var pods = new List<PodInfo>();
+        await foreach (var pod in reader.ListPodsAsync(@namespace, null, cancellationToken).ConfigureAwait(false))
+        {
+            pods.Add(pod);
+        }
+
+        return new(deployments, pods);
+    }
+
+    private sealed record NamespaceWorkloads(IReadOnlyList<DeploymentInfo> Deployments, IReadOnlyList<PodInfo> Pods)
+    {
+        /// <summary>What the Service selects besides the torn-down Deployment's pods (another Deployment, pods of no Deployment of that name); null when nothing.</summary>
+        public string? ServedBesides(ClusterObject service, string deployment)
+        {
+            if (service.Manifest["spec"]?["selector"] is not JsonObject { Count: > 0 } selectorNode)
+            {
+                return null;
+            }
+
+            var selector = LabelSelector.FromLabels(selectorNode.ToDictionary(pair => pair.Key, pair => pair.Value?.GetValue<string>() ?? string.Empty));
+            var others = Deployments.Where(other => other.Name != deployment && selector.Matches(other.TemplateLabels)).Select(other => $"Deployment {other.Name}").ToList();
+            var pods = Pods.Count(pod => selector.Matches(pod.Labels) && pod.OwnerDeploymentName != deployment);
+            if (pods > 0)
+            {
+                others.Add($"{pods} pod(s) not of Deployment {deployment}");
+            }
+
+            return others.Count > 0 ? string.Join(", ", others) : null;
+        }
     }
 
     private string Logged(ParkMessage message, string detail)
