@@ -462,6 +462,22 @@ public sealed class WakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Unparking_keeps_a_selector_a_person_set_on_the_parked_Service_since()
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        AssertParked();
+        await PatchServiceAsync("""{"spec":{"selector":{"app":"pr-7-v2"}}}""");
+
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+
+        AssertNotParked("pr-7-v2");
+        Assert.DoesNotContain((ServiceObject()["metadata"]!["annotations"] as JsonObject ?? []).Select(pair => pair.Key), key => key.StartsWith("envoy-reaper/parked", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_park_message_delivered_again_after_the_wake_does_not_park_the_Service_again()
     {
         // At-least-once delivery: the teardown's park request comes back after the wake, and a person has deleted the

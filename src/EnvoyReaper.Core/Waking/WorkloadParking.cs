@@ -210,9 +210,10 @@ public sealed partial class WorkloadParking(
         // to its pods only, never to a waker endpoint still listed next to them.
         await PatchWithRetryAsync(@namespace, service, current =>
         {
+            // Only onto the Service as parking left it, without a selector: one a person set since is theirs and stays.
             var saved = current.Manifest["metadata"]?["annotations"]?[ParkingContract.SelectorAnnotation]?.GetValue<string>();
             if (!IsParked(current) || (saved is null ? null : JsonNode.Parse(saved) as JsonObject) is not { Count: > 0 } selector
-                || JsonNode.DeepEquals(current.Manifest["spec"]?["selector"], selector))
+                || current.Manifest["spec"]?["selector"] is JsonObject { Count: > 0 })
             {
                 return null;
             }
