@@ -292,20 +292,17 @@ public sealed class WakeTests : IAsyncLifetime
     [Fact]
     public async Task A_refused_restore_leaves_the_workload_parked_with_a_WakeFailed_Event()
     {
-        Seed("delete");
-        var original = host.Api.Get("apps", "v1", "deployments", Namespace, "pr-7")!;
+        // Scaled to zero, then deleted by a person: there is nothing to scale back, and nothing runs to unpark onto.
+        Seed("scale-to-zero");
         await ReapAsync();
-        var byHand = original.DeepClone().AsObject();
-        byHand["metadata"]!.AsObject().Remove("uid");
-        byHand["metadata"]!.AsObject().Remove("resourceVersion");
-        host.Api.SeedJson("apps", "v1", "deployments", byHand); // not the snapshot's: the restore must refuse it
+        await new k8s.Kubernetes(host.Api.ClientConfiguration()).AppsV1.DeleteNamespacedDeploymentAsync("pr-7", Namespace);
 
         await SendWakeAsync();
 
         AssertParked();
         var failed = Assert.Single(Events("WakeFailed"));
         Assert.Equal("Warning", failed["type"]!.GetValue<string>());
-        Assert.Contains("not created from snapshot", failed["message"]!.GetValue<string>());
+        Assert.Contains("no longer exists", failed["message"]!.GetValue<string>());
         Assert.Contains("stays parked", failed["message"]!.GetValue<string>());
     }
 
@@ -478,6 +475,29 @@ public sealed class WakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Deployment_recreated_by_hand_while_parked_is_not_restored_over_and_gets_its_Service_back_once_available()
+    {
+        Seed("delete");
+        var original = host.Api.Get("apps", "v1", "deployments", Namespace, "pr-7")!;
+        await ReapAsync();
+        var byHand = original.DeepClone().AsObject();
+        byHand["metadata"]!.AsObject().Remove("uid");
+        byHand["metadata"]!.AsObject().Remove("resourceVersion");
+        byHand["spec"]!["template"]!["spec"]!["containers"]![0]!["image"] = "app:by-hand";
+        var recreatedUid = host.Api.SeedJson("apps", "v1", "deployments", byHand)["metadata"]!["uid"]!.GetValue<string>();
+
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+
+        var live = host.Api.Get<V1Deployment>(Namespace, "pr-7")!;
+        Assert.Equal(recreatedUid, live.Metadata.Uid);
+        Assert.Equal("app:by-hand", live.Spec.Template.Spec.Containers[0].Image);
+        AssertUnparked();
+        Assert.Empty(Events("WakeFailed"));
+    }
+
+    [Fact]
     public async Task A_park_message_delivered_again_after_the_wake_does_not_park_the_Service_again()
     {
         // At-least-once delivery: the teardown's park request comes back after the wake, and a person has deleted the
@@ -523,4 +543,26 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Equal(newerName, ServiceObject()["metadata"]!["annotations"]![ParkingContract.SnapshotAnnotation]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task A_wake_retried_after_the_restore_failed_part_way_restores_the_workload()
+    {
+        // The record that deduplicates wakes is written before the restore: the queue's retry of that very message must
+        // not be taken for a second wake and left waiting on a restore that never happened.
+        Seed("delete");
+        await ReapAsync();
+        host.Api.FailNext("POST", "/apis/apps/v1/namespaces/previews/deployments", 500, "InternalError");
+
+        await Assert.ThrowsAnyAsync<Exception>(() => SendWakeAsync());
+        Assert.False(host.Api.Exists<V1Deployment>(Namespace, "pr-7"));
+        await SendWakeAsync(); // the queue delivers the same message again
+
+        Assert.True(host.Api.Exists<V1Deployment>(Namespace, "pr-7"));
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        for (var check = 0; check < 3 && ParkedSlice() is not null; check++)
+        {
+            Assert.NotNull(await host.DeliverNextWakeAsync());
+        }
+
+        AssertUnparked();
+    }
 }
