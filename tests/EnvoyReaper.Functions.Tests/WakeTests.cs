@@ -565,4 +565,21 @@ public sealed class WakeTests : IAsyncLifetime
 
         AssertUnparked();
     }
+
+    [Fact]
+    public async Task A_Deployment_scaled_up_by_a_person_while_Park_runs_gets_its_Service_back()
+    {
+        Seed("scale-to-zero");
+        await TearDownWithoutParkingAsync();
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        // After Park found the Deployment at zero, before its write of the Service.
+        host.Api.BeforeNext("PATCH", "/services/" + Service, () =>
+            client.AppsV1.PatchNamespacedDeploymentScaleAsync(new V1Patch("""{"spec":{"replicas":1}}""", V1Patch.PatchType.MergePatch), "pr-7", Namespace));
+
+        Assert.Equal(1, await host.DeliverParksAsync());
+
+        Assert.Equal(1, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        AssertUnparked();
+        Assert.Equal(0, await WakerPortRowsAsync());
+    }
 }

@@ -321,11 +321,7 @@ public sealed partial class WorkloadParking(
             return Logged(message, $"snapshot {message.Snapshot} is not the latest teardown of {message.Namespace}/{message.Deployment} ({latest ?? "none"}): nothing parked");
         }
 
-        var deployment = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
-        var tornDown = snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
-            ? deployment is not null && deployment.Uid == snapshot.DeploymentUid && deployment.Manifest["spec"]?["replicas"]?.GetValue<int>() == 0
-            : deployment is null;
-        if (!tornDown)
+        if (!await TornDownAsync(message, snapshot, cancellationToken).ConfigureAwait(false))
         {
             return Logged(message, $"Deployment {message.Deployment} runs again since snapshot {message.Snapshot}: nothing parked");
         }
@@ -371,7 +367,27 @@ public sealed partial class WorkloadParking(
             .Select(item => new ClusterObject(ResourceKind.Ingress, message.Namespace, item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, string.Empty, string.Empty, item))
             .ToList();
         var parked = await ParkAsync(message.Namespace, message.Deployment, snapshot.Action, message.Snapshot, message.Hold, services, ingresses, cancellationToken).ConfigureAwait(false);
+
+        // Someone may have scaled up or recreated the Deployment between the look above and the writes: give it its Services back.
+        if (!await TornDownAsync(message, snapshot, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var (service, _) in services)
+            {
+                await UnparkAsync(message.Namespace, service.Name, cancellationToken).ConfigureAwait(false);
+            }
+
+            return Logged(message, $"Deployment {message.Deployment} ran again while it was being parked: its Services were unparked");
+        }
+
         return string.Join("; ", parked.Concat(left));
+    }
+
+    private async Task<bool> TornDownAsync(ParkMessage message, WorkloadSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        var deployment = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        return snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
+            ? deployment is not null && deployment.Uid == snapshot.DeploymentUid && deployment.Manifest["spec"]?["replicas"]?.GetValue<int>() == 0
+            : deployment is null;
     }
 
     /// <summary>The namespace's Deployments and pods, to tell whether a Service now serves more than the torn-down Deployment.</summary>
