@@ -582,4 +582,46 @@ public sealed class WakeTests : IAsyncLifetime
         AssertUnparked();
         Assert.Equal(0, await WakerPortRowsAsync());
     }
+
+    [Fact]
+    public async Task A_teardown_retried_after_its_Deployment_was_deleted_finishes_with_the_Service_kept_and_parked()
+    {
+        // The first attempt deletes the Deployment and fails on the sidecar ConfigMap; the queue's retry takes the finish
+        // path (the Deployment is gone) and must keep and park the Service as the first attempt would have.
+        Seed("delete");
+        host.Api.Seed(new V1ConfigMap
+        {
+            Metadata = new V1ObjectMeta { Name = "pr-7-envoy", NamespaceProperty = Namespace, Labels = new Dictionary<string, string> { ["app.kubernetes.io/managed-by"] = "envoy-reaper" } },
+            Data = new Dictionary<string, string> { ["envoy.yaml"] = "static_resources: {}" },
+        });
+        var serviceUid = ServiceObject()["metadata"]!["uid"]!.GetValue<string>();
+        string? teardown = null;
+        for (var cycle = 0; cycle < 20 && teardown is null; cycle++)
+        {
+            await host.RunTimerAsync();
+            await host.DeliverStatsChecksAsync();
+            teardown = (await AzuriteStorage.PeekRawAsync(QueueNames.Teardown)).Select(message => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()))).FirstOrDefault();
+            host.Advance(TimeSpan.FromMinutes(1), envoys);
+        }
+
+        Assert.NotNull(teardown);
+        host.Api.FailNext("DELETE", "/configmaps/pr-7-envoy", 500, "InternalError");
+        await Assert.ThrowsAnyAsync<Exception>(() => host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown), CancellationToken.None));
+        Assert.False(host.Api.Exists<V1Deployment>(Namespace, "pr-7"));
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.Park));
+
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown, dequeueCount: 2), CancellationToken.None);
+
+        Assert.False(host.Api.Exists<V1ConfigMap>(Namespace, "pr-7-envoy"));
+        Assert.Equal(serviceUid, ServiceObject()["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Equal(1, await host.DeliverParksAsync());
+        AssertParked();
+        Assert.Single(Events("TornDown"));
+
+        await SendWakeAsync();
+        Assert.StartsWith("previews/pr-7/", host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Metadata.Annotations["envoy-reaper/restored-from"]);
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+        AssertUnparked();
+    }
 }
