@@ -624,4 +624,38 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.NotNull(await host.DeliverNextWakeAsync());
         AssertUnparked();
     }
+
+    [Fact]
+    public async Task A_scale_to_zero_retried_after_the_scale_was_applied_but_its_answer_lost_finishes_and_parks()
+    {
+        // The API server applied the scale and the answer never arrived (or the worker died right after): the retry
+        // finds the Deployment at zero, its pods going, and must still finish the teardown and ask for parking.
+        Seed("scale-to-zero");
+        string? teardown = null;
+        for (var cycle = 0; cycle < 20 && teardown is null; cycle++)
+        {
+            await host.RunTimerAsync();
+            await host.DeliverStatsChecksAsync();
+            teardown = (await AzuriteStorage.PeekRawAsync(QueueNames.Teardown)).Select(message => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()))).FirstOrDefault();
+            host.Advance(TimeSpan.FromMinutes(1), envoys);
+        }
+
+        Assert.NotNull(teardown);
+        var writer = host.Services.GetRequiredService<Cluster.IClusterWriter>();
+        host.Api.BeforeNext("PATCH", "/deployments/pr-7", async () =>
+        {
+            var current = host.Api.Get<V1Deployment>(Namespace, "pr-7")!;
+            await writer.ScaleToZeroAsync(Namespace, "pr-7", current.Metadata.ResourceVersion, 1, CancellationToken.None);
+            host.Api.FailNext("PATCH", "/deployments/pr-7", 500, "InternalError");
+        });
+        await Assert.ThrowsAnyAsync<Exception>(() => host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown), CancellationToken.None));
+        Assert.Equal(0, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.Park));
+
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown, dequeueCount: 2), CancellationToken.None);
+
+        Assert.Equal(1, await host.DeliverParksAsync());
+        AssertParked();
+        Assert.Single(Events("TornDown"));
+    }
 }
