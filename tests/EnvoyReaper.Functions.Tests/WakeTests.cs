@@ -658,4 +658,22 @@ public sealed class WakeTests : IAsyncLifetime
         AssertParked();
         Assert.Single(Events("TornDown"));
     }
+
+    [Fact]
+    public async Task A_workload_whose_wake_opt_in_was_removed_after_parking_is_not_woken_and_its_Service_is_unparked()
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        AssertParked();
+        await new k8s.Kubernetes(host.Api.ClientConfiguration()).AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"metadata":{"annotations":{"envoy-reaper/wake":"false"}}}""", V1Patch.PatchType.MergePatch), "pr-7", Namespace);
+
+        await SendWakeAsync();
+
+        Assert.Equal(0, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
+        AssertUnparked();
+        Assert.Equal(0, await WakerPortRowsAsync());
+        Assert.Empty(Events("WakeRequested"));
+        Assert.Contains("envoy-reaper/wake", Assert.Single(Events("WakeRefused"))["message"]!.GetValue<string>());
+    }
 }

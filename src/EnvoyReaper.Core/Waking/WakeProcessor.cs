@@ -108,6 +108,16 @@ public sealed partial class WakeProcessor(
             return new(WakeOutcome.Ignored, $"not parked by EnvoyReaper: snapshot {parked.Snapshot} of Deployment {parked.Deployment} does not hold this Service");
         }
 
+        if (await OptedOutAsync(message.Namespace, parked.Deployment, cancellationToken).ConfigureAwait(false) is { } optedOut)
+        {
+            // Not woken, and not left answering "waking up" forever: the Service goes back to what a teardown without wake leaves.
+            await parking.UnparkAsync(message.Namespace, message.Service, cancellationToken).ConfigureAwait(false);
+            var refused = $"Wake of Deployment {parked.Deployment} refused: {optedOut}; Service {message.Service} unparked without waking it";
+            await RecordAsync(new WakeRecord(string.Empty, message.Namespace, message.Service, parked.Deployment, parked.Action, parked.Snapshot, WakePhase.Failed,
+                refused, message.FirstRequestAt, now, now, now, 0, string.Empty), null, "WakeRefused", refused, warning: true, cancellationToken).ConfigureAwait(false);
+            return new(WakeOutcome.Ignored, refused);
+        }
+
         // The first check is queued before the record that names it: if the record cannot be written (another wake won),
         // the check is not the one named and does nothing.
         var record = new WakeRecord(
@@ -145,6 +155,24 @@ public sealed partial class WakeProcessor(
 
         await WriteStatusAsync(record, $"Waking on traffic: {detail}", cancellationToken).ConfigureAwait(false);
         return new(WakeOutcome.Started, detail);
+    }
+
+    /// <summary>
+    /// Why a Deployment that opted in by its label no longer does (its wake annotation was removed or turned off since the
+    /// parking); null when it still does, or is gone (its snapshot's opt-in stands), or is opted in by an EnvoyMonitor.
+    /// </summary>
+    private async Task<string?> OptedOutAsync(string @namespace, string deployment, CancellationToken cancellationToken)
+    {
+        var current = await writer.GetObjectAsync(ResourceKind.Deployment, @namespace, deployment, cancellationToken).ConfigureAwait(false);
+        var metadata = current?.Manifest["metadata"];
+        if (metadata?["labels"]?[ReaperLabels.Enabled]?.GetValue<string>() != "true")
+        {
+            return null;
+        }
+
+        return metadata["annotations"]?[ParkingContract.WakeAnnotation]?.GetValue<string>()?.Trim() == "true"
+            ? null
+            : $"the Deployment no longer carries {ParkingContract.WakeAnnotation}: \"true\"";
     }
 
     /// <summary>
