@@ -676,4 +676,53 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Empty(Events("WakeRequested"));
         Assert.Contains("envoy-reaper/wake", Assert.Single(Events("WakeRefused"))["message"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task A_wake_check_retried_after_the_idle_state_could_not_be_restarted_still_gives_the_startup_grace()
+    {
+        Seed("scale-to-zero");
+        await ReapAsync();
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        var states = host.Services.GetRequiredService<Idleness.IWorkloadStateStore>();
+        var unavailableOnce = ActivatorUtilities.CreateInstance<WakeProcessor>(host.Services, new StateStoreFailingOnce(states));
+        var queue = AzuriteStorage.Queues(base64: false).GetQueueClient(QueueNames.Wake);
+        Azure.Storage.Queues.Models.QueueMessage? check = null;
+        for (var attempt = 0; attempt < 50 && check is null; attempt++)
+        {
+            check = ((Azure.Storage.Queues.Models.QueueMessage[])(await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value).FirstOrDefault();
+            if (check is null)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        var message = System.Text.Json.JsonSerializer.Deserialize<WakeMessage>(Convert.FromBase64String(check!.Body.ToString()), ReaperJson.Options)!;
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => unavailableOnce.ProcessAsync(message, check.MessageId, CancellationToken.None));
+        var retried = await host.Create<WakeProcessor>().ProcessAsync(message, check.MessageId, CancellationToken.None); // the queue's retry
+
+        Assert.Equal(WakeOutcome.Woken, retried.Outcome);
+        AssertUnparked();
+        Assert.Equal(host.Time.GetUtcNow(), (await states.GetAsync(Namespace, "pr-7", CancellationToken.None))!.State.WokenAt);
+    }
+
+    private sealed class StateStoreFailingOnce(Idleness.IWorkloadStateStore inner) : Idleness.IWorkloadStateStore
+    {
+        private int failed;
+
+        public Task<Idleness.StoredState?> GetAsync(string @namespace, string deployment, CancellationToken cancellationToken) =>
+            Interlocked.Exchange(ref failed, 1) == 0 ? throw new InvalidOperationException("the state table is unavailable") : inner.GetAsync(@namespace, deployment, cancellationToken);
+
+        public Task<IReadOnlyDictionary<string, Idleness.StoredState>> GetManyAsync(string @namespace, IReadOnlyCollection<string> deployments, CancellationToken cancellationToken) =>
+            inner.GetManyAsync(@namespace, deployments, cancellationToken);
+
+        public Task<IReadOnlyDictionary<(string Namespace, string Deployment), Idleness.WorkloadState>> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
+
+        public Task<string?> TryWriteAsync(string @namespace, string deployment, Idleness.WorkloadState state, string? expectedETag, CancellationToken cancellationToken) =>
+            inner.TryWriteAsync(@namespace, deployment, state, expectedETag, cancellationToken);
+
+        public Task<IReadOnlyList<string?>> TryWriteManyAsync(string @namespace, IReadOnlyList<Idleness.StateWrite> writes, CancellationToken cancellationToken) =>
+            inner.TryWriteManyAsync(@namespace, writes, cancellationToken);
+    }
 }

@@ -199,6 +199,9 @@ public sealed partial class WakeProcessor(
         if (available)
         {
             await parking.UnparkAsync(record.Namespace, record.Service, cancellationToken).ConfigureAwait(false);
+
+            // Before the record says Woken: a retry after a failure here finds the check still named and does it again.
+            await RestartIdleStateAsync(record, deployment!, now, cancellationToken).ConfigureAwait(false);
             var tookFor = now - record.FirstRequestAt;
             var woken = $"Woken on traffic: Deployment {record.Deployment} available {tookFor.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s after the first request ({record.FirstRequestAt:u}); Service {record.Service} unparked";
             if (await store.TryWriteAsync(record with { Phase = WakePhase.Woken, Detail = woken, UpdatedAt = now, Checks = record.Checks + 1 }, stored.ETag, cancellationToken).ConfigureAwait(false) is null)
@@ -207,7 +210,6 @@ public sealed partial class WakeProcessor(
             }
 
             metrics?.WakeCompleted(tookFor);
-            await RestartIdleStateAsync(record, deployment!, now, cancellationToken).ConfigureAwait(false);
             await RecordAsync(record, deployment!.Uid, "Woken", woken, warning: false, cancellationToken).ConfigureAwait(false);
             await WriteStatusAsync(record, woken, cancellationToken).ConfigureAwait(false);
             return new(WakeOutcome.Woken, woken);
