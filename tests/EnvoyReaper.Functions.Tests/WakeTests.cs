@@ -725,4 +725,24 @@ public sealed class WakeTests : IAsyncLifetime
         public Task<IReadOnlyList<string?>> TryWriteManyAsync(string @namespace, IReadOnlyList<Idleness.StateWrite> writes, CancellationToken cancellationToken) =>
             inner.TryWriteManyAsync(@namespace, writes, cancellationToken);
     }
+
+    [Fact]
+    public async Task A_parked_Service_deleted_by_a_person_takes_its_waker_EndpointSlice_with_it()
+    {
+        // kube-proxy merges every slice labelled with a Service's name: a slice left behind would send part of the traffic
+        // of a Service recreated under that name to waker ports nobody listens on any more.
+        Seed("scale-to-zero");
+        await ReapAsync();
+        AssertParked();
+        var client = new k8s.Kubernetes(host.Api.ClientConfiguration());
+        await client.CoreV1.DeleteNamespacedServiceAsync(Service, Namespace);
+        await client.CoreV1.CreateNamespacedServiceAsync(new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = Service, NamespaceProperty = Namespace },
+            Spec = new V1ServiceSpec { Selector = new Dictionary<string, string> { ["app"] = "pr-7" }, Ports = [new V1ServicePort { Name = "http", Port = 80 }] },
+        }, Namespace);
+
+        Assert.Null(ParkedSlice());
+        Assert.DoesNotContain(host.Api.RoutedEndpoints(Namespace, Service).SelectMany(pair => pair.Value), route => route.StartsWith(WakerAddress, StringComparison.Ordinal));
+    }
 }

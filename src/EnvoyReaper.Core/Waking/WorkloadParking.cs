@@ -192,7 +192,7 @@ public sealed partial class WorkloadParking(
                 [ParkingContract.SnapshotAnnotation] = snapshot,
                 [ParkingContract.HoldAnnotation] = hold ? "true" : "false",
             };
-            await WriteSliceAsync(@namespace, service.Name, parkedPorts, waker, sliceAnnotations, cancellationToken).ConfigureAwait(false);
+            await WriteSliceAsync(@namespace, service, parkedPorts, waker, sliceAnnotations, cancellationToken).ConfigureAwait(false);
             done.Add($"Service {service.Name} parked on waker port(s) {string.Join(", ", allocated)}");
         }
 
@@ -465,8 +465,9 @@ public sealed partial class WorkloadParking(
             ["conditions"] = new JsonObject { ["ready"] = true },
         }).ToArray());
 
-    private async Task WriteSliceAsync(string @namespace, string service, IReadOnlyList<ParkedPort> parkedPorts, WakerEndpoints waker, JsonObject annotations, CancellationToken cancellationToken)
+    private async Task WriteSliceAsync(string @namespace, ClusterObject owner, IReadOnlyList<ParkedPort> parkedPorts, WakerEndpoints waker, JsonObject annotations, CancellationToken cancellationToken)
     {
+        var service = owner.Name;
         var name = ParkingContract.EndpointSliceName(service);
         var manifest = new JsonObject
         {
@@ -479,6 +480,9 @@ public sealed partial class WorkloadParking(
                 ["labels"] = new JsonObject { [ServiceNameLabel] = service, [ManagedByLabel] = ParkingContract.EndpointSliceManager },
                 // What the timer needs to ask for parking again when the waker's pods move, without reading the Service.
                 ["annotations"] = annotations,
+                // As the EndpointSlice controller's own: the garbage collector removes the slice with its Service, so a
+                // Service recreated under that name never gets waker endpoints beside its own.
+                ["ownerReferences"] = new JsonArray(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Service", ["name"] = service, ["uid"] = owner.Uid }),
             },
             ["addressType"] = waker.AddressType,
             // kube-proxy pairs a Service port with the slice port of the same name ("" for a Service's one unnamed port).
