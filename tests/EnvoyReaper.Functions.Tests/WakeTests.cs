@@ -745,4 +745,34 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Null(ParkedSlice());
         Assert.DoesNotContain(host.Api.RoutedEndpoints(Namespace, Service).SelectMany(pair => pair.Value), route => route.StartsWith(WakerAddress, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task An_IPv6_Service_in_a_dual_stack_cluster_is_parked_on_an_IPv6_EndpointSlice()
+    {
+        // kube-proxy routes a Service only to slices of its own IP family: an IPv4 slice would leave an IPv6 Service
+        // with no endpoint at all, so its requests would never reach the waker.
+        host.Api.SeedJson("discovery.k8s.io", "v1", "endpointslices", new JsonObject
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = "envoy-reaper-waker-v6q9z",
+                ["namespace"] = "envoy-reaper",
+                ["labels"] = new JsonObject { ["kubernetes.io/service-name"] = "envoy-reaper-waker", ["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io" },
+            },
+            ["addressType"] = "IPv6",
+            ["ports"] = new JsonArray(new JsonObject { ["name"] = "http", ["port"] = 8080, ["protocol"] = "TCP" }),
+            ["endpoints"] = new JsonArray(new JsonObject { ["addresses"] = new JsonArray("fd00::7"), ["conditions"] = new JsonObject { ["ready"] = true } }),
+        });
+        Seed("scale-to-zero");
+        await PatchServiceAsync("""{"spec":{"ipFamilies":["IPv6"],"ipFamilyPolicy":"SingleStack"}}""");
+
+        await ReapAsync();
+
+        var slice = ParkedSlice()!;
+        Assert.Equal("IPv6", slice["addressType"]!.GetValue<string>());
+        Assert.Equal("fd00::7", slice["endpoints"]![0]!["addresses"]![0]!.GetValue<string>());
+        host.Api.ResetRecording();
+        await host.RunTimerAsync();
+        Assert.Equal(0, await host.DeliverParksAsync()); // the timer sees it pointing at the waker: nothing to ask for
+    }
 }

@@ -40,6 +40,9 @@ public sealed partial class WorkloadParking(
     private const string ManagedByLabel = "endpointslice.kubernetes.io/managed-by";
     private const int WriteAttempts = 3;
 
+    /// <summary>On the slice: the Service's own IP family, when it names one, so that the timer expects that family's waker addresses.</summary>
+    private const string IpFamilyAnnotation = "envoy-reaper/parked-ip-family";
+
     private static readonly string[] ParkedAnnotations =
     [
         ParkingContract.SelectorAnnotation, ParkingContract.DeploymentAnnotation, ParkingContract.ActionAnnotation,
@@ -192,7 +195,15 @@ public sealed partial class WorkloadParking(
                 [ParkingContract.SnapshotAnnotation] = snapshot,
                 [ParkingContract.HoldAnnotation] = hold ? "true" : "false",
             };
-            await WriteSliceAsync(@namespace, service, parkedPorts, waker, sliceAnnotations, cancellationToken).ConfigureAwait(false);
+            // kube-proxy routes a Service only to slices of its primary IP family.
+            var primary = (service.Manifest["spec"]?["ipFamilies"] as JsonArray)?.FirstOrDefault()?.GetValue<string>();
+            var family = primary is "IPv4" or "IPv6" ? primary : null;
+            if (family is not null)
+            {
+                sliceAnnotations[IpFamilyAnnotation] = family;
+            }
+
+            await WriteSliceAsync(@namespace, service, parkedPorts, waker.For(family), sliceAnnotations, cancellationToken).ConfigureAwait(false);
             done.Add($"Service {service.Name} parked on waker port(s) {string.Join(", ", allocated)}");
         }
 
@@ -267,10 +278,11 @@ public sealed partial class WorkloadParking(
             return 0;
         }
 
-        var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
+        var wakers = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
         var requested = new HashSet<(string, string, string)>();
         foreach (var slice in slices)
         {
+            var waker = wakers.For(slice["metadata"]?["annotations"]?[IpFamilyAnnotation]?.GetValue<string>());
             var current = (slice["endpoints"] as JsonArray ?? [])
                 .SelectMany(endpoint => endpoint?["addresses"] as JsonArray ?? [])
                 .Select(address => address?.GetValue<string>())
@@ -440,8 +452,19 @@ public sealed partial class WorkloadParking(
 
     private sealed record WakerEndpoints(string AddressType, IReadOnlyList<string> Addresses);
 
-    /// <summary>The ready addresses of the waker Service's own EndpointSlices (IPv4 ones, IPv6 for an IPv6-only waker).</summary>
-    private async Task<WakerEndpoints> WakerEndpointsAsync(CancellationToken cancellationToken)
+    private sealed record WakerFamilies(WakerEndpoints IPv4, WakerEndpoints IPv6)
+    {
+        /// <summary>The waker's addresses of <paramref name="family"/>; with none named, IPv4 ones, IPv6 for an IPv6-only waker.</summary>
+        public WakerEndpoints For(string? family) => family switch
+        {
+            "IPv4" => IPv4,
+            "IPv6" => IPv6,
+            _ => IPv4.Addresses.Count > 0 ? IPv4 : IPv6.Addresses.Count > 0 ? IPv6 : IPv4,
+        };
+    }
+
+    /// <summary>The ready addresses of the waker Service's own EndpointSlices, per IP family.</summary>
+    private async Task<WakerFamilies> WakerEndpointsAsync(CancellationToken cancellationToken)
     {
         var slices = await cluster.ListEndpointSlicesAsync(options.Value.Namespace, $"{ServiceNameLabel}={options.Value.ServiceName}", cancellationToken).ConfigureAwait(false);
         WakerEndpoints Of(string type) => new(type, slices
@@ -454,8 +477,7 @@ public sealed partial class WorkloadParking(
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal)
             .ToList());
-        var ipv4 = Of("IPv4");
-        return ipv4.Addresses.Count > 0 ? ipv4 : Of("IPv6") is { Addresses.Count: > 0 } ipv6 ? ipv6 : ipv4;
+        return new(Of("IPv4"), Of("IPv6"));
     }
 
     private static JsonArray Endpoints(IReadOnlyList<string> addresses) =>
