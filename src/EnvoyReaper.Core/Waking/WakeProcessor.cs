@@ -113,8 +113,7 @@ public sealed partial class WakeProcessor(
             // Not woken, and not left answering "waking up" forever: the Service goes back to what a teardown without wake leaves.
             await parking.UnparkAsync(message.Namespace, message.Service, cancellationToken).ConfigureAwait(false);
             var refused = $"Wake of Deployment {parked.Deployment} refused: {optedOut}; Service {message.Service} unparked without waking it";
-            await RecordAsync(new WakeRecord(string.Empty, message.Namespace, message.Service, parked.Deployment, parked.Action, parked.Snapshot, WakePhase.Failed,
-                refused, message.FirstRequestAt, now, now, now, 0, string.Empty), null, "WakeRefused", refused, warning: true, cancellationToken).ConfigureAwait(false);
+            await RecordAsync(message.Namespace, parked.Deployment, null, "WakeRefused", refused, warning: true, cancellationToken).ConfigureAwait(false);
             return new(WakeOutcome.Ignored, refused);
         }
 
@@ -314,15 +313,18 @@ public sealed partial class WakeProcessor(
             record.Deadline - time.GetUtcNow() + options.Value.CheckInterval + TimeSpan.FromHours(1),
             cancellationToken);
 
-    private async Task RecordAsync(WakeRecord record, string? uid, string reason, string text, bool warning, CancellationToken cancellationToken)
+    private Task RecordAsync(WakeRecord record, string? uid, string reason, string text, bool warning, CancellationToken cancellationToken) =>
+        RecordAsync(record.Namespace, record.Deployment, uid, reason, text, warning, cancellationToken);
+
+    private async Task RecordAsync(string @namespace, string deployment, string? uid, string reason, string text, bool warning, CancellationToken cancellationToken)
     {
         try
         {
-            await events.RecordAsync(new ClusterEvent(ResourceKind.Deployment, record.Namespace, record.Deployment, uid, reason, text, warning), cancellationToken).ConfigureAwait(false);
+            await events.RecordAsync(new ClusterEvent(ResourceKind.Deployment, @namespace, deployment, uid, reason, text, warning), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            LogEventFailed(exception, reason, record.Namespace, record.Deployment);
+            LogEventFailed(exception, reason, @namespace, deployment);
         }
     }
 
