@@ -59,9 +59,13 @@ public sealed class RequestForwarder(IHttpClientFactory clients, IOptions<WakerO
             message.Content = new StreamContent(request.Body);
         }
 
+        // Fields the client names in Connection are hop-by-hop too (RFC 9110 7.6.1): meant for the waker, not the app.
+        var named = request.Headers.Connection
+            .SelectMany(value => (value ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, values) in request.Headers)
         {
-            if (HopByHop.Contains(name))
+            if (HopByHop.Contains(name) || named.Contains(name))
             {
                 continue;
             }

@@ -109,6 +109,15 @@ public sealed partial class TeardownProcessor(
             return new(TeardownOutcome.Superseded, $"the Deployment was recreated (UID {deployment.Uid})");
         }
 
+        // A retry of this very teardown after its scale to zero was applied and the attempt failed before finishing (the
+        // answer lost, the worker gone): its pods are going, so it cannot be proven idle again; finish it, parking included.
+        if (deployment.Replicas == 0 && deployment.Annotations.ContainsKey(ReaperLabels.ReplicasBeforeTeardown)
+            && await snapshots.GetAsync(SnapshotName(message), cancellationToken).ConfigureAwait(false) is { } scaledEarlier
+            && scaledEarlier.Action == ReaperAction.ScaleToZero.ToContractName())
+        {
+            return await FinishScaleToZeroAsync(message, SnapshotName(message), scaledEarlier, deployment, cancellationToken).ConfigureAwait(false);
+        }
+
         // The request carries the settings of its time; the owner may have opted out or changed them since.
         var (settings, optInProblem) = await CurrentSettingsAsync(message, deployment, cancellationToken).ConfigureAwait(false);
         if (settings is null)
@@ -213,7 +222,7 @@ public sealed partial class TeardownProcessor(
         if (action == ReaperAction.ScaleToZero)
         {
             await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, cancellationToken).ConfigureAwait(false);
-            var parked = settings.Wake ? await ParkAsync(message, ReaperAction.ScaleToZero, snapshotName, settings, plan, cancellationToken).ConfigureAwait(false) : string.Empty;
+            var parked = settings.Wake ? await ParkAsync(message, snapshotName, settings, plan.Services.Concat(plan.Ingresses), cancellationToken).ConfigureAwait(false) : string.Empty;
             var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshotName}{parked}";
             await RecordAsync(message, "TornDown", scaled, cancellationToken).ConfigureAwait(false);
             await CompleteAsync(message, snapshotName, action.ToContractName(), cancellationToken).ConfigureAwait(false);
@@ -304,6 +313,20 @@ public sealed partial class TeardownProcessor(
         return await DeleteTheRestAsync(message, plan, snapshotName, snapshot, snapshot.Reason, message.Settings, cancellationToken).ConfigureAwait(false);
     }
 
+    private async Task<TeardownResult> FinishScaleToZeroAsync(TeardownMessage message, string snapshotName, WorkloadSnapshot snapshot, DeploymentInfo deployment, CancellationToken cancellationToken)
+    {
+        var kept = snapshot.Objects
+            .Where(item => item["kind"]?.GetValue<string>() is "Service" or "Ingress")
+            .Select(item => new ClusterObject(item["kind"]!.GetValue<string>() == "Service" ? ResourceKind.Service : ResourceKind.Ingress, message.Namespace,
+                item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, item["metadata"]?["uid"]?.GetValue<string>() ?? string.Empty, string.Empty, item))
+            .ToList();
+        var parked = message.Settings.Wake ? await ParkAsync(message, snapshotName, message.Settings, kept, cancellationToken).ConfigureAwait(false) : string.Empty;
+        var scaled = $"Scaled to zero from {deployment.Annotations[ReaperLabels.ReplicasBeforeTeardown]} replica(s), {snapshot.Reason}; snapshot {snapshotName}{parked}";
+        await RecordAsync(message, "TornDown", scaled, cancellationToken).ConfigureAwait(false);
+        await CompleteAsync(message, snapshotName, ReaperAction.ScaleToZero.ToContractName(), cancellationToken).ConfigureAwait(false);
+        return new(TeardownOutcome.ScaledToZero, scaled, snapshotName);
+    }
+
     /// <summary>Deletes, after the Deployment, what the plan takes and the snapshot holds (the same uid), each with its uid.</summary>
     private async Task<TeardownResult> DeleteTheRestAsync(
         TeardownMessage message, TeardownPlan plan, string snapshotName, WorkloadSnapshot snapshot, string idleFor, WorkloadSettings settings, CancellationToken cancellationToken)
@@ -337,7 +360,7 @@ public sealed partial class TeardownProcessor(
         }
 
         var notes = plan.Notes.Concat(kept.Count > 0 ? [$"kept {string.Join(", ", kept)}"] : []).ToList();
-        var parked = wake ? await ParkAsync(message, ReaperAction.Delete, snapshotName, settings, plan, cancellationToken).ConfigureAwait(false) : string.Empty;
+        var parked = wake ? await ParkAsync(message, snapshotName, settings, plan.Services.Concat(plan.Ingresses), cancellationToken).ConfigureAwait(false) : string.Empty;
         var text = $"Deleted {Describe(deleted)}, {idleFor}; snapshot {snapshotName}{NotesOf(notes)}{parked}";
         await RecordAsync(message, "TornDown", text, cancellationToken).ConfigureAwait(false);
         await CompleteAsync(message, snapshotName, ReaperAction.Delete.ToContractName(), cancellationToken).ConfigureAwait(false);
@@ -349,12 +372,12 @@ public sealed partial class TeardownProcessor(
     /// leaves the workload torn down (the snapshot restores it) and not wakeable, and says so in a Warning Event: the
     /// Deployment is gone or at zero already, and undoing that is a restore.
     /// </summary>
-    private async Task<string> ParkAsync(TeardownMessage message, ReaperAction action, string snapshotName, WorkloadSettings settings, TeardownPlan plan, CancellationToken cancellationToken)
+    private async Task<string> ParkAsync(TeardownMessage message, string snapshotName, WorkloadSettings settings, IEnumerable<ClusterObject> kept, CancellationToken cancellationToken)
     {
         try
         {
             await parking!.RequestAsync(message.Namespace, message.Deployment, snapshotName, settings.WakeHold, cancellationToken).ConfigureAwait(false);
-            return $"; kept {Describe(plan.Services.Concat(plan.Ingresses))} to wake on traffic (parking requested)";
+            return $"; kept {Describe(kept)} to wake on traffic (parking requested)";
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {

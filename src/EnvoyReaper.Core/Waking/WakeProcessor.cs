@@ -76,6 +76,13 @@ public sealed partial class WakeProcessor(
                 return await CheckAsync(stored, cancellationToken).ConfigureAwait(false);
             }
 
+            if (running.StartedBy == message.Id)
+            {
+                // The queue's retry of the message that started this wake: the restore may not have happened (it is safe to run again).
+                var started = await snapshots.GetAsync(running.Snapshot, cancellationToken).ConfigureAwait(false);
+                return await RestoreAsync(stored, message, started?.DeploymentUid, cancellationToken).ConfigureAwait(false);
+            }
+
             // Past its deadline a wake whose checks were lost (a failed enqueue) no longer holds the Service.
             if (now < running.Deadline + options.Value.CheckInterval)
             {
@@ -101,11 +108,20 @@ public sealed partial class WakeProcessor(
             return new(WakeOutcome.Ignored, $"not parked by EnvoyReaper: snapshot {parked.Snapshot} of Deployment {parked.Deployment} does not hold this Service");
         }
 
+        if (await OptedOutAsync(message.Namespace, parked.Deployment, cancellationToken).ConfigureAwait(false) is { } optedOut)
+        {
+            // Not woken, and not left answering "waking up" forever: the Service goes back to what a teardown without wake leaves.
+            await parking.UnparkAsync(message.Namespace, message.Service, cancellationToken).ConfigureAwait(false);
+            var refused = $"Wake of Deployment {parked.Deployment} refused: {optedOut}; Service {message.Service} unparked without waking it";
+            await RecordAsync(message.Namespace, parked.Deployment, null, "WakeRefused", refused, warning: true, cancellationToken).ConfigureAwait(false);
+            return new(WakeOutcome.Ignored, refused);
+        }
+
         // The first check is queued before the record that names it: if the record cannot be written (another wake won),
         // the check is not the one named and does nothing.
         var record = new WakeRecord(
             Guid.NewGuid().ToString("N"), message.Namespace, message.Service, parked.Deployment, parked.Action, parked.Snapshot, WakePhase.Waking,
-            "restoring", message.FirstRequestAt, now, now, now + options.Value.ReadyTimeout, 0, Guid.NewGuid().ToString("N"));
+            "restoring", message.FirstRequestAt, now, now, now + options.Value.ReadyTimeout, 0, Guid.NewGuid().ToString("N"), message.Id);
         await EnqueueCheckAsync(record, cancellationToken).ConfigureAwait(false);
         var etag = await store.TryWriteAsync(record, stored?.ETag, cancellationToken).ConfigureAwait(false);
         if (etag is null)
@@ -113,28 +129,64 @@ public sealed partial class WakeProcessor(
             return new(WakeOutcome.Duplicate, "another wake of this Service started first");
         }
 
-        await RecordAsync(record, snapshot.Action == ReaperAction.ScaleToZero.ToContractName() ? snapshot.DeploymentUid : null, "WakeRequested",
-            $"Wake requested by traffic to Service {message.Service} (first request at {message.FirstRequestAt:u}): {(parked.Action == ReaperAction.ScaleToZero.ToContractName() ? "scaling back" : "restoring")} from snapshot {parked.Snapshot}",
-            warning: false, cancellationToken).ConfigureAwait(false);
-
-        var restore = await restorer.RestoreAsync(message.Namespace, parked.Deployment, parked.Snapshot, cancellationToken).ConfigureAwait(false);
-        if (restore.Status is not (RestoreStatus.Restored or RestoreStatus.ScaledBack) && !await AlreadyRunningAsync(record, snapshot, cancellationToken).ConfigureAwait(false))
-        {
-            return await FailAsync(new StoredWake(record, etag), $"the restore was refused: {restore.Detail}", cancellationToken).ConfigureAwait(false);
-        }
-
-        await WriteStatusAsync(record, $"Waking on traffic: {restore.Detail}", cancellationToken).ConfigureAwait(false);
-        return new(WakeOutcome.Started, restore.Detail);
+        return await RestoreAsync(new StoredWake(record, etag), message, snapshot.DeploymentUid, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A scale-to-zero whose very Deployment someone scaled up already: nothing to restore, only to wait for.</summary>
-    private async Task<bool> AlreadyRunningAsync(WakeRecord record, WorkloadSnapshot snapshot, CancellationToken cancellationToken)
+    private async Task<WakeResult> RestoreAsync(StoredWake stored, WakeMessage message, string? snapshotDeploymentUid, CancellationToken cancellationToken)
     {
-        var current = await writer.GetObjectAsync(ResourceKind.Deployment, record.Namespace, record.Deployment, cancellationToken).ConfigureAwait(false);
-        return record.Action == ReaperAction.ScaleToZero.ToContractName()
-            && current is not null
-            && current.Uid == snapshot.DeploymentUid
-            && current.Manifest["spec"]?["replicas"]?.GetValue<int>() is null or > 0;
+        var record = stored.Record;
+        var scaleToZero = record.Action == ReaperAction.ScaleToZero.ToContractName();
+        await RecordAsync(record, scaleToZero ? snapshotDeploymentUid : null, "WakeRequested",
+            $"Wake requested by traffic to Service {message.Service} (first request at {message.FirstRequestAt:u}): {(scaleToZero ? "scaling back" : "restoring")} from snapshot {record.Snapshot}",
+            warning: false, cancellationToken).ConfigureAwait(false);
+
+        var restore = await restorer.RestoreAsync(message.Namespace, record.Deployment, record.Snapshot, cancellationToken).ConfigureAwait(false);
+        var detail = restore.Detail;
+        if (restore.Status is not (RestoreStatus.Restored or RestoreStatus.ScaledBack))
+        {
+            if (await RunningAsync(record, cancellationToken).ConfigureAwait(false) is not { } running)
+            {
+                return await FailAsync(stored, $"the restore was refused: {restore.Detail}", cancellationToken).ConfigureAwait(false);
+            }
+
+            detail = $"Deployment {record.Deployment} runs already ({running}), nothing restored over it: its Service is unparked once it is available";
+        }
+
+        await WriteStatusAsync(record, $"Waking on traffic: {detail}", cancellationToken).ConfigureAwait(false);
+        return new(WakeOutcome.Started, detail);
+    }
+
+    /// <summary>
+    /// Why a Deployment that opted in by its label no longer does (its wake annotation was removed or turned off since the
+    /// parking); null when it still does, or is gone (its snapshot's opt-in stands), or is opted in by an EnvoyMonitor.
+    /// </summary>
+    private async Task<string?> OptedOutAsync(string @namespace, string deployment, CancellationToken cancellationToken)
+    {
+        var current = await writer.GetObjectAsync(ResourceKind.Deployment, @namespace, deployment, cancellationToken).ConfigureAwait(false);
+        var metadata = current?.Manifest["metadata"];
+        if (metadata?["labels"]?[ReaperLabels.Enabled]?.GetValue<string>() != "true")
+        {
+            return null;
+        }
+
+        return metadata["annotations"]?[ParkingContract.WakeAnnotation]?.GetValue<string>()?.Trim() == "true"
+            ? null
+            : $"the Deployment no longer carries {ParkingContract.WakeAnnotation}: \"true\"";
+    }
+
+    /// <summary>
+    /// A Deployment of that name that someone scaled up or recreated since the teardown: nothing is restored over it, but
+    /// its Service must not stay parked away from it. Null when there is none with a replica asked for.
+    /// </summary>
+    private async Task<string?> RunningAsync(WakeRecord record, CancellationToken cancellationToken)
+    {
+        if (await writer.GetObjectAsync(ResourceKind.Deployment, record.Namespace, record.Deployment, cancellationToken).ConfigureAwait(false) is not { } current)
+        {
+            return null;
+        }
+
+        var replicas = current.Manifest["spec"]?["replicas"]?.GetValue<int>() ?? 1;
+        return replicas > 0 ? $"UID {current.Uid}, {replicas} replica(s)" : null;
     }
 
     private async Task<WakeResult> CheckAsync(StoredWake stored, CancellationToken cancellationToken)
@@ -146,6 +198,9 @@ public sealed partial class WakeProcessor(
         if (available)
         {
             await parking.UnparkAsync(record.Namespace, record.Service, cancellationToken).ConfigureAwait(false);
+
+            // Before the record says Woken: a retry after a failure here finds the check still named and does it again.
+            await RestartIdleStateAsync(record, deployment!, now, cancellationToken).ConfigureAwait(false);
             var tookFor = now - record.FirstRequestAt;
             var woken = $"Woken on traffic: Deployment {record.Deployment} available {tookFor.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s after the first request ({record.FirstRequestAt:u}); Service {record.Service} unparked";
             if (await store.TryWriteAsync(record with { Phase = WakePhase.Woken, Detail = woken, UpdatedAt = now, Checks = record.Checks + 1 }, stored.ETag, cancellationToken).ConfigureAwait(false) is null)
@@ -154,7 +209,6 @@ public sealed partial class WakeProcessor(
             }
 
             metrics?.WakeCompleted(tookFor);
-            await RestartIdleStateAsync(record, deployment!, now, cancellationToken).ConfigureAwait(false);
             await RecordAsync(record, deployment!.Uid, "Woken", woken, warning: false, cancellationToken).ConfigureAwait(false);
             await WriteStatusAsync(record, woken, cancellationToken).ConfigureAwait(false);
             return new(WakeOutcome.Woken, woken);
@@ -259,15 +313,18 @@ public sealed partial class WakeProcessor(
             record.Deadline - time.GetUtcNow() + options.Value.CheckInterval + TimeSpan.FromHours(1),
             cancellationToken);
 
-    private async Task RecordAsync(WakeRecord record, string? uid, string reason, string text, bool warning, CancellationToken cancellationToken)
+    private Task RecordAsync(WakeRecord record, string? uid, string reason, string text, bool warning, CancellationToken cancellationToken) =>
+        RecordAsync(record.Namespace, record.Deployment, uid, reason, text, warning, cancellationToken);
+
+    private async Task RecordAsync(string @namespace, string deployment, string? uid, string reason, string text, bool warning, CancellationToken cancellationToken)
     {
         try
         {
-            await events.RecordAsync(new ClusterEvent(ResourceKind.Deployment, record.Namespace, record.Deployment, uid, reason, text, warning), cancellationToken).ConfigureAwait(false);
+            await events.RecordAsync(new ClusterEvent(ResourceKind.Deployment, @namespace, deployment, uid, reason, text, warning), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            LogEventFailed(exception, reason, record.Namespace, record.Deployment);
+            LogEventFailed(exception, reason, @namespace, deployment);
         }
     }
 

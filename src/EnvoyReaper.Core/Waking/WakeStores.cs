@@ -30,7 +30,11 @@ public enum WakePhase
     Failed,
 }
 
-/// <summary>One wake of one parked Service: the record that deduplicates wake messages and names the one check allowed to act next.</summary>
+/// <summary>
+/// One wake of one parked Service: the record that deduplicates wake messages and names the one check allowed to act
+/// next. <paramref name="StartedBy"/> is the id of the wake message that started it: the queue's retry of that message
+/// carries on with the restore instead of being taken for a second wake.
+/// </summary>
 public sealed record WakeRecord(
     string OperationId,
     string Namespace,
@@ -45,7 +49,8 @@ public sealed record WakeRecord(
     DateTimeOffset UpdatedAt,
     DateTimeOffset Deadline,
     int Checks,
-    string NextCheckId);
+    string NextCheckId,
+    string? StartedBy = null);
 
 public sealed record StoredWake(WakeRecord Record, string ETag);
 

@@ -25,8 +25,10 @@ public sealed record ParkedService(string Deployment, string Action, string Snap
 /// EndpointSlice no longer points at the waker's ready pods.
 /// </remarks>
 public sealed partial class WorkloadParking(
+    IClusterReader reader,
     IClusterWriter writer,
     IParkingCluster cluster,
+    IWakeStore wakes,
     IWakerPortStore ports,
     ISnapshotStore snapshots,
     IParkQueue parkQueue,
@@ -37,6 +39,9 @@ public sealed partial class WorkloadParking(
     private const string ServiceNameLabel = "kubernetes.io/service-name";
     private const string ManagedByLabel = "endpointslice.kubernetes.io/managed-by";
     private const int WriteAttempts = 3;
+
+    /// <summary>On the slice: the Service's own IP family, when it names one, so that the timer expects that family's waker addresses.</summary>
+    private const string IpFamilyAnnotation = "envoy-reaper/parked-ip-family";
 
     private static readonly string[] ParkedAnnotations =
     [
@@ -109,10 +114,14 @@ public sealed partial class WorkloadParking(
                 : null;
     }
 
-    /// <summary>Parks each Service; a Service parked already keeps the selector it saved then. Returns what it did, per Service.</summary>
-    public async Task<IReadOnlyList<string>> ParkAsync(
-        string @namespace, string deployment, string action, string snapshot, bool hold, IReadOnlyList<ClusterObject> services, IReadOnlyList<ClusterObject> ingresses,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Parks each Service; a Service parked already keeps the selector it saved then. One that is not parked is parked only
+    /// while its selector is still the one the teardown's snapshot holds (checked again under its resourceVersion): a
+    /// selector changed since belongs to someone else. Returns what it did, per Service.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> ParkAsync(
+        string @namespace, string deployment, string action, string snapshot, bool hold, IReadOnlyList<(ClusterObject Live, JsonNode? SnapshotSelector)> services,
+        IReadOnlyList<ClusterObject> ingresses, CancellationToken cancellationToken)
     {
         var hosts = ingresses
             .SelectMany(ingress => ingress.Manifest["spec"]?["rules"] as JsonArray ?? [])
@@ -122,7 +131,7 @@ public sealed partial class WorkloadParking(
             .ToList();
         var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
         var done = new List<string>();
-        foreach (var service in services)
+        foreach (var (service, snapshotSelector) in services)
         {
             var servicePorts = (service.Manifest["spec"]?["ports"] as JsonArray ?? []).OfType<JsonObject>().ToList();
             var allocated = await ports.AllocateAsync(Owner(@namespace, service.Name), servicePorts.Count, options.Value.PortRangeStart, options.Value.PortRangeEnd, cancellationToken).ConfigureAwait(false);
@@ -139,8 +148,17 @@ public sealed partial class WorkloadParking(
                 [ParkingContract.WakerPortsAnnotation] = JsonSerializer.Serialize(parkedPorts, ReaperJson.Options),
                 [ParkingContract.HostsAnnotation] = JsonSerializer.Serialize(hosts, ReaperJson.Options),
             };
+            string? left = null;
             await PatchWithRetryAsync(@namespace, service.Name, current =>
             {
+                left = !IsParked(current) && !JsonNode.DeepEquals(current.Manifest["spec"]?["selector"], snapshotSelector)
+                    ? $"Service {service.Name} left as it is: its selector changed since the teardown"
+                    : null;
+                if (left is not null)
+                {
+                    return null;
+                }
+
                 var patch = new JsonObject
                 {
                     ["metadata"] = new JsonObject
@@ -164,6 +182,12 @@ public sealed partial class WorkloadParking(
 
                 return patch;
             }, cancellationToken).ConfigureAwait(false);
+            if (left is not null)
+            {
+                await ports.ReleaseAsync(Owner(@namespace, service.Name), cancellationToken).ConfigureAwait(false);
+                done.Add(left);
+                continue;
+            }
 
             var sliceAnnotations = new JsonObject
             {
@@ -171,7 +195,15 @@ public sealed partial class WorkloadParking(
                 [ParkingContract.SnapshotAnnotation] = snapshot,
                 [ParkingContract.HoldAnnotation] = hold ? "true" : "false",
             };
-            await WriteSliceAsync(@namespace, service.Name, parkedPorts, waker, sliceAnnotations, cancellationToken).ConfigureAwait(false);
+            // kube-proxy routes a Service only to slices of its primary IP family.
+            var primary = (service.Manifest["spec"]?["ipFamilies"] as JsonArray)?.FirstOrDefault()?.GetValue<string>();
+            var family = primary is "IPv4" or "IPv6" ? primary : null;
+            if (family is not null)
+            {
+                sliceAnnotations[IpFamilyAnnotation] = family;
+            }
+
+            await WriteSliceAsync(@namespace, service, parkedPorts, waker.For(family), sliceAnnotations, cancellationToken).ConfigureAwait(false);
             done.Add($"Service {service.Name} parked on waker port(s) {string.Join(", ", allocated)}");
         }
 
@@ -189,9 +221,10 @@ public sealed partial class WorkloadParking(
         // to its pods only, never to a waker endpoint still listed next to them.
         await PatchWithRetryAsync(@namespace, service, current =>
         {
+            // Only onto the Service as parking left it, without a selector: one a person set since is theirs and stays.
             var saved = current.Manifest["metadata"]?["annotations"]?[ParkingContract.SelectorAnnotation]?.GetValue<string>();
             if (!IsParked(current) || (saved is null ? null : JsonNode.Parse(saved) as JsonObject) is not { Count: > 0 } selector
-                || JsonNode.DeepEquals(current.Manifest["spec"]?["selector"], selector))
+                || current.Manifest["spec"]?["selector"] is JsonObject { Count: > 0 })
             {
                 return null;
             }
@@ -245,10 +278,11 @@ public sealed partial class WorkloadParking(
             return 0;
         }
 
-        var waker = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
+        var wakers = await WakerEndpointsAsync(cancellationToken).ConfigureAwait(false);
         var requested = new HashSet<(string, string, string)>();
         foreach (var slice in slices)
         {
+            var waker = wakers.For(slice["metadata"]?["annotations"]?[IpFamilyAnnotation]?.GetValue<string>());
             var current = (slice["endpoints"] as JsonArray ?? [])
                 .SelectMany(endpoint => endpoint?["addresses"] as JsonArray ?? [])
                 .Select(address => address?.GetValue<string>())
@@ -292,29 +326,52 @@ public sealed partial class WorkloadParking(
             return Logged(message, $"snapshot {message.Snapshot} of {message.Namespace}/{message.Deployment} does not exist: nothing parked");
         }
 
-        var deployment = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
-        var tornDown = snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
-            ? deployment is not null && deployment.Uid == snapshot.DeploymentUid && deployment.Manifest["spec"]?["replicas"]?.GetValue<int>() == 0
-            : deployment is null;
-        if (!tornDown)
+        // A message delivered again, or one of an older teardown, must not park what a later wake or teardown settled.
+        var latest = (await snapshots.ListAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false)).LastOrDefault();
+        if (latest != message.Snapshot)
+        {
+            return Logged(message, $"snapshot {message.Snapshot} is not the latest teardown of {message.Namespace}/{message.Deployment} ({latest ?? "none"}): nothing parked");
+        }
+
+        if (!await TornDownAsync(message, snapshot, cancellationToken).ConfigureAwait(false))
         {
             return Logged(message, $"Deployment {message.Deployment} runs again since snapshot {message.Snapshot}: nothing parked");
         }
 
-        var services = new List<ClusterObject>();
+        var services = new List<(ClusterObject, JsonNode?)>();
+        var left = new List<string>();
+        NamespaceWorkloads? others = null;
         foreach (var item in snapshot.Objects.Where(item => item["kind"]?.GetValue<string>() == "Service"))
         {
             var name = item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
             var live = await writer.GetObjectAsync(ResourceKind.Service, message.Namespace, name, cancellationToken).ConfigureAwait(false);
-            if (live is not null && live.Uid == item["metadata"]?["uid"]?.GetValue<string>())
+            if (live is null || live.Uid != item["metadata"]?["uid"]?.GetValue<string>())
             {
-                services.Add(live);
+                continue;
             }
+
+            if (await wakes.GetAsync(message.Namespace, name, cancellationToken).ConfigureAwait(false) is { Record: { Phase: WakePhase.Woken } wake } && wake.Snapshot == message.Snapshot)
+            {
+                left.Add($"Service {name} left as it is: this parking was woken already ({wake.UpdatedAt:u})");
+                continue;
+            }
+
+            if (!IsParked(live))
+            {
+                others ??= await NamespaceWorkloadsAsync(message.Namespace, cancellationToken).ConfigureAwait(false);
+                if (others.ServedBesides(live, message.Deployment) is { } elsewhere)
+                {
+                    left.Add($"Service {name} left as it is: it also selects {elsewhere}");
+                    continue;
+                }
+            }
+
+            services.Add((live, item["spec"]?["selector"]));
         }
 
         if (services.Count == 0)
         {
-            return Logged(message, $"no Service of snapshot {message.Snapshot} exists any more: nothing parked");
+            return Logged(message, left.Count > 0 ? string.Join("; ", left) + ": nothing parked" : $"no Service of snapshot {message.Snapshot} exists any more: nothing parked");
         }
 
         var ingresses = snapshot.Objects
@@ -322,7 +379,67 @@ public sealed partial class WorkloadParking(
             .Select(item => new ClusterObject(ResourceKind.Ingress, message.Namespace, item["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, string.Empty, string.Empty, item))
             .ToList();
         var parked = await ParkAsync(message.Namespace, message.Deployment, snapshot.Action, message.Snapshot, message.Hold, services, ingresses, cancellationToken).ConfigureAwait(false);
-        return string.Join("; ", parked);
+
+        // Someone may have scaled up or recreated the Deployment between the look above and the writes: give it its Services back.
+        if (!await TornDownAsync(message, snapshot, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var (service, _) in services)
+            {
+                await UnparkAsync(message.Namespace, service.Name, cancellationToken).ConfigureAwait(false);
+            }
+
+            return Logged(message, $"Deployment {message.Deployment} ran again while it was being parked: its Services were unparked");
+        }
+
+        return string.Join("; ", parked.Concat(left));
+    }
+
+    private async Task<bool> TornDownAsync(ParkMessage message, WorkloadSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        var deployment = await writer.GetObjectAsync(ResourceKind.Deployment, message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false);
+        return snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
+            ? deployment is not null && deployment.Uid == snapshot.DeploymentUid && deployment.Manifest["spec"]?["replicas"]?.GetValue<int>() == 0
+            : deployment is null;
+    }
+
+    /// <summary>The namespace's Deployments and pods, to tell whether a Service now serves more than the torn-down Deployment.</summary>
+    private async Task<NamespaceWorkloads> NamespaceWorkloadsAsync(string @namespace, CancellationToken cancellationToken)
+    {
+        var deployments = new List<DeploymentInfo>();
+        await foreach (var deployment in reader.ListDeploymentsAsync(@namespace, null, cancellationToken).ConfigureAwait(false))
+        {
+            deployments.Add(deployment);
+        }
+
+        var pods = new List<PodInfo>();
+        await foreach (var pod in reader.ListPodsAsync(@namespace, null, cancellationToken).ConfigureAwait(false))
+        {
+            pods.Add(pod);
+        }
+
+        return new(deployments, pods);
+    }
+
+    private sealed record NamespaceWorkloads(IReadOnlyList<DeploymentInfo> Deployments, IReadOnlyList<PodInfo> Pods)
+    {
+        /// <summary>What the Service selects besides the torn-down Deployment's pods (another Deployment, pods of no Deployment of that name); null when nothing.</summary>
+        public string? ServedBesides(ClusterObject service, string deployment)
+        {
+            if (service.Manifest["spec"]?["selector"] is not JsonObject { Count: > 0 } selectorNode)
+            {
+                return null;
+            }
+
+            var selector = LabelSelector.FromLabels(selectorNode.ToDictionary(pair => pair.Key, pair => pair.Value?.GetValue<string>() ?? string.Empty));
+            var others = Deployments.Where(other => other.Name != deployment && selector.Matches(other.TemplateLabels)).Select(other => $"Deployment {other.Name}").ToList();
+            var pods = Pods.Count(pod => selector.Matches(pod.Labels) && pod.OwnerDeploymentName != deployment);
+            if (pods > 0)
+            {
+                others.Add($"{pods} pod(s) not of Deployment {deployment}");
+            }
+
+            return others.Count > 0 ? string.Join(", ", others) : null;
+        }
     }
 
     private string Logged(ParkMessage message, string detail)
@@ -335,8 +452,19 @@ public sealed partial class WorkloadParking(
 
     private sealed record WakerEndpoints(string AddressType, IReadOnlyList<string> Addresses);
 
-    /// <summary>The ready addresses of the waker Service's own EndpointSlices (IPv4 ones, IPv6 for an IPv6-only waker).</summary>
-    private async Task<WakerEndpoints> WakerEndpointsAsync(CancellationToken cancellationToken)
+    private sealed record WakerFamilies(WakerEndpoints IPv4, WakerEndpoints IPv6)
+    {
+        /// <summary>The waker's addresses of <paramref name="family"/>; with none named, IPv4 ones, IPv6 for an IPv6-only waker.</summary>
+        public WakerEndpoints For(string? family) => family switch
+        {
+            "IPv4" => IPv4,
+            "IPv6" => IPv6,
+            _ => IPv4.Addresses.Count > 0 ? IPv4 : IPv6.Addresses.Count > 0 ? IPv6 : IPv4,
+        };
+    }
+
+    /// <summary>The ready addresses of the waker Service's own EndpointSlices, per IP family.</summary>
+    private async Task<WakerFamilies> WakerEndpointsAsync(CancellationToken cancellationToken)
     {
         var slices = await cluster.ListEndpointSlicesAsync(options.Value.Namespace, $"{ServiceNameLabel}={options.Value.ServiceName}", cancellationToken).ConfigureAwait(false);
         WakerEndpoints Of(string type) => new(type, slices
@@ -349,8 +477,7 @@ public sealed partial class WorkloadParking(
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal)
             .ToList());
-        var ipv4 = Of("IPv4");
-        return ipv4.Addresses.Count > 0 ? ipv4 : Of("IPv6") is { Addresses.Count: > 0 } ipv6 ? ipv6 : ipv4;
+        return new(Of("IPv4"), Of("IPv6"));
     }
 
     private static JsonArray Endpoints(IReadOnlyList<string> addresses) =>
@@ -360,8 +487,9 @@ public sealed partial class WorkloadParking(
             ["conditions"] = new JsonObject { ["ready"] = true },
         }).ToArray());
 
-    private async Task WriteSliceAsync(string @namespace, string service, IReadOnlyList<ParkedPort> parkedPorts, WakerEndpoints waker, JsonObject annotations, CancellationToken cancellationToken)
+    private async Task WriteSliceAsync(string @namespace, ClusterObject owner, IReadOnlyList<ParkedPort> parkedPorts, WakerEndpoints waker, JsonObject annotations, CancellationToken cancellationToken)
     {
+        var service = owner.Name;
         var name = ParkingContract.EndpointSliceName(service);
         var manifest = new JsonObject
         {
@@ -374,6 +502,9 @@ public sealed partial class WorkloadParking(
                 ["labels"] = new JsonObject { [ServiceNameLabel] = service, [ManagedByLabel] = ParkingContract.EndpointSliceManager },
                 // What the timer needs to ask for parking again when the waker's pods move, without reading the Service.
                 ["annotations"] = annotations,
+                // As the EndpointSlice controller's own: the garbage collector removes the slice with its Service, so a
+                // Service recreated under that name never gets waker endpoints beside its own.
+                ["ownerReferences"] = new JsonArray(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Service", ["name"] = service, ["uid"] = owner.Uid }),
             },
             ["addressType"] = waker.AddressType,
             // kube-proxy pairs a Service port with the slice port of the same name ("" for a Service's one unnamed port).
