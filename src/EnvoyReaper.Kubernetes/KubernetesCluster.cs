@@ -238,7 +238,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
             ["metadata"] = new JsonObject
             {
                 ["resourceVersion"] = resourceVersion,
-                ["annotations"] = new JsonObject { [ReaperLabels.ReplicasBeforeTeardown] = null },
+                ["annotations"] = new JsonObject { [ReaperLabels.ReplicasBeforeTeardown] = null, [ReaperLabels.ScaledToZeroBy] = null },
             },
             ["spec"] = new JsonObject { ["replicas"] = replicas },
         };
@@ -252,7 +252,7 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
         }
     }
 
-    public async Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken)
+    public async Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, string teardownSnapshot, CancellationToken cancellationToken)
     {
         // A merge patch that carries resourceVersion is refused with 409 if the Deployment changed since it was read.
         var patch = new JsonObject
@@ -260,7 +260,11 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
             ["metadata"] = new JsonObject
             {
                 ["resourceVersion"] = resourceVersion,
-                ["annotations"] = new JsonObject { [ReaperLabels.ReplicasBeforeTeardown] = previousReplicas.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                ["annotations"] = new JsonObject
+                {
+                    [ReaperLabels.ReplicasBeforeTeardown] = previousReplicas.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    [ReaperLabels.ScaledToZeroBy] = teardownSnapshot,
+                },
             },
             ["spec"] = new JsonObject { ["replicas"] = 0 },
         };

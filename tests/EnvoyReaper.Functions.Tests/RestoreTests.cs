@@ -273,6 +273,7 @@ public sealed class RestoreTests : IAsyncLifetime
         var deployment = host.Api.Get<V1Deployment>("previews", "pr-7")!;
         Assert.Equal(1, deployment.Spec.Replicas);
         Assert.False(deployment.Metadata.Annotations.ContainsKey("envoy-reaper/replicas-before-teardown"));
+        Assert.False(deployment.Metadata.Annotations.ContainsKey("envoy-reaper/scaled-to-zero-by"));
     }
 
     [Fact]

@@ -631,21 +631,12 @@ public sealed class WakeTests : IAsyncLifetime
         // The API server applied the scale and the answer never arrived (or the worker died right after): the retry
         // finds the Deployment at zero, its pods going, and must still finish the teardown and ask for parking.
         Seed("scale-to-zero");
-        string? teardown = null;
-        for (var cycle = 0; cycle < 20 && teardown is null; cycle++)
-        {
-            await host.RunTimerAsync();
-            await host.DeliverStatsChecksAsync();
-            teardown = (await AzuriteStorage.PeekRawAsync(QueueNames.Teardown)).Select(message => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()))).FirstOrDefault();
-            host.Advance(TimeSpan.FromMinutes(1), envoys);
-        }
-
-        Assert.NotNull(teardown);
+        var teardown = await NextTeardownRequestAsync();
         var writer = host.Services.GetRequiredService<Cluster.IClusterWriter>();
         host.Api.BeforeNext("PATCH", "/deployments/pr-7", async () =>
         {
             var current = host.Api.Get<V1Deployment>(Namespace, "pr-7")!;
-            await writer.ScaleToZeroAsync(Namespace, "pr-7", current.Metadata.ResourceVersion, 1, CancellationToken.None);
+            await writer.ScaleToZeroAsync(Namespace, "pr-7", current.Metadata.ResourceVersion, 1, EnvoyReaper.Teardown.WorkloadSnapshot.NameFor(Namespace, "pr-7", current.Metadata.Uid, System.Text.Json.JsonSerializer.Deserialize<TeardownMessage>(teardown, ReaperJson.Options)!.RequestedAt), CancellationToken.None);
             host.Api.FailNext("PATCH", "/deployments/pr-7", 500, "InternalError");
         });
         await Assert.ThrowsAnyAsync<Exception>(() => host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown), CancellationToken.None));
@@ -657,6 +648,43 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Equal(1, await host.DeliverParksAsync());
         AssertParked();
         Assert.Single(Events("TornDown"));
+    }
+
+    [Fact]
+    public async Task A_retry_does_not_take_a_persons_scale_to_zero_over_a_leftover_annotation_for_its_own()
+    {
+        // An older scale-to-zero teardown left replicas-before-teardown behind (a person scaled it back up by hand). This
+        // teardown's scale fails; then a person scales the Deployment to zero. Its retry must not finish and park: the
+        // zero is the person's, not this teardown's.
+        Seed("scale-to-zero");
+        await new k8s.Kubernetes(host.Api.ClientConfiguration()).AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"metadata":{"annotations":{"envoy-reaper/replicas-before-teardown":"3"}}}""", V1Patch.PatchType.MergePatch), "pr-7", Namespace);
+        var teardown = await NextTeardownRequestAsync();
+        host.Api.FailNext("PATCH", "/deployments/pr-7", 500, "InternalError");
+        await Assert.ThrowsAnyAsync<Exception>(() => host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown), CancellationToken.None));
+        await new k8s.Kubernetes(host.Api.ClientConfiguration()).AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"spec":{"replicas":0}}""", V1Patch.PatchType.MergePatch), "pr-7", Namespace);
+
+        await host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown, dequeueCount: 2), CancellationToken.None);
+
+        Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.Park));
+        Assert.Empty(Events("TornDown"));
+    }
+
+    /// <summary>Runs cycles until the workload's teardown is requested; returns that message's body, left in the queue.</summary>
+    private async Task<string> NextTeardownRequestAsync()
+    {
+        string? teardown = null;
+        for (var cycle = 0; cycle < 20 && teardown is null; cycle++)
+        {
+            await host.RunTimerAsync();
+            await host.DeliverStatsChecksAsync();
+            teardown = (await AzuriteStorage.PeekRawAsync(QueueNames.Teardown)).Select(message => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(message.Body.ToString()))).FirstOrDefault();
+            host.Advance(TimeSpan.FromMinutes(1), envoys);
+        }
+
+        Assert.NotNull(teardown);
+        return teardown;
     }
 
     [Fact]

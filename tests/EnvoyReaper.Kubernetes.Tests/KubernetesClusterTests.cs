@@ -798,11 +798,12 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         var before = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
         server.ResetRecording();
 
-        await Cluster().ScaleToZeroAsync("retail", "shop", before.ResourceVersion, 3, Ct);
+        await Cluster().ScaleToZeroAsync("retail", "shop", before.ResourceVersion, 3, "previews/pr-7/snapshot.json", Ct);
 
         var after = server.Get<V1Deployment>("retail", "shop")!;
         Assert.Equal(0, after.Spec.Replicas);
         Assert.Equal("3", after.Metadata.Annotations[ReaperLabels.ReplicasBeforeTeardown]);
+        Assert.Equal("previews/pr-7/snapshot.json", after.Metadata.Annotations[ReaperLabels.ScaledToZeroBy]);
         Assert.Equal(before.Uid, after.Metadata.Uid);
         Assert.Equal(before.Labels, after.Metadata.Labels.AsReadOnly());
         Assert.NotEqual(before.ResourceVersion, after.Metadata.ResourceVersion);
@@ -824,7 +825,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         server.SeedWorkload("retail", "shop", ["10.0.0.1", "10.0.0.2"], annotations: new Dictionary<string, string> { [ReaperLabels.IdleTimeout] = "10m" });
         var before = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
 
-        await Cluster().ScaleToZeroAsync("retail", "shop", before.ResourceVersion, 2, Ct);
+        await Cluster().ScaleToZeroAsync("retail", "shop", before.ResourceVersion, 2, "previews/pr-7/snapshot.json", Ct);
 
         var annotations = server.Get<V1Deployment>("retail", "shop")!.Metadata.Annotations;
         Assert.Equal("10m", annotations[ReaperLabels.IdleTimeout]);
@@ -843,7 +844,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
         server.ResetRecording();
 
         var exception = await Assert.ThrowsAsync<ClusterConflictException>(
-            () => Cluster().ScaleToZeroAsync("retail", "shop", stale.ResourceVersion, 3, Ct));
+            () => Cluster().ScaleToZeroAsync("retail", "shop", stale.ResourceVersion, 3, "previews/pr-7/snapshot.json", Ct));
 
         Assert.Contains("retail/shop", exception.Message, StringComparison.Ordinal);
         var inner = Assert.IsType<HttpOperationException>(exception.InnerException);
@@ -858,7 +859,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     [Fact]
     public async Task ScaleToZero_of_a_missing_Deployment_surfaces_404()
     {
-        var exception = await Assert.ThrowsAsync<HttpOperationException>(() => Cluster().ScaleToZeroAsync("retail", "gone", "1", 2, Ct));
+        var exception = await Assert.ThrowsAsync<HttpOperationException>(() => Cluster().ScaleToZeroAsync("retail", "gone", "1", 2, "previews/pr-7/snapshot.json", Ct));
 
         Assert.Equal(HttpStatusCode.NotFound, exception.Response.StatusCode);
     }
@@ -886,7 +887,7 @@ public sealed class KubernetesClusterTests : IAsyncLifetime
     {
         server.SeedWorkload("retail", "shop", ["10.0.0.1"]);
         var parked = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
-        await Cluster().ScaleToZeroAsync("retail", "shop", parked.ResourceVersion, 2, Ct);
+        await Cluster().ScaleToZeroAsync("retail", "shop", parked.ResourceVersion, 2, "previews/pr-7/snapshot.json", Ct);
         var stale = (await Cluster().GetDeploymentAsync("retail", "shop", Ct))!;
         await RawClient().AppsV1.PatchNamespacedDeploymentAsync(
             new V1Patch("""{"spec":{"replicas":5}}""", V1Patch.PatchType.MergePatch), "shop", "retail", cancellationToken: Ct);

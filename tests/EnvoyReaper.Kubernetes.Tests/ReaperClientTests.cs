@@ -104,7 +104,7 @@ public sealed class ReaperClientTests : IAsyncLifetime
         var workloads = Enumerable.Range(0, 3).Select(i => server.SeedWorkload("retail", $"shop-{i}", [$"10.0.0.{i + 1}"])).ToList();
         var cluster = Cluster(perSecond: 1, burst: 2);
 
-        var scales = workloads.Select(workload => cluster.ScaleToZeroAsync(workload.Namespace, workload.Name, workload.Deployment.Metadata.ResourceVersion, 1, Ct)).ToList();
+        var scales = workloads.Select(workload => cluster.ScaleToZeroAsync(workload.Namespace, workload.Name, workload.Deployment.Metadata.ResourceVersion, 1, "snapshot.json", Ct)).ToList();
         await Task.WhenAll(scales.Take(2)).WaitAsync(Bound, Ct);
         await WaitingAsync(high: 1, low: 0);
 

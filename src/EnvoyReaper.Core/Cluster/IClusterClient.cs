@@ -24,8 +24,11 @@ public interface IClusterWriter
     /// <summary>Deletes with a uid precondition, and a resourceVersion one when given; 409 Conflict is PreconditionFailed.</summary>
     Task<DeleteOutcome> DeleteAsync(ResourceKind kind, string @namespace, string name, string uid, string? resourceVersion, CancellationToken cancellationToken);
 
-    /// <summary>Scales to zero with a resourceVersion precondition and records the previous replica count.</summary>
-    Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, CancellationToken cancellationToken);
+    /// <summary>
+    /// Scales to zero with a resourceVersion precondition and records the previous replica count and the teardown's
+    /// snapshot (<see cref="Workloads.ReaperLabels.ScaledToZeroBy"/>).
+    /// </summary>
+    Task ScaleToZeroAsync(string @namespace, string name, string resourceVersion, int previousReplicas, string teardownSnapshot, CancellationToken cancellationToken);
 
     /// <summary>
     /// Creates an object from a manifest; null when one of that name already exists. A refusal as invalid (422: a taken

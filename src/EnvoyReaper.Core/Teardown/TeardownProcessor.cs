@@ -111,7 +111,11 @@ public sealed partial class TeardownProcessor(
 
         // A retry of this very teardown after its scale to zero was applied and the attempt failed before finishing (the
         // answer lost, the worker gone): its pods are going, so it cannot be proven idle again; finish it, parking included.
-        if (deployment.Replicas == 0 && deployment.Annotations.ContainsKey(ReaperLabels.ReplicasBeforeTeardown)
+        // Only the mark its own scale wrote proves that: a person's scale to zero, or an older teardown's leftover
+        // replica count, is not this teardown's work.
+        if (deployment.Replicas == 0
+            && deployment.Annotations.ContainsKey(ReaperLabels.ReplicasBeforeTeardown)
+            && deployment.Annotations.TryGetValue(ReaperLabels.ScaledToZeroBy, out var scaledBy) && scaledBy == SnapshotName(message)
             && await snapshots.GetAsync(SnapshotName(message), cancellationToken).ConfigureAwait(false) is { } scaledEarlier
             && scaledEarlier.Action == ReaperAction.ScaleToZero.ToContractName())
         {
@@ -221,7 +225,7 @@ public sealed partial class TeardownProcessor(
 
         if (action == ReaperAction.ScaleToZero)
         {
-            await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, cancellationToken).ConfigureAwait(false);
+            await writer.ScaleToZeroAsync(message.Namespace, message.Deployment, deploymentObject.ResourceVersion, deployment.Replicas ?? 1, snapshotName, cancellationToken).ConfigureAwait(false);
             var parked = settings.Wake ? await ParkAsync(message, snapshotName, settings, plan.Services.Concat(plan.Ingresses), cancellationToken).ConfigureAwait(false) : string.Empty;
             var scaled = $"Scaled to zero from {deployment.Replicas ?? 1} replica(s), {idleFor}; snapshot {snapshotName}{parked}";
             await RecordAsync(message, "TornDown", scaled, cancellationToken).ConfigureAwait(false);

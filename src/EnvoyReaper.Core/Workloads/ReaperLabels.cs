@@ -18,6 +18,12 @@ public static class ReaperLabels
     /// <summary>Written by a scale-to-zero teardown so that a restore knows the replica count.</summary>
     public const string ReplicasBeforeTeardown = "envoy-reaper/replicas-before-teardown";
 
+    /// <summary>
+    /// Written with <see cref="ReplicasBeforeTeardown"/>: the snapshot of the teardown that scaled the Deployment to zero,
+    /// so that a retry of that teardown can tell its own scale from a person's (or a leftover of an older teardown).
+    /// </summary>
+    public const string ScaledToZeroBy = "envoy-reaper/scaled-to-zero-by";
+
     /// <summary>On an object a restore created: the snapshot it came from, so that running the restore again skips it.</summary>
     public const string RestoredFrom = "envoy-reaper/restored-from";
 

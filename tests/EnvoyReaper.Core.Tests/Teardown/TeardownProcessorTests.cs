@@ -63,7 +63,7 @@ public sealed class TeardownProcessorTests : IDisposable
             actions.Add($"delete {call.ArgAt<ResourceKind>(0)} {call.ArgAt<string>(2)}");
             return DeleteOutcome.Deleted;
         });
-        writer.WhenForAnyArgs(w => w.ScaleToZeroAsync(default!, default!, default!, default, default)).Do(_ => actions.Add("scale"));
+        writer.WhenForAnyArgs(w => w.ScaleToZeroAsync(default!, default!, default!, default, default!, default)).Do(_ => actions.Add("scale"));
 
         EnvoyReports(total: 100);
         breakerStore.TryWriteAsync(new TeardownBreakerState([], MonitoredWorkloads: 1000), null, CancellationToken.None).GetAwaiter().GetResult();
@@ -184,7 +184,7 @@ public sealed class TeardownProcessorTests : IDisposable
     {
         Assert.Empty(actions);
         await writer.DidNotReceiveWithAnyArgs().DeleteAsync(default, default!, default!, default!, default, default);
-        await writer.DidNotReceiveWithAnyArgs().ScaleToZeroAsync(default!, default!, default!, default, default);
+        await writer.DidNotReceiveWithAnyArgs().ScaleToZeroAsync(default!, default!, default!, default, default!, default);
     }
 
     [Fact]
@@ -207,7 +207,7 @@ public sealed class TeardownProcessorTests : IDisposable
 
         Assert.Equal(TeardownOutcome.ScaledToZero, result.Outcome);
         Assert.Equal(new[] { "snapshot", "scale" }, actions);
-        await writer.Received(1).ScaleToZeroAsync(Namespace, Name, "42", 2, Arg.Any<CancellationToken>());
+        await writer.Received(1).ScaleToZeroAsync(Namespace, Name, "42", 2, Arg.Any<string>(), Arg.Any<CancellationToken>());
     }
 
     [Fact]
@@ -417,7 +417,7 @@ public sealed class TeardownProcessorTests : IDisposable
         var result = await Processor(store).ProcessAsync(Message(ReaperAction.ScaleToZero), "m-1", CancellationToken.None);
 
         Assert.Equal(TeardownOutcome.Aborted, result.Outcome);
-        await writer.DidNotReceiveWithAnyArgs().ScaleToZeroAsync(default!, default!, default!, default, default);
+        await writer.DidNotReceiveWithAnyArgs().ScaleToZeroAsync(default!, default!, default!, default, default!, default);
     }
 
     // ---------------------------------------------------------------- Order and preconditions of the deletes (item 6)
