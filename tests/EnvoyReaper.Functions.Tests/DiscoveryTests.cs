@@ -52,6 +52,45 @@ public sealed class DiscoveryTests
     }
 
     [Fact]
+    public async Task A_namespaces_checks_are_queued_while_the_next_namespace_is_listed()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        foreach (var ns in new[] { "team-a", "team-b", "team-c" })
+        {
+            host.Api.SeedWorkload(ns, "game", [envoys.Pods[0].Ip]);
+        }
+
+        var queuedBeforeTheLastList = -1;
+        host.Api.BeforeNext("GET", "/namespaces/team-c/pods", async () => queuedBeforeTheLastList = (await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck)).Count);
+
+        await host.RunTimerAsync();
+
+        Assert.True(queuedBeforeTheLastList >= 1, $"{queuedBeforeTheLastList} stats-check messages were queued before team-c's pods were listed");
+        Assert.Equal(3, (await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck)).Count);
+    }
+
+    [Fact]
+    public async Task A_pod_list_that_fails_part_way_fails_the_cycle_and_leaves_the_namespaces_listed_before_it_queued()
+    {
+        await using var host = await ReaperTestHost.StartAsync();
+        await using var envoys = await FakeEnvoyFleet.StartAsync(1);
+        foreach (var ns in new[] { "team-a", "team-b", "team-c" })
+        {
+            host.Api.SeedWorkload(ns, "game", [envoys.Pods[0].Ip]);
+        }
+
+        host.Api.FailNext("GET", "/namespaces/team-c/pods", 500, "InternalError");
+
+        await Assert.ThrowsAnyAsync<Exception>(() => host.RunTimerAsync());
+
+        var namespaces = (await AzuriteStorage.PeekRawAsync(QueueNames.StatsCheck))
+            .Select(raw => MessageReader.TryReadStatsCheck(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(raw.Body.ToString())), out var batch, out _) ? batch.Namespace : null)
+            .Order();
+        Assert.Equal(["team-a", "team-b"], namespaces);
+    }
+
+    [Fact]
     public async Task The_batch_size_setting_caps_the_workloads_in_one_message()
     {
         await using var host = await ReaperTestHost.StartAsync(new() { ["Reaper:StatsCheckBatchSize"] = "4" });

@@ -75,11 +75,18 @@ public sealed partial class TeardownBreaker(
     /// Once per discovery cycle: records how many workloads count toward the limits and opens the breaker on a mass flip
     /// to Idle. Observe workloads, and all of them under Reaper:DryRun, count toward neither.
     /// </summary>
-    public async Task<MassIdleMeasure?> MeasureAsync(IReadOnlyList<MonitoredWorkload> workloads, CancellationToken cancellationToken)
+    public Task<MassIdleMeasure?> MeasureAsync(IReadOnlyList<MonitoredWorkload> workloads, CancellationToken cancellationToken) =>
+        MeasureFleetAsync(workloads.Select(workload => (workload.Deployment, workload.Settings)), cancellationToken);
+
+    /// <summary>As the other overload, from the opted-in Deployments before their pods are listed.</summary>
+    public Task<MassIdleMeasure?> MeasureAsync(IReadOnlyList<OptedIn> deployments, CancellationToken cancellationToken) =>
+        MeasureFleetAsync(deployments.Select(deployment => (deployment.Deployment, deployment.Settings)), cancellationToken);
+
+    private async Task<MassIdleMeasure?> MeasureFleetAsync(IEnumerable<(Cluster.DeploymentInfo Deployment, SettingsResult Settings)> fleet, CancellationToken cancellationToken)
     {
         var counted = reaperOptions.Value.DryRun
             ? []
-            : workloads.Where(workload => workload.Settings.Settings is { Action: not ReaperAction.Observe })
+            : fleet.Where(workload => workload.Settings.Settings is { Action: not ReaperAction.Observe })
                 .Select(workload => (workload.Deployment.Namespace, workload.Deployment.Name, workload.Deployment.Uid))
                 .ToList();
 

@@ -32,27 +32,56 @@ public sealed partial class DiscoveryCycle(
             }
         }
 
-        var found = await discovery.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-        await MeasureForBreakerAsync(found.Workloads, cancellationToken).ConfigureAwait(false);
-        var problems = found.Problems.ToList();
-        var checks = planner.Plan(found, now, period, problems);
+        var selection = await discovery.SelectAsync(cancellationToken).ConfigureAwait(false);
+        var problems = selection.Problems.ToList();
+        var workloads = new List<MonitoredWorkload>(selection.Count);
+        var (checksQueued, messagesQueued) = (0, 0);
+
+        // A namespace's checks leave as soon as its pods are listed, and run while the next namespace is listed: one
+        // namespace's sends in flight at a time. A list that fails later leaves the namespaces before it queued; their
+        // checks read every pod afresh, so they are as sound as in a whole cycle.
+        // The breaker's measure of the fleet is written before the first check is queued (as the pods are listed), so
+        // that a mass flip it sees stops the teardowns those checks would ask for.
+        var measuring = MeasureForBreakerAsync(selection.Deployments, cancellationToken);
+        var sending = Task.CompletedTask;
+        try
+        {
+            await foreach (var namespaceWorkloads in discovery.WithPodsAsync(selection, cancellationToken).ConfigureAwait(false))
+            {
+                workloads.AddRange(namespaceWorkloads);
+                var checks = planner.Plan(new DiscoveryResult(namespaceWorkloads, []), now, period, problems);
+                await measuring.ConfigureAwait(false);
+                await sending.ConfigureAwait(false);
+                sending = queue.EnqueueStatsChecksAsync(checks, cancellationToken);
+                checksQueued += checks.Sum(check => check.Message.Workloads.Count);
+                messagesQueued += checks.Count;
+            }
+        }
+        catch
+        {
+            await measuring.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await sending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+
+        await measuring.ConfigureAwait(false);
+        await sending.ConfigureAwait(false);
         foreach (var problem in problems)
         {
             LogProblem(problem.Source, problem.Namespace, problem.Name, problem.Message);
         }
 
-        await queue.EnqueueStatsChecksAsync(checks, cancellationToken).ConfigureAwait(false);
         await ReconcileParkedAsync(cancellationToken).ConfigureAwait(false);
-        LogCycle(found.Workloads.Count, checks.Sum(check => check.Message.Workloads.Count), checks.Count, problems.Count, time.GetUtcNow() - now);
-        metrics?.CycleCompleted(time.GetUtcNow() - now, found.Workloads.Count);
-        return new CycleSummary(found.Workloads.Count, checks.Count, problems.Count);
+        LogCycle(workloads.Count, checksQueued, messagesQueued, problems.Count, time.GetUtcNow() - now);
+        metrics?.CycleCompleted(time.GetUtcNow() - now, workloads.Count);
+        return new CycleSummary(workloads.Count, messagesQueued, problems.Count);
     }
 
     /// <summary>
     /// A failed measure only widens the next one's window (it compares with the last measure that was written), so the
     /// checks of this cycle are still queued.
     /// </summary>
-    private async Task MeasureForBreakerAsync(IReadOnlyList<MonitoredWorkload> workloads, CancellationToken cancellationToken)
+    private async Task MeasureForBreakerAsync(IReadOnlyList<OptedIn> workloads, CancellationToken cancellationToken)
     {
         try
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using EnvoyReaper.Cluster;
 using EnvoyReaper.Messaging;
 using Microsoft.Extensions.Options;
@@ -15,13 +16,26 @@ public sealed class WorkloadDiscovery(IClusterReader cluster, IOptions<ReaperOpt
 
     public async Task<DiscoveryResult> DiscoverAsync(CancellationToken cancellationToken)
     {
-        var found = new Dictionary<ObjectRef, (DeploymentInfo Deployment, OptInSource Source, string? Monitor, SettingsResult Settings, string? MonitorNamespace)>();
+        var selection = await SelectAsync(cancellationToken).ConfigureAwait(false);
+        var workloads = new List<MonitoredWorkload>(selection.Count);
+        await foreach (var namespaceWorkloads in WithPodsAsync(selection, cancellationToken).ConfigureAwait(false))
+        {
+            workloads.AddRange(namespaceWorkloads);
+        }
+
+        return new DiscoveryResult(workloads, selection.Problems);
+    }
+
+    /// <summary>The opted-in Deployments and the problems of their opt-ins, from the Deployment and EnvoyMonitor lists.</summary>
+    public async Task<OptedInDeployments> SelectAsync(CancellationToken cancellationToken)
+    {
+        var found = new Dictionary<ObjectRef, OptedIn>();
         var problems = new List<DiscoveryProblem>();
         var unmonitored = new HashSet<ObjectRef>();
 
         await foreach (var deployment in cluster.ListDeploymentsAsync(null, ReaperLabels.EnabledSelector, cancellationToken))
         {
-            found[deployment.Ref] = (deployment, OptInSource.Label, null, parser.FromAnnotations(deployment.Annotations), null);
+            found[deployment.Ref] = new OptedIn(deployment, OptInSource.Label, null, parser.FromAnnotations(deployment.Annotations), null);
         }
 
         var monitors = new List<MonitorInfo>();
@@ -85,14 +99,24 @@ public sealed class WorkloadDiscovery(IClusterReader cluster, IOptions<ReaperOpt
                 // A monitor is the more explicit opt-in, so it wins over the label when both name a Deployment.
                 if (!unmonitored.Contains(deployment.Ref))
                 {
-                    found[deployment.Ref] = (deployment, OptInSource.Monitor, monitor.Name, settings, monitor.Namespace);
+                    found[deployment.Ref] = new OptedIn(deployment, OptInSource.Monitor, monitor.Name, settings, monitor.Namespace);
                 }
             }
         }
 
-        var workloads = new List<MonitoredWorkload>(found.Count);
-        foreach (var namespaceGroup in found.Values.GroupBy(entry => entry.Deployment.Namespace).OrderBy(group => group.Key, StringComparer.Ordinal))
+        return new OptedInDeployments(found.Values.ToList(), problems);
+    }
+
+    /// <summary>
+    /// The workloads of <paramref name="selection"/> with their pods, one namespace at a time (one pod list each), so that
+    /// a caller can act on a namespace while the next one is listed.
+    /// </summary>
+    public async IAsyncEnumerable<IReadOnlyList<MonitoredWorkload>> WithPodsAsync(OptedInDeployments selection, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(selection);
+        foreach (var namespaceGroup in selection.Deployments.GroupBy(entry => entry.Deployment.Namespace).OrderBy(group => group.Key, StringComparer.Ordinal))
         {
+            var workloads = new List<MonitoredWorkload>();
             // Index by the Deployment each pod's ReplicaSet is named after, so matching is one pass over the pods.
             var podsByDeployment = new Dictionary<string, List<PodInfo>>(StringComparer.Ordinal);
             await foreach (var pod in cluster.ListPodsAsync(namespaceGroup.Key, null, cancellationToken))
@@ -115,8 +139,17 @@ public sealed class WorkloadDiscovery(IClusterReader cluster, IOptions<ReaperOpt
                     : [];
                 workloads.Add(new MonitoredWorkload(entry.Deployment, entry.Source, entry.Monitor, entry.Settings, pods, entry.MonitorNamespace));
             }
-        }
 
-        return new DiscoveryResult(workloads, problems);
+            yield return workloads;
+        }
     }
+}
+
+/// <summary>A Deployment opted in, by its label or by an EnvoyMonitor, before its pods are listed.</summary>
+public sealed record OptedIn(DeploymentInfo Deployment, OptInSource Source, string? Monitor, SettingsResult Settings, string? MonitorNamespace);
+
+/// <summary>What <see cref="WorkloadDiscovery.SelectAsync"/> found: the Deployments to check and the opt-ins it cannot follow.</summary>
+public sealed record OptedInDeployments(IReadOnlyList<OptedIn> Deployments, IReadOnlyList<DiscoveryProblem> Problems)
+{
+    public int Count => Deployments.Count;
 }

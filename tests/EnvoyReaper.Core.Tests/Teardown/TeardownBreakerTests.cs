@@ -138,7 +138,7 @@ public sealed class TeardownBreakerTests
         Assert.True(full.Refusing);
         Assert.Equal(T0.AddHours(1), full.NextSlotAt);
 
-        await Breaker().MeasureAsync([], CancellationToken.None);
+        await Breaker().MeasureAsync(Array.Empty<MonitoredWorkload>(), CancellationToken.None);
         var empty = await Breaker().StatusAsync(CancellationToken.None);
         Assert.Equal((0, 2, (DateTimeOffset?)null), (empty.AllowedPerHour!.Value, empty.TeardownsLastHour, empty.NextSlotAt));
     }
