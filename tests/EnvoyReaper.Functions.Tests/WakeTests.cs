@@ -625,8 +625,11 @@ public sealed class WakeTests : IAsyncLifetime
         AssertUnparked();
     }
 
-    [Fact]
-    public async Task A_scale_to_zero_retried_after_the_scale_was_applied_but_its_answer_lost_finishes_and_parks()
+    /// <param name="retryAfterMinutes">0: the queue's next delivery; 6: an outage outlasted Reaper:MessageMaxAge (5 min).</param>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(6)]
+    public async Task A_scale_to_zero_retried_after_the_scale_was_applied_but_its_answer_lost_finishes_and_parks(int retryAfterMinutes)
     {
         // The API server applied the scale and the answer never arrived (or the worker died right after): the retry
         // finds the Deployment at zero, its pods going, and must still finish the teardown and ask for parking.
@@ -643,6 +646,7 @@ public sealed class WakeTests : IAsyncLifetime
         Assert.Equal(0, host.Api.Get<V1Deployment>(Namespace, "pr-7")!.Spec.Replicas);
         Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.Park));
 
+        host.Time.Advance(TimeSpan.FromMinutes(retryAfterMinutes));
         await host.Create<TearDown>().Run(ReaperTestHost.Delivery("t-1", teardown, dequeueCount: 2), CancellationToken.None);
 
         Assert.Equal(1, await host.DeliverParksAsync());

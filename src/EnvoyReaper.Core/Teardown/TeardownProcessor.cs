@@ -111,13 +111,7 @@ public sealed partial class TeardownProcessor(
 
         // A retry of this very teardown after its scale to zero was applied and the attempt failed before finishing (the
         // answer lost, the worker gone): its pods are going, so it cannot be proven idle again; finish it, parking included.
-        // Only the mark its own scale wrote proves that: a person's scale to zero, or an older teardown's leftover
-        // replica count, is not this teardown's work.
-        if (deployment.Replicas == 0
-            && deployment.Annotations.ContainsKey(ReaperLabels.ReplicasBeforeTeardown)
-            && deployment.Annotations.TryGetValue(ReaperLabels.ScaledToZeroBy, out var scaledBy) && scaledBy == SnapshotName(message)
-            && await snapshots.GetAsync(SnapshotName(message), cancellationToken).ConfigureAwait(false) is { } scaledEarlier
-            && scaledEarlier.Action == ReaperAction.ScaleToZero.ToContractName())
+        if (await ScaledByThisTeardownAsync(message, deployment, cancellationToken).ConfigureAwait(false) is { } scaledEarlier)
         {
             return await FinishScaleToZeroAsync(message, SnapshotName(message), scaledEarlier, deployment, cancellationToken).ConfigureAwait(false);
         }
@@ -247,8 +241,9 @@ public sealed partial class TeardownProcessor(
         state.DeploymentUid == message.DeploymentUid && state.TeardownRequestedAt == message.RequestedAt;
 
     /// <summary>
-    /// Finishes this very teardown when its first attempt deleted the Deployment (its snapshot exists, the state still
-    /// holds the request and is not complete); null for anything else, which a stale request must leave alone.
+    /// Finishes this very teardown when its first attempt deleted the Deployment (its snapshot exists) or scaled it to
+    /// zero (its mark is there), the state still holding the request and not complete; null for anything else, which a
+    /// stale request must leave alone.
     /// </summary>
     private async Task<TeardownResult?> FinishStartedTeardownAsync(TeardownMessage message, CancellationToken cancellationToken)
     {
@@ -258,16 +253,31 @@ public sealed partial class TeardownProcessor(
             return null;
         }
 
-        if (await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false) is not null)
+        var snapshotName = SnapshotName(message);
+        if (await reader.GetDeploymentAsync(message.Namespace, message.Deployment, cancellationToken).ConfigureAwait(false) is { } deployment)
         {
-            return null;
+            return deployment.Uid == message.DeploymentUid && await ScaledByThisTeardownAsync(message, deployment, cancellationToken).ConfigureAwait(false) is { } scaled
+                ? await FinishScaleToZeroAsync(message, snapshotName, scaled, deployment, cancellationToken).ConfigureAwait(false)
+                : null;
         }
 
-        var snapshotName = SnapshotName(message);
         return await snapshots.GetAsync(snapshotName, cancellationToken).ConfigureAwait(false) is { } started
             ? await FinishAsync(message, snapshotName, started, cancellationToken).ConfigureAwait(false)
             : null;
     }
+
+    /// <summary>
+    /// This teardown's snapshot when the Deployment is at zero by this teardown's own scale: only the mark that scale
+    /// wrote proves it (a person's scale to zero, or an older teardown's leftover replica count, is not its work).
+    /// </summary>
+    private async Task<WorkloadSnapshot?> ScaledByThisTeardownAsync(TeardownMessage message, DeploymentInfo deployment, CancellationToken cancellationToken) =>
+        deployment.Replicas == 0
+        && deployment.Annotations.ContainsKey(ReaperLabels.ReplicasBeforeTeardown)
+        && deployment.Annotations.TryGetValue(ReaperLabels.ScaledToZeroBy, out var scaledBy) && scaledBy == SnapshotName(message)
+        && await snapshots.GetAsync(SnapshotName(message), cancellationToken).ConfigureAwait(false) is { } snapshot
+        && snapshot.Action == ReaperAction.ScaleToZero.ToContractName()
+            ? snapshot
+            : null;
 
     private static string? ResourceVersionOf(JsonObject? manifest) => manifest?["metadata"]?["resourceVersion"]?.GetValue<string>();
 
