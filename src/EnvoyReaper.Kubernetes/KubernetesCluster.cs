@@ -593,26 +593,12 @@ public sealed class KubernetesCluster(IKubernetes client, IOptions<ReaperOptions
             Restarts(pod.Status));
     }
 
-    /// <summary>
-    /// Every container's restarts, init sidecars included (Envoy may run in any of them). Null when the kubelet reported
-    /// no container status yet: nothing to compare, never "no restart".
-    /// </summary>
-    private static ContainerRestarts? Restarts(V1PodStatus? status)
-    {
-        var statuses = (status?.ContainerStatuses ?? []).Concat(status?.InitContainerStatuses ?? []).ToList();
-        if (statuses.Count == 0)
-        {
-            return null;
-        }
-
-        var count = statuses.Sum(container => (long)container.RestartCount);
-        var lastStartedAt = statuses
-            .Select(container => container.State?.Running?.StartedAt)
-            .Where(startedAt => startedAt is not null)
-            .Select(startedAt => (DateTimeOffset?)new DateTimeOffset(DateTime.SpecifyKind(startedAt!.Value, DateTimeKind.Utc)))
-            .Max();
-        return new ContainerRestarts((int)Math.Min(count, int.MaxValue), lastStartedAt);
-    }
+    private static ContainerRestarts? Restarts(V1PodStatus? status) => ContainerRestarts.Of(
+        (status?.ContainerStatuses ?? []).Concat(status?.InitContainerStatuses ?? [])
+            .Select(container => (container.RestartCount, container.State?.Running?.StartedAt is { } startedAt
+                ? (DateTimeOffset?)new DateTimeOffset(DateTime.SpecifyKind(startedAt, DateTimeKind.Utc))
+                : null))
+            .ToList());
 
     private static MonitorInfo ToMonitor(JsonObject item)
     {

@@ -132,22 +132,10 @@ internal static class PodListJson
             Restarts(status));
     }
 
-    private static ContainerRestarts? Restarts(LeanPodStatus? status)
-    {
-        var statuses = (status?.ContainerStatuses ?? []).Concat(status?.InitContainerStatuses ?? []).ToList();
-        if (statuses.Count == 0)
-        {
-            return null;
-        }
-
-        var count = statuses.Sum(container => (long)container.RestartCount);
-        var lastStartedAt = statuses
-            .Select(container => container.State?.Running?.StartedAt)
-            .Where(startedAt => startedAt is not null)
-            .Select(startedAt => (DateTimeOffset?)startedAt!.Value.ToUniversalTime())
-            .Max();
-        return new ContainerRestarts((int)Math.Min(count, int.MaxValue), lastStartedAt);
-    }
+    private static ContainerRestarts? Restarts(LeanPodStatus? status) => ContainerRestarts.Of(
+        (status?.ContainerStatuses ?? []).Concat(status?.InitContainerStatuses ?? [])
+            .Select(container => (container.RestartCount, container.State?.Running?.StartedAt?.ToUniversalTime()))
+            .ToList());
 }
 
 internal sealed class LeanPodList

@@ -70,7 +70,25 @@ public sealed record PodInfo(
 /// </summary>
 /// <param name="Count">The sum of the containers' <c>restartCount</c>.</param>
 /// <param name="LastStartedAt">The latest <c>state.running.startedAt</c> of a running container.</param>
-public sealed record ContainerRestarts(int Count, DateTimeOffset? LastStartedAt);
+public sealed record ContainerRestarts(int Count, DateTimeOffset? LastStartedAt)
+{
+    /// <summary>
+    /// Every container's restarts, init sidecars included (Envoy may run in any of them), from each one's restart count
+    /// and the start of its running state. Null when the kubelet reported no container status yet: nothing to compare,
+    /// never "no restart".
+    /// </summary>
+    public static ContainerRestarts? Of(IReadOnlyCollection<(int RestartCount, DateTimeOffset? RunningSince)> containers)
+    {
+        ArgumentNullException.ThrowIfNull(containers);
+        if (containers.Count == 0)
+        {
+            return null;
+        }
+
+        var count = containers.Sum(container => (long)container.RestartCount);
+        return new ContainerRestarts((int)Math.Min(count, int.MaxValue), containers.Max(container => container.RunningSince));
+    }
+}
 
 /// <summary>The seed's EnvoyMonitor custom resource (monitoring.example.com/v1alpha1), spec as users write it.</summary>
 public sealed record MonitorInfo(
