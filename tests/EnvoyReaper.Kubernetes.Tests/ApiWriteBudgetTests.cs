@@ -1,3 +1,4 @@
+using EnvoyReaper.TestSupport.Logging;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
@@ -215,7 +216,7 @@ public sealed class ApiWriteBudgetTests : IDisposable
     [Fact]
     public async Task A_burst_of_dropped_low_priority_writes_logs_one_warning_per_interval_with_the_count_and_examples()
     {
-        var logger = new ListLogger();
+        var logger = new ListLogger<ApiWriteBudget>();
         var budget = Budget(perSecond: 1, burst: 1, lowWaitSeconds: 0.5, logger: logger);
         await budget.AcquireAsync(ApiWritePriority.High, Ct);
 
@@ -250,7 +251,7 @@ public sealed class ApiWriteBudgetTests : IDisposable
     [Fact]
     public async Task A_high_priority_write_refused_is_not_counted_as_a_dropped_courtesy_write()
     {
-        var logger = new ListLogger();
+        var logger = new ListLogger<ApiWriteBudget>();
         var budget = Budget(perSecond: 1, burst: 1, highWaitSeconds: 0.5, logger: logger);
         await budget.AcquireAsync(ApiWritePriority.High, Ct);
         var refused = budget.AcquireAsync(ApiWritePriority.High, "team-a/teardown", Ct);
@@ -261,35 +262,5 @@ public sealed class ApiWriteBudgetTests : IDisposable
         time.Advance(ApiWriteBudget.DropReportInterval);
 
         Assert.DoesNotContain(logger.Lines, line => line.Message.Contains("low-priority", StringComparison.Ordinal));
-    }
-
-    private sealed class ListLogger : ILogger<ApiWriteBudget>
-    {
-        private readonly Lock gate = new();
-        private readonly List<(LogLevel Level, string Message)> lines = [];
-
-        public List<(LogLevel Level, string Message)> Lines
-        {
-            get
-            {
-                lock (gate)
-                {
-                    return [.. lines];
-                }
-            }
-        }
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (gate)
-            {
-                lines.Add((logLevel, formatter(state, exception)));
-            }
-        }
     }
 }

@@ -1,3 +1,4 @@
+using EnvoyReaper.TestSupport.Logging;
 using System.Net;
 using EnvoyReaper.Cluster;
 using EnvoyReaper.TestSupport.Kubernetes;
@@ -20,7 +21,7 @@ public sealed class ThrottledRequestRetryHandlerTests : IAsyncLifetime
 
     private readonly CancellationTokenSource timeout = new(Bound);
     private readonly FakeTimeProvider time = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
-    private readonly ListLogger logger = new();
+    private readonly ListLogger<ThrottledRequestRetryHandler> logger = new();
     private readonly List<k8s.Kubernetes> clients = [];
     private FakeKubernetesApiServer server = null!;
 
@@ -183,36 +184,6 @@ public sealed class ThrottledRequestRetryHandlerTests : IAsyncLifetime
         {
             Calls++;
             return Task.FromResult(answer(request));
-        }
-    }
-
-    private sealed class ListLogger : ILogger<ThrottledRequestRetryHandler>
-    {
-        private readonly Lock gate = new();
-        private readonly List<(LogLevel Level, string Message)> lines = [];
-
-        public List<(LogLevel Level, string Message)> Lines
-        {
-            get
-            {
-                lock (gate)
-                {
-                    return [.. lines];
-                }
-            }
-        }
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (gate)
-            {
-                lines.Add((logLevel, formatter(state, exception)));
-            }
         }
     }
 }
