@@ -504,11 +504,7 @@ public sealed class WakeTests : IAsyncLifetime
         // Deployment since. Parking again would have the next request resurrect what the person deleted.
         Seed("delete");
         var park = await TearDownWithoutParkingAsync();
-        Assert.Equal(1, await host.DeliverParksAsync());
-        await SendWakeAsync();
-        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
-        Assert.NotNull(await host.DeliverNextWakeAsync());
-        AssertUnparked();
+        await ParkWakeAndUnparkAsync();
         await new k8s.Kubernetes(host.Api.ClientConfiguration()).AppsV1.DeleteNamespacedDeploymentAsync("pr-7", Namespace);
 
         await SendParkAsync(park);
@@ -521,11 +517,7 @@ public sealed class WakeTests : IAsyncLifetime
     {
         Seed("scale-to-zero");
         var older = await TearDownWithoutParkingAsync();
-        Assert.Equal(1, await host.DeliverParksAsync());
-        await SendWakeAsync();
-        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
-        Assert.NotNull(await host.DeliverNextWakeAsync());
-        AssertUnparked();
+        await ParkWakeAndUnparkAsync();
 
         // A newer teardown of the same Deployment: its snapshot and its parking.
         var olderPark = System.Text.Json.JsonSerializer.Deserialize<ParkMessage>(older, ReaperJson.Options)!;
@@ -673,6 +665,16 @@ public sealed class WakeTests : IAsyncLifetime
 
         Assert.Empty(await AzuriteStorage.PeekRawAsync(QueueNames.Park));
         Assert.Empty(Events("TornDown"));
+    }
+
+    /// <summary>Delivers the queued park request, then a wake; the Deployment comes back and the Service is unparked.</summary>
+    private async Task ParkWakeAndUnparkAsync()
+    {
+        Assert.Equal(1, await host.DeliverParksAsync());
+        await SendWakeAsync();
+        host.Api.ReportRollout(Namespace, "pr-7", DeploymentRollout.Complete);
+        Assert.NotNull(await host.DeliverNextWakeAsync());
+        AssertUnparked();
     }
 
     /// <summary>Runs cycles until the workload's teardown is requested; returns that message's body, left in the queue.</summary>
